@@ -1,0 +1,1 @@
+"""The system of record: domain models, tables, migrations and the recording file store."""

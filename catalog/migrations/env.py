@@ -1,0 +1,12 @@
+"""Alembic environment: always run against the connection catalog.db hands us."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from catalog import tables  # noqa: F401  (registers the spine's tables)
+
+connection = context.config.attributes["connection"]
+context.configure(connection=connection, target_metadata=tables.Base.metadata)
+with context.begin_transaction():
+    context.run_migrations()

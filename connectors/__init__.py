@@ -1,0 +1,1 @@
+"""Connectors: one contract (``connectors.base``), one module per external system."""

@@ -1,0 +1,34 @@
+"""The `recflow` command. Each feature adds its commands in ``recflow/commands/<feature>.py``
+and one line in ``COMMAND_MODULES`` below; this file stays a table of contents."""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+from recflow import environment
+
+environment.apply_defaults()
+
+app = typer.Typer(
+    name="recflow",
+    help="recflow: recorded phone calls into automated work.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Each module exposes `register(app: typer.Typer) -> None`.
+COMMAND_MODULES = [
+    "recflow.commands.system",  # up, worker, portal
+    "recflow.commands.recordings",  # ingest, recordings list|show|transcript
+    "recflow.commands.config",  # config apply|export
+]
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(_name).register(app)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,43 @@
+"""`recflow config apply|export`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+import yaml
+
+from recflow.config_file import ConfigFileError, apply_document, export_document, load_yaml
+from recflow.context import open_catalog
+
+
+def register(app: typer.Typer) -> None:
+    config = typer.Typer(help="Declarative configuration (validate everything, then apply).")
+    app.add_typer(config, name="config")
+
+    @config.command("apply")
+    def apply(
+        file: Path = typer.Argument(..., exists=True, dir_okay=False, help="YAML file"),
+        dry_run: bool = typer.Option(False, "--dry-run", help="Validate only"),
+    ) -> None:
+        """Validate FILE completely, then make the system match it (idempotent)."""
+        catalog = open_catalog()
+        try:
+            changes = apply_document(catalog, load_yaml(file.read_text()), dry_run=dry_run)
+        except ConfigFileError as e:
+            for path, msg in e.problems:
+                typer.echo(f"error: {path}: {msg}", err=True)
+            raise typer.Exit(2) from None
+        if dry_run:
+            typer.echo("valid")
+            return
+        for line in changes:
+            typer.echo(line)
+        typer.echo(f"applied: {len(changes)} change(s)")
+
+    @config.command("export")
+    def export() -> None:
+        """Print the current configuration as YAML (secrets as references, never values)."""
+        doc = export_document(open_catalog())
+        yaml.safe_dump(doc, sys.stdout, sort_keys=False, allow_unicode=True)

@@ -1,0 +1,9 @@
+"""Every section of the config file, one line each (see recflow.config_file)."""
+
+from __future__ import annotations
+
+from recflow.account_section import AccountSection
+
+SECTIONS = [
+    AccountSection(),
+]
