@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from catalog import tables  # noqa: F401  (registers the spine's tables)
+from catalog import trigger_tables  # noqa: F401  (triggers: matches, alert ledger)
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=tables.Base.metadata)

@@ -1,0 +1,249 @@
+"""Compile a rule set once into one Aho-Corasick automaton over normalised tokens.
+
+Every distinct token of every phrase gets one code point; a phrase becomes a short string of
+code points and a transcript stream becomes one string (tokens no rule mentions collapse to a
+separator that no phrase contains). One pass of the automaton over each speaker's stream finds
+every occurrence of every phrase of every rule, overlapping ones included, and each occurrence
+is automatically on word boundaries because a token is one character. Only the rules that an
+occurrence touches (plus absence-only rules) are then evaluated, so the cost per transcript
+grows with what was said, not with the number of rules.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import ahocorasick
+
+from catalog.models import Speaker, Transcript
+from triggers.models import Match, Rule, RuleSet, SpeakerScope
+from triggers.normalize import normalize_text
+from triggers.transcript import PreparedTranscript, Stream, prepare
+
+_SEP = "\x01"
+_FIRST_CODE = 0x100
+MAX_MATCHES_PER_RULE = 50  # a rule said 400 times in a call needs no 400 stored rows
+
+# clause kinds in the usage table
+ANY, ALL, NONE, NEAR_A, NEAR_B = range(5)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One occurrence of a phrase: stream index and token span (inclusive)."""
+
+    stream: int
+    first: int
+    last: int
+
+
+@dataclass
+class _CompiledRule:
+    rule: Rule
+    any_ids: list[int] = field(default_factory=list)
+    all_ids: list[int] = field(default_factory=list)
+    none_ids: list[int] = field(default_factory=list)
+    near: list[tuple[list[int], list[int], int]] = field(default_factory=list)
+    text: dict[int, str] = field(default_factory=dict)  # phrase id -> phrase as written
+
+
+def _code(i: int) -> str:
+    cp = _FIRST_CODE + i
+    if cp >= 0xD800:  # skip the surrogate block, which str cannot hold on its own
+        cp += 0x800
+    return chr(cp)
+
+
+class CompiledRules:
+    """The matcher for one version of the rules. Immutable after construction; safe to share
+    between concurrent flow runs."""
+
+    def __init__(self, ruleset: RuleSet) -> None:
+        self.version = ruleset.version
+        self.rules: list[_CompiledRule] = []
+        self._vocab: dict[str, str] = {}
+        self._phrase_ids: dict[tuple[str, ...], int] = {}
+        self._phrase_len: list[int] = []
+        self._usages: list[list[tuple[int, int, int]]] = []
+        self._absence_only: list[int] = []
+        self._automaton = ahocorasick.Automaton()
+
+        for rule in ruleset.rules:
+            if not rule.enabled:
+                continue
+            ri = len(self.rules)
+            cr = _CompiledRule(rule)
+            cr.any_ids = self._ids(cr, ri, ANY, 0, rule.any_)
+            cr.all_ids = self._ids(cr, ri, ALL, 0, rule.all_)
+            cr.none_ids = self._ids(cr, ri, NONE, 0, rule.none)
+            for k, clause in enumerate(rule.near):
+                a = self._ids(cr, ri, NEAR_A, k, clause.phrases)
+                b = self._ids(cr, ri, NEAR_B, k, clause.near)
+                cr.near.append((a, b, clause.within_words))
+            self.rules.append(cr)
+            if not rule.positive:
+                self._absence_only.append(ri)
+        for tokens, pid in self._phrase_ids.items():
+            self._automaton.add_word("".join(self._vocab[t] for t in tokens), pid)
+        if self._phrase_ids:
+            self._automaton.make_automaton()
+
+    def _ids(self, cr: _CompiledRule, ri: int, kind: int, k: int, phrases: list[str]) -> list[int]:
+        out: list[int] = []
+        for text in phrases:
+            tokens = tuple(normalize_text(text))
+            pid = self._phrase_ids.get(tokens)
+            if pid is None:
+                pid = self._phrase_ids[tokens] = len(self._phrase_len)
+                self._phrase_len.append(len(tokens))
+                self._usages.append([])
+                for t in tokens:
+                    if t not in self._vocab:
+                        self._vocab[t] = _code(len(self._vocab))
+            cr.text.setdefault(pid, text)
+            if pid not in out:  # "refund" and "refunds" are one requirement, not two
+                out.append(pid)
+                self._usages[pid].append((ri, kind, k))
+        return out
+
+    @property
+    def phrase_count(self) -> int:
+        return len(self._phrase_len)
+
+    # ---------------------------------------------------------------- matching
+
+    def find(self, prepared: PreparedTranscript) -> dict[int, list[Hit]]:
+        """Every occurrence of every phrase, by phrase id."""
+        hits: dict[int, list[Hit]] = defaultdict(list)
+        if not self._phrase_ids:
+            return hits
+        vocab_get = self._vocab.get
+        plen = self._phrase_len
+        for si, stream in enumerate(prepared.streams):
+            encoded = "".join([vocab_get(t, _SEP) for t in stream.tokens])
+            for end, pid in self._automaton.iter(encoded):
+                hits[pid].append(Hit(si, end - plen[pid] + 1, end))
+        return hits
+
+    def evaluate(self, transcript: Transcript, duration: float | None = None) -> list[Match]:
+        return self.evaluate_prepared(prepare(transcript, duration))
+
+    def evaluate_prepared(self, prepared: PreparedTranscript) -> list[Match]:
+        hits = self.find(prepared)
+        candidates: set[int] = set(self._absence_only)
+        for pid in hits:
+            for ri, kind, _k in self._usages[pid]:
+                if kind != NONE:
+                    candidates.add(ri)
+        matches: list[Match] = []
+        for ri in sorted(candidates):
+            matches.extend(_evaluate_rule(self.rules[ri], hits, prepared))
+        matches.sort(key=lambda m: (m.start, m.rule, m.phrase))
+        return matches
+
+
+def _evaluate_rule(
+    cr: _CompiledRule, hits: dict[int, list[Hit]], prepared: PreparedTranscript
+) -> list[Match]:
+    rule = cr.rule
+    streams = prepared.streams
+    lo, hi = rule.window.bounds(prepared.duration) if rule.window else (0.0, float("inf"))
+
+    def in_scope(pid: int) -> list[Hit]:
+        out = []
+        for h in hits.get(pid, ()):
+            st = streams[h.stream]
+            if rule.speaker.admits(st.speaker) and lo <= st.starts[h.first] < hi:
+                out.append(h)
+        return out
+
+    found: dict[tuple[int, Hit], None] = {}  # ordered set: a phrase in any and all counts once
+    if cr.any_ids:
+        any_hits = [(pid, h) for pid in cr.any_ids for h in in_scope(pid)]
+        if not any_hits:
+            return []
+        found.update(dict.fromkeys(any_hits))
+    for pid in cr.all_ids:
+        got = in_scope(pid)
+        if not got:
+            return []
+        found.update(dict.fromkeys((pid, h) for h in got))
+    for pid in cr.none_ids:
+        if in_scope(pid):
+            return []
+    pairs: list[tuple[int, Hit, int, Hit]] = []
+    for a_ids, b_ids, within in cr.near:
+        clause_pairs = [
+            (pa, ha, pb, hb)
+            for pa in a_ids
+            for ha in in_scope(pa)
+            for pb in b_ids
+            for hb in in_scope(pb)
+            if _near(ha, hb, within, streams)
+        ]
+        if not clause_pairs:
+            return []
+        pairs.extend(clause_pairs)
+
+    out: list[Match] = []
+    for pid, h in found:
+        st = streams[h.stream]
+        out.append(
+            Match(
+                rule=rule.name,
+                phrase=cr.text[pid],
+                kind="phrase",
+                speaker=st.speaker,
+                start=st.starts[h.first],
+                end=st.ends[h.last],
+                snippet=st.snippet(h.first, h.last),
+            )
+        )
+    for pa, ha, pb, hb in pairs:
+        st = streams[ha.stream]
+        first, last = min(ha.first, hb.first), max(ha.last, hb.last)
+        out.append(
+            Match(
+                rule=rule.name,
+                phrase=f"{cr.text[pa]} ~ {cr.text[pb]}",
+                kind="near",
+                speaker=st.speaker,
+                start=st.starts[first],
+                end=st.ends[last],
+                snippet=st.snippet(first, last),
+            )
+        )
+    if cr.none_ids and not rule.positive:
+        speaker = None if rule.speaker is SpeakerScope.either else Speaker(rule.speaker.value)
+        end = min(hi, prepared.duration)
+        for pid in cr.none_ids:
+            out.append(
+                Match(
+                    rule=rule.name,
+                    phrase=cr.text[pid],
+                    kind="absent",
+                    speaker=speaker,
+                    start=min(lo, end),
+                    end=end,
+                )
+            )
+    out.sort(key=lambda m: (m.start, m.phrase))
+    return out[:MAX_MATCHES_PER_RULE]
+
+
+def _near(a: Hit, b: Hit, within: int, streams: list[Stream]) -> bool:
+    """Same stream, same speaker turn, at most ``within`` tokens between the two spans."""
+    if a.stream != b.stream:
+        return False
+    turns = streams[a.stream].turns
+    if turns[a.first] != turns[b.first]:
+        return False
+    gap = b.first - a.last - 1 if b.first > a.last else a.first - b.last - 1
+    return gap <= within
+
+
+def compile_rules(ruleset: RuleSet | list[Rule]) -> CompiledRules:
+    if isinstance(ruleset, list):
+        ruleset = RuleSet(rules=ruleset)
+    return CompiledRules(ruleset)

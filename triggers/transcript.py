@@ -1,0 +1,86 @@
+"""A transcript as the matcher sees it: per speaker, one stream of normalised tokens with times.
+
+Streams run across segment boundaries (a phrase may be split by the recogniser into two
+segments of the same speaker) but never across speakers: half a phrase from each party is not a
+phrase. Each token knows its speaker turn (a maximal run of one party's segments on the merged
+timeline), which proximity clauses use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from catalog.models import Speaker, Transcript, TranscriptSegment
+from triggers.normalize import normalize_words, split_words
+
+
+@dataclass
+class Stream:
+    speaker: Speaker
+    tokens: list[str] = field(default_factory=list)
+    starts: list[float] = field(default_factory=list)
+    ends: list[float] = field(default_factory=list)
+    turns: list[int] = field(default_factory=list)
+    first_word: list[int] = field(default_factory=list)  # token -> index into words
+    last_word: list[int] = field(default_factory=list)
+    words: list[str] = field(default_factory=list)  # source words as transcribed
+
+    def snippet(self, first_token: int, last_token: int, context: int = 8) -> str:
+        a, b = self.first_word[first_token], self.last_word[last_token]
+        lo, hi = max(0, a - context), min(len(self.words), b + context + 1)
+        text = " ".join(w.strip() for w in self.words[lo:hi] if w.strip())
+        return ("… " if lo > 0 else "") + text + (" …" if hi < len(self.words) else "")
+
+
+@dataclass
+class PreparedTranscript:
+    streams: list[Stream]
+    duration: float
+
+
+def _segment_words(seg: TranscriptSegment) -> tuple[list[str], list[float], list[float]]:
+    """Words with times: the recogniser's word timings when present, else the segment's span
+    spread evenly over its words."""
+    if seg.words:
+        return (
+            [w.word for w in seg.words],
+            [w.start for w in seg.words],
+            [w.end for w in seg.words],
+        )
+    words = split_words(seg.text)
+    n = len(words)
+    if n == 0:
+        return [], [], []
+    step = max(0.0, seg.end - seg.start) / n
+    starts = [seg.start + i * step for i in range(n)]
+    return words, starts, [s + step for s in starts]
+
+
+def prepare(transcript: Transcript, duration: float | None = None) -> PreparedTranscript:
+    segments = sorted(transcript.segments, key=lambda s: (s.start, s.channel))
+    by_speaker: dict[Speaker, Stream] = {}
+    turn, previous = -1, None
+    for seg in segments:
+        if seg.speaker is not previous:
+            turn += 1
+            previous = seg.speaker
+        stream = by_speaker.get(seg.speaker)
+        if stream is None:
+            stream = by_speaker[seg.speaker] = Stream(seg.speaker)
+        words, starts, ends = _segment_words(seg)
+        if not words:
+            continue
+        base = len(stream.words)
+        stream.words.extend(words)
+        for tok, a, b in normalize_words(words):
+            stream.tokens.append(tok)
+            stream.starts.append(starts[a])
+            stream.ends.append(ends[b])
+            stream.turns.append(turn)
+            stream.first_word.append(base + a)
+            stream.last_word.append(base + b)
+    if duration is None or duration <= 0:
+        duration = max((s.end for s in transcript.segments), default=0.0)
+    order = {Speaker.caller: 0, Speaker.callee: 1}
+    streams = sorted(by_speaker.values(), key=lambda s: order[s.speaker])
+    return PreparedTranscript(streams=streams, duration=duration)
