@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from recflow.account_section import AccountSection
+from recflow.sms_section import ContactsSection, SmsSection
 
 SECTIONS = [
     AccountSection(),
+    SmsSection(),
+    ContactsSection(),
 ]

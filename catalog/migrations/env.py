@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from catalog import tables  # noqa: F401  (registers the spine's tables)
+from catalog import sms_tables  # noqa: F401  (sms: messages, contacts)
 from catalog import trigger_tables  # noqa: F401  (triggers: matches, alert ledger)
 
 connection = context.config.attributes["connection"]

@@ -1,0 +1,366 @@
+"""SMS flows: `sms-to-email` (one run per SMS) and `sms-monthly-csv` (scheduled), plus the sweep
+that hands pending SMS to Prefect.
+
+Exactly one email per SMS, and where each part of that comes from:
+- *Nothing lost*: ingest stores a complete ``pending`` row first; the sweep keeps offering
+  pending rows to Prefect until Prefect accepts them.
+- *One run*: the flow run's idempotency key is ``<sms id>:<attempt>``, so a second announcement
+  returns the same run; the run claims the SMS with a compare-and-set in the catalog.
+- *One email*: the delivery log (``deliveries`` table, key ``sms_to_email:<sms id>``) is checked
+  before sending and marked ``succeeded`` right after the SMTP server accepted the message; a
+  retry or a re-run finds it and sends nothing. The one window left — the server accepted, the
+  process died before the log write — resends the *same* message with the same deterministic
+  ``Message-ID``, which mail archives de-duplicate on.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from prefect import flow, get_run_logger, task
+
+from catalog.models import Delivery, DeliveryStatus, utcnow
+from catalog.sms import (
+    Sms,
+    SmsSettings,
+    SmsStatus,
+    claim_sms,
+    complete_sms,
+    contact_names,
+    fail_sms,
+    first_sms_time,
+    get_sms,
+    get_sms_settings,
+    iter_sms,
+    mark_sms_dispatched,
+    pending_sms,
+    requeue_sms,
+    stale_sms,
+)
+from connectors.base import ConnectorError, PermanentError, RetriableError
+from flows.runtime import get_catalog
+from flows.sms_format import (
+    build_sms_email,
+    csv_file_name,
+    csv_key,
+    month_bounds,
+    write_csv,
+)
+
+if TYPE_CHECKING:
+    from prefect.client.orchestration import PrefectClient
+
+    from catalog.repository import Catalog
+
+log = logging.getLogger("recflow.sms")
+
+SMS_TO_EMAIL = "sms-to-email"
+SMS_MONTHLY_CSV = "sms-monthly-csv"
+ACTION = "sms_to_email"
+DISPATCHED_GRACE = timedelta(minutes=2)  # a dispatched run not started by then is looked at
+PROCESSING_LEASE = timedelta(minutes=10)  # longer than any send with all its retries
+
+
+class StaleSmsRun(Exception):
+    """This run lost its claim: another run holds the SMS or already finished it."""
+
+
+# ---------------------------------------------------------------------------- sending core
+
+
+def delivery_key(sms_id: str) -> str:
+    return f"{ACTION}:{sms_id}"
+
+
+async def _maybe_await(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value
+
+
+async def load_email_connector(name: str) -> Any:
+    from flows.deliveries import load_connector
+
+    try:
+        return await _maybe_await(load_connector(name))
+    except LookupError as e:
+        raise PermanentError(f"sms.to_email.connector: {e}") from None
+
+
+def _from_address(connector: Any) -> str:
+    cfg = getattr(connector, "config", None)
+    return str(getattr(cfg, "from_address", "") or "recflow@localhost")
+
+
+async def send_sms_email(
+    catalog: Catalog,
+    sms: Sms,
+    settings: SmsSettings | None = None,
+    *,
+    connector: Any = None,
+) -> Delivery | None:
+    """Email one SMS unless the delivery log says it went already. None when SMS-to-email is
+    off. Raises the connector's mapped errors (RetriableError is worth retrying)."""
+    settings = settings or get_sms_settings(catalog)
+    mail = settings.to_email
+    if not mail.enabled:
+        return None
+    key = delivery_key(sms.id)
+    previous = catalog.get_delivery(key)
+    if previous is not None and previous.status is DeliveryStatus.succeeded:
+        return previous
+    if connector is None:
+        connector = await load_email_connector(mail.connector)
+    delivery = Delivery(
+        subject_kind="sms",
+        subject_id=sms.id,
+        connector=mail.connector,
+        action=ACTION,
+        idempotency_key=key,
+        attempt=(previous.attempt + 1) if previous else 1,
+        status=DeliveryStatus.pending,
+    )
+    delivery = catalog.record_delivery(delivery)
+    msg: EmailMessage = build_sms_email(
+        sms,
+        names=contact_names(catalog, [sms.from_number, sms.to_number]),
+        settings=mail,
+        from_address=_from_address(connector),
+        account=catalog.account().name,
+    )
+    try:
+        external_id = await _maybe_await(connector.send_message(msg))
+    except ConnectorError as e:
+        catalog.record_delivery(
+            delivery.model_copy(update={"status": DeliveryStatus.failed, "error": str(e)[:2000]})
+        )
+        raise
+    except Exception as e:  # an unmapped error: treat as permanent, keep it visible
+        catalog.record_delivery(
+            delivery.model_copy(
+                update={"status": DeliveryStatus.failed, "error": f"{type(e).__name__}: {e}"}
+            )
+        )
+        raise PermanentError(f"{type(e).__name__}: {e}") from e
+    return catalog.record_delivery(
+        delivery.model_copy(
+            update={
+                "status": DeliveryStatus.succeeded,
+                "external_id": str(external_id or msg["Message-ID"])[:255],
+                "error": "",
+            }
+        )
+    )
+
+
+# ---------------------------------------------------------------------------- sms-to-email
+
+
+def _retry_if_retriable(_task: Any, _task_run: Any, state: Any) -> bool:
+    try:
+        state.result()
+    except RetriableError:
+        return True
+    except Exception:
+        return False
+    return False
+
+
+@task(name="claim_sms", persist_result=False)
+async def claim_sms_task(sms_id: str, attempt: int, flow_run_id: str) -> Sms:
+    catalog = get_catalog()
+    if not claim_sms(catalog, sms_id, attempt, flow_run_id):
+        sms = get_sms(catalog, sms_id)
+        state = f"{sms.status.value} attempt {sms.attempt}" if sms else "missing"
+        raise StaleSmsRun(f"sms {sms_id} attempt {attempt} not claimable ({state})")
+    sms = get_sms(catalog, sms_id)
+    assert sms is not None
+    return sms
+
+
+@task(
+    name="send_sms_email",
+    retries=4,
+    retry_delay_seconds=[2, 10, 30, 60],
+    retry_condition_fn=_retry_if_retriable,
+    persist_result=False,
+)
+async def send_sms_email_task(sms: Sms) -> str:
+    delivery = await send_sms_email(get_catalog(), sms)
+    return delivery.status.value if delivery else "off"
+
+
+@flow(name=SMS_TO_EMAIL, persist_result=False)
+async def sms_to_email(sms_id: str, attempt: int = 0) -> dict[str, Any]:
+    """Email one stored SMS (when SMS-to-email is on) and mark it processed."""
+    from prefect.context import get_run_context
+
+    run_ctx = get_run_context()
+    flow_run_id = str(run_ctx.flow_run.id) if run_ctx.flow_run else ""  # type: ignore[union-attr]
+    catalog = get_catalog()
+    sms = await claim_sms_task(sms_id, attempt, flow_run_id)
+    try:
+        outcome = await send_sms_email_task(sms)
+    except Exception as e:
+        fail_sms(catalog, sms.id, sms.attempt, f"{type(e).__name__}: {e}")
+        raise
+    if not complete_sms(catalog, sms.id, sms.attempt):
+        raise StaleSmsRun(f"sms {sms.id}: claim lost before completion")
+    get_run_logger().info("sms %s: email %s", sms.id, outcome)
+    return {"sms_id": sms.id, "email": outcome}
+
+
+# ---------------------------------------------------------------------------- the sweep
+
+
+class _DeploymentId:
+    def __init__(self) -> None:
+        self.value: Any = None
+
+    async def get(self, client: PrefectClient) -> Any:
+        if self.value is None:
+            from flows.registry import deployment_full_name
+
+            dep = await client.read_deployment_by_name(deployment_full_name(SMS_TO_EMAIL))
+            self.value = dep.id
+        return self.value
+
+
+_deployment = _DeploymentId()
+
+
+async def announce_sms(client: PrefectClient, catalog: Catalog, sms: Sms) -> str | None:
+    dep_id = await _deployment.get(client)
+    run = await client.create_flow_run_from_deployment(
+        dep_id,
+        parameters={"sms_id": sms.id, "attempt": sms.attempt},
+        idempotency_key=f"{SMS_TO_EMAIL}:{sms.id}:{sms.attempt}",
+        name=f"sms {sms.from_number} → {sms.to_number} [{sms.id[:8]}]",
+        tags=["sms"],
+    )
+    mark_sms_dispatched(catalog, sms.id, sms.attempt, str(run.id))
+    return str(run.id)
+
+
+async def dispatch_pending_sms(catalog: Catalog, client: PrefectClient) -> int:
+    """One sweep (flows.registry.SWEEPS): every pending SMS becomes one flow run; runs that
+    were lost (never started, or their worker died mid-run) are handed out again."""
+    n = 0
+    for sms in pending_sms(catalog, limit=200):
+        if await announce_sms(client, catalog, sms):
+            n += 1
+    await reclaim_lost_sms(catalog, client)
+    return n
+
+
+async def reclaim_lost_sms(catalog: Catalog, client: PrefectClient) -> int:
+    from prefect.states import Crashed
+
+    now = utcnow()
+    n = 0
+    candidates = stale_sms(catalog, SmsStatus.dispatched, now - DISPATCHED_GRACE) + stale_sms(
+        catalog, SmsStatus.processing, now - PROCESSING_LEASE
+    )
+    for sms in candidates:
+        state = None
+        if sms.flow_run_id:
+            try:
+                state = (await client.read_flow_run(sms.flow_run_id)).state
+            except Exception:
+                state = None
+        if sms.status is SmsStatus.dispatched and state is not None:
+            if state.is_scheduled() or state.is_running():
+                continue  # queued behind other work, or running
+        if state is not None and not state.is_final() and sms.flow_run_id:
+            try:
+                await client.set_flow_run_state(
+                    sms.flow_run_id, Crashed(message="sms handed out again"), force=True
+                )
+            except Exception as e:
+                log.warning("could not crash flow run %s: %s", sms.flow_run_id, e)
+        if requeue_sms(catalog, sms.id, from_statuses={sms.status}) is not None:
+            log.warning("sms %s: run lost, handed out again", sms.id)
+            n += 1
+    return n
+
+
+# ---------------------------------------------------------------------------- monthly CSV
+
+
+def export_dir(catalog: Catalog) -> Path:
+    """Where the scheduled export writes; archive destinations pick files up from here."""
+    return catalog.settings.resolved_data_dir / "exports"
+
+
+def export_month(
+    catalog: Catalog, year: int, month: int, out_dir: Path | None = None, *, flat: bool = False
+) -> tuple[Path, int]:
+    """Write one month's CSV (header only when the month had no SMS); returns (path, rows).
+
+    The file appears atomically (temp name, fsync, rename), so an archive run never copies a
+    half-written month. ``flat`` puts it directly in ``out_dir`` instead of CSV/Monthly/YYYY/MM."""
+    settings = get_sms_settings(catalog)
+    name = csv_file_name(settings.monthly_csv, catalog.account().name, year, month)
+    root = out_dir if out_dir is not None else export_dir(catalog)
+    path = root / name if flat else root / csv_key(name, year, month)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    start, end = month_bounds(year, month)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    with open(tmp, "w", encoding="utf-8", newline="") as f:
+        rows = write_csv(iter_sms(catalog, since=start, until=end), f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return path, rows
+
+
+def months_to_export(
+    catalog: Catalog, now: datetime | None = None, out_dir: Path | None = None
+) -> list[tuple[int, int]]:
+    """This month and last month (still changing / just closed), plus every earlier month since
+    the first SMS whose file is missing — one file per month, even an empty one."""
+    now = (now or utcnow()).astimezone(UTC)
+    first = first_sms_time(catalog) or now
+    cur = (now.year, now.month)
+    prev = (now.year - (now.month == 1), (now.month - 2) % 12 + 1)
+    settings = get_sms_settings(catalog)
+    root = out_dir if out_dir is not None else export_dir(catalog)
+    account = catalog.account().name
+    out: list[tuple[int, int]] = []
+    y, m = first.year, first.month
+    while (y, m) <= cur:
+        name = csv_file_name(settings.monthly_csv, account, y, m)
+        if (y, m) in (cur, prev) or not (root / csv_key(name, y, m)).exists():
+            out.append((y, m))
+        y, m = (y + (m == 12), m % 12 + 1)
+    if prev not in out and prev >= (first.year, first.month):
+        out.insert(0, prev)
+    return out
+
+
+@flow(name=SMS_MONTHLY_CSV, persist_result=False)
+async def sms_monthly_csv(month: str | None = None) -> dict[str, int]:
+    """Write the monthly SMS CSV files (``month`` = ``YYYY-MM`` for just one)."""
+    from flows.sms_format import parse_month
+
+    catalog = get_catalog()
+    months = [parse_month(month)] if month else months_to_export(catalog)
+    written: dict[str, int] = {}
+    for y, m in months:
+        path, rows = export_month(catalog, y, m)
+        written[str(path.relative_to(export_dir(catalog)))] = rows
+    get_run_logger().info("sms csv: %d file(s)", len(written))
+    return written
+
+
+def monthly_csv_schedules(catalog: Catalog) -> list[dict[str, Any]]:
+    from prefect.client.schemas.schedules import CronSchedule
+
+    settings = get_sms_settings(catalog).monthly_csv
+    if not settings.enabled or not settings.schedule:
+        return []
+    return [{"schedule": CronSchedule(cron=settings.schedule, timezone="UTC"), "active": True}]
