@@ -1,8 +1,9 @@
 """Catalog operations for keyword triggers: the rules document, matches, the alert ledger.
 
-The catalog imports nothing of ours, so this module speaks plain dicts (a match is the JSON
-form of ``triggers.models.Match``; the rules document is ``{"version", "rules": [...]}``); the
-flows and the CLI turn them into the triggers core's models.
+The catalog imports nothing of ours, so this module takes plain mappings in (a match is the JSON
+form of ``triggers.models.Match``; the rules document is ``{"version", "rules": [...]}``) and
+hands stored matches back as :class:`StoredMatch`; the flows and the CLI turn rules into the
+triggers core's models.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -21,6 +23,21 @@ from catalog.trigger_tables import TriggerAlertRow, TriggerMatchRow
 
 RULES_DOCUMENT = "keyword_rules"
 MATCH_FIELDS = ("rule", "phrase", "kind", "speaker", "start", "end", "snippet")
+
+
+class StoredMatch(BaseModel):
+    """A keyword match as stored for a recording (``recflow recordings show``, the portal)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rule: str = Field(description="Rule name")
+    phrase: str = Field(description="The rule's phrase as written")
+    kind: str = Field(description="phrase | near | absent")
+    speaker: str | None = Field(description="caller | callee; None for absence over both")
+    start: float = Field(description="Seconds from the start of the call")
+    end: float = Field(description="Seconds from the start of the call")
+    snippet: str = Field("", description="Words around the match")
+    rules_version: str = Field("", description="Version of the rules that found it")
 
 
 # ---------------------------------------------------------------- rules document
@@ -63,15 +80,18 @@ def replace_matches(
             )
 
 
-def matches_for_recording(catalog: Catalog, recording_id: str) -> list[dict[str, Any]]:
-    """Stored matches of one recording (JSON-ready dicts), in call order."""
+def matches_for_recording(catalog: Catalog, recording_id: str) -> list[StoredMatch]:
+    """Stored matches of one recording, in call order."""
     with catalog.db.session() as s:
         rows = s.scalars(
             select(TriggerMatchRow)
             .where(TriggerMatchRow.recording_id == recording_id)
             .order_by(TriggerMatchRow.start, TriggerMatchRow.id)
         ).all()
-        return [{k: getattr(r, k) for k in MATCH_FIELDS} for r in rows]
+        return [
+            StoredMatch(rules_version=r.rules_version, **{k: getattr(r, k) for k in MATCH_FIELDS})
+            for r in rows
+        ]
 
 
 def recordings_matching(catalog: Catalog, rule: str, *, limit: int = 100) -> list[str]:

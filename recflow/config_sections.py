@@ -7,6 +7,7 @@ from recflow.sms_section import ContactsSection, SmsSection
 
 SECTIONS = [
     AccountSection(),
+    RulesSection(),
     SmsSection(),
     ContactsSection(),
 ]
