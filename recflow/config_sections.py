@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from recflow.account_section import AccountSection
+from recflow.rules_section import RulesSection
 from recflow.sms_section import ContactsSection, SmsSection
 
 SECTIONS = [
