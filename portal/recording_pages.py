@@ -1,0 +1,118 @@
+"""Recordings: list (date range + number filters, keyset pages), detail with audio playback
+(HTTP range requests) and the transcript by speaker. Every playback and download is audited."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import FileResponse, Response
+
+from catalog.models import Recording
+from catalog.portal_queries import CursorError, RecordingQuery, page_recordings
+from portal.auth_pages import render
+from portal.deps import CurrentUser, Principal, client_ip, state_of
+from portal.state import PortalState
+
+router = APIRouter()
+
+
+def parse_day(value: str | None, *, end: bool = False) -> datetime | None:
+    """A date (YYYY-MM-DD, the whole UTC day) or a full ISO timestamp; end=True gives the
+    exclusive upper bound."""
+    if not value:
+        return None
+    try:
+        if len(value) == 10:
+            d = date.fromisoformat(value)
+            start = datetime.combine(d, time(), tzinfo=UTC)
+            return start + timedelta(days=1) if end else start
+        ts = datetime.fromisoformat(value)
+    except ValueError:
+        raise HTTPException(400, f"not a date: {value!r}") from None
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def visible_recording(st: PortalState, principal: Principal, recording_id: str) -> Recording:
+    rec = st.catalog.get_recording(recording_id)
+    # 404 rather than 403: a caller must not learn that a call it may not see exists
+    if rec is None or not principal.visibility().allows(rec):
+        raise HTTPException(404, "no such recording")
+    return rec
+
+
+def audio_response(
+    request: Request, st: PortalState, principal: Principal, rec: Recording, download: bool
+) -> Response:
+    if not rec.file_key or not st.catalog.store.exists(rec.file_key):
+        raise HTTPException(404, "the recording's audio is not in the store")
+    path = st.catalog.store.local_path(rec.file_key)
+    rng = request.headers.get("range", "")
+    # a player issues many range requests per listen; the first one (from byte 0) is the event
+    if download or not rng or rng.replace(" ", "").startswith("bytes=0-"):
+        st.audit.record(
+            "download" if download else "playback", initiator=principal.name,
+            client_ip=client_ip(request), resource=f"recording:{rec.id}",
+        )
+    name = f"{rec.started_at:%Y%m%d%H%M%S}-{rec.id}{path.suffix or '.wav'}"
+    return FileResponse(
+        path,
+        media_type="audio/wav" if path.suffix.lower() in ("", ".wav") else None,
+        filename=name if download else None,
+        content_disposition_type="attachment" if download else "inline",
+    )
+
+
+@router.get("/recordings")
+def recordings(
+    request: Request,
+    user: CurrentUser,
+    since: str | None = None,
+    until: str | None = None,
+    number: str | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Response:
+    st = state_of(request)
+    principal = Principal(name=user.email, user=user)
+    query = RecordingQuery(
+        since=parse_day(since), until=parse_day(until, end=True), number=(number or "").strip() or None
+    )
+    try:
+        rows, next_cursor = page_recordings(
+            st.catalog, query, principal.visibility(), cursor=cursor, limit=max(1, min(limit, 200))
+        )
+    except CursorError:
+        raise HTTPException(400, "bad page cursor") from None
+    return render(
+        request,
+        "recordings.html",
+        {"rows": rows, "next_cursor": next_cursor, "since": since or "", "until": until or "",
+         "number": number or "", "limit": limit},
+    )
+
+
+@router.get("/recordings/{recording_id}")
+def recording_detail(request: Request, recording_id: str, user: CurrentUser) -> Response:
+    st = state_of(request)
+    principal = Principal(name=user.email, user=user)
+    rec = visible_recording(st, principal, recording_id)
+    transcript = st.catalog.get_transcript(rec.id)
+    st.audit.record(
+        "view", initiator=user.email, client_ip=client_ip(request), resource=f"recording:{rec.id}"
+    )
+    return render(
+        request, "recording.html",
+        {"rec": rec, "transcript": transcript,
+         "deliveries": st.catalog.list_deliveries(subject_id=rec.id, limit=50)},
+    )
+
+
+@router.get("/recordings/{recording_id}/audio")
+def recording_audio(
+    request: Request, recording_id: str, user: CurrentUser, download: bool = False
+) -> Response:
+    st = state_of(request)
+    principal = Principal(name=user.email, user=user)
+    rec = visible_recording(st, principal, recording_id)
+    return audio_response(request, st, principal, rec, download)

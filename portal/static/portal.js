@@ -1,0 +1,24 @@
+// Progressive enhancement only: every page works without this file.
+document.addEventListener("DOMContentLoaded", () => {
+  // transcript follow-along: click a timestamp to seek; highlight the segment being played
+  const player = document.getElementById("player");
+  if (player) {
+    document.querySelectorAll("button[data-seek]").forEach((b) =>
+      b.addEventListener("click", () => { player.currentTime = parseFloat(b.dataset.seek); player.play(); }));
+    const segs = Array.from(document.querySelectorAll(".seg[data-start]"));
+    player.addEventListener("timeupdate", () => {
+      let current = null;
+      for (const s of segs) if (parseFloat(s.dataset.start) <= player.currentTime) current = s;
+      segs.forEach((s) => s.classList.toggle("playing", s === current));
+    });
+  }
+  // confirmations for switches with wide consequences (legal hold)
+  document.querySelectorAll("input[data-confirm]").forEach((box) =>
+    box.addEventListener("change", (ev) => { if (!window.confirm(box.dataset.confirm)) box.checked = !box.checked; }));
+  // Focus: forced comments and communication reviews exclude each other
+  const fc = document.getElementById("forced_comments"), cr = document.getElementById("communication_reviews");
+  if (fc && cr) {
+    fc.addEventListener("change", () => { if (fc.checked) cr.checked = false; });
+    cr.addEventListener("change", () => { if (cr.checked) fc.checked = false; });
+  }
+});
