@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "recflow.commands.system",  # up, worker, portal
     "recflow.commands.recordings",  # ingest, recordings list|show|transcript
     "recflow.commands.config",  # config apply|export
+    "recflow.commands.portal_admin",  # users create|list|unlock, tokens create|list|revoke
     "recflow.commands.rules",  # rules list|backfill|test
     "recflow.commands.sms",  # sms list|show|ingest|export|retry
 ]

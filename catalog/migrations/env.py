@@ -7,6 +7,7 @@ from alembic import context
 from catalog import tables  # noqa: F401  (registers the spine's tables)
 from catalog import sms_tables  # noqa: F401  (sms: messages, contacts)
 from catalog import trigger_tables  # noqa: F401  (triggers: matches, alert ledger)
+from catalog import portal_tables  # noqa: F401  (portal: users, tokens, sessions, audit)
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=tables.Base.metadata)
