@@ -208,6 +208,7 @@ class Catalog:
                 .values(
                     status=RecordingStatus.processed.value,
                     processed_at=utcnow(),
+                    status_changed_at=utcnow(),
                     claimed_by=None,
                     error="",
                 )
@@ -219,28 +220,51 @@ class Catalog:
             s.execute(
                 update(RecordingRow)
                 .where(RecordingRow.id == recording_id, RecordingRow.attempt == attempt)
-                .values(status=RecordingStatus.failed.value, error=error[:2000], claimed_by=None)
+                .values(
+                    status=RecordingStatus.failed.value,
+                    error=error[:2000],
+                    claimed_by=None,
+                    status_changed_at=utcnow(),
+                )
             )
 
-    def requeue(self, recording_id: str, *, from_statuses: Iterable[RecordingStatus]) -> int | None:
-        """Hand a recording out again under a new attempt number; returns the new attempt."""
-        statuses = [s.value for s in from_statuses]
+    def requeue(
+        self,
+        recording_id: str,
+        *,
+        from_statuses: Iterable[RecordingStatus],
+        max_attempts: int = 5,
+    ) -> int | None:
+        """Hand a recording out again under a new attempt number; returns the new attempt.
+
+        After ``max_attempts`` the recording is marked failed instead: a recording that kills
+        every worker that touches it must not loop forever."""
+        statuses = [st.value for st in from_statuses]
         with self.db.session() as s:
-            row = s.get(RecordingRow, recording_id, with_for_update=True)
+            row = s.get(RecordingRow, recording_id)
             if row is None or row.status not in statuses:
                 return None
             new_attempt = row.attempt + 1
+            exhausted = new_attempt >= max_attempts
             res = s.execute(
                 update(RecordingRow)
-                .where(RecordingRow.id == recording_id, RecordingRow.attempt == row.attempt)
+                .where(
+                    RecordingRow.id == recording_id,
+                    RecordingRow.attempt == row.attempt,
+                    RecordingRow.status == row.status,
+                )
                 .values(
-                    status=RecordingStatus.captured.value,
+                    status=(RecordingStatus.failed if exhausted else RecordingStatus.captured).value,
+                    error=f"gave up after {new_attempt} attempts" if exhausted else row.error,
                     attempt=new_attempt,
                     claimed_by=None,
                     flow_run_id=None,
+                    status_changed_at=utcnow(),
                 )
             )
-            return new_attempt if res.rowcount == 1 else None  # type: ignore[attr-defined]
+            if res.rowcount != 1 or exhausted:  # type: ignore[attr-defined]
+                return None
+            return new_attempt
 
     def _transition(
         self, recording_id: str, attempt: int, from_: set[RecordingStatus], **values: Any
@@ -253,9 +277,18 @@ class Catalog:
                     RecordingRow.attempt == attempt,
                     RecordingRow.status.in_([st.value for st in from_]),
                 )
-                .values(**values)
+                .values(status_changed_at=utcnow(), **values)
             )
             return res.rowcount == 1  # type: ignore[attr-defined, no-any-return]
+
+    def stale_dispatched(self, cutoff: datetime) -> list[Recording]:
+        """Rows handed to Prefect before ``cutoff`` that no worker has claimed yet."""
+        q = select(RecordingRow).where(
+            RecordingRow.status == RecordingStatus.dispatched.value,
+            RecordingRow.status_changed_at < cutoff,
+        )
+        with self.db.session() as s:
+            return [recording_from_row(r) for r in s.scalars(q.limit(500))]
 
     # ---------------------------------------------------------------- workers
 

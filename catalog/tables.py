@@ -44,6 +44,7 @@ class RecordingRow(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime]
+    status_changed_at: Mapped[datetime | None]
     processed_at: Mapped[datetime | None]
 
     __table_args__ = (Index("ix_recordings_status_created", "status", "created_at"),)

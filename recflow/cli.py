@@ -4,6 +4,7 @@ and one line in ``COMMAND_MODULES`` below; this file stays a table of contents."
 from __future__ import annotations
 
 import importlib
+import sys
 
 import typer
 
@@ -24,13 +25,16 @@ COMMAND_MODULES = [
     "recflow.commands.system",  # up, worker, portal
     "recflow.commands.recordings",  # ingest, recordings list|show|transcript
     "recflow.commands.config",  # config apply|export
-    "recflow.commands.portal_admin",  # users create|list|unlock, tokens create|list|revoke
     "recflow.commands.rules",  # rules list|backfill|test
+    "recflow.commands.portal_admin",  # users create|list|unlock, tokens create|list|revoke
     "recflow.commands.sms",  # sms list|show|ingest|export|retry
 ]
 
 for _name in COMMAND_MODULES:
-    importlib.import_module(_name).register(app)
+    try:
+        importlib.import_module(_name).register(app)
+    except Exception as _e:  # one broken feature must not take the whole CLI down
+        print(f"recflow: commands of {_name} unavailable: {_e!r}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -62,6 +62,7 @@ def upgrade() -> None:
     sa.Column('claimed_by', sa.String(length=64), nullable=True),
     sa.Column('error', sa.Text(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('status_changed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('processed_at', sa.DateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id')
     )

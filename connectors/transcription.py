@@ -1,0 +1,39 @@
+"""Shared transcription logic: per-channel transcription merged onto one timeline.
+
+Engines only turn one channel of float32 16 kHz samples into segments; splitting channels,
+skipping silent ones, labelling speakers (channel 0 = caller, 1 = callee) and merging by time
+happen once, here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from catalog.audio import Audio, read_wav, resample
+from catalog.models import Recording, Speaker, Transcript, TranscriptSegment
+
+# Quieter than this (peak, full scale = 1.0) is treated as an empty channel: a one-sided
+# recording must not make the engine hallucinate words into silence.
+SILENCE_PEAK = 0.003
+
+ChannelEngine = Callable[[np.ndarray, int], list[TranscriptSegment]]
+
+
+def transcribe_channels(
+    recording: Recording, audio_path: Path, engine: ChannelEngine, engine_name: str
+) -> Transcript:
+    audio: Audio = read_wav(audio_path)
+    segments: list[TranscriptSegment] = []
+    for ch in range(min(audio.channels, 2)):
+        samples = resample(audio.channel_float(ch), audio.sample_rate, 16000)
+        if samples.size == 0 or float(np.max(np.abs(samples))) < SILENCE_PEAK:
+            continue
+        segments.extend(engine(samples, ch))
+    segments.sort(key=lambda s: (s.start, s.channel))
+    return Transcript(recording_id=recording.id, engine=engine_name, segments=segments)
+
+
+def speaker_of(channel: int) -> Speaker:
+    return Speaker.of_channel(channel)

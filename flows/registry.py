@@ -1,0 +1,89 @@
+"""Every deployment the worker serves, and every catalog sweep it runs.
+
+A feature adds one entry to ``DEPLOYMENTS`` (and, if its subjects are durable in the catalog
+before they become flow runs, one function to ``SWEEPS``). The worker registers the deployments
+with Prefect at start-up (schedules included, so they show in the Prefect UI) and executes their
+scheduled runs in-process.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from prefect import Flow
+    from prefect.client.schemas.objects import FlowRun
+
+    from catalog.repository import Catalog
+
+
+@dataclass(frozen=True)
+class DeploymentSpec:
+    """A flow served by the worker. ``schedules`` returns cron schedules from the catalog
+    (called at worker start and after `config apply`), e.g. one per archive destination."""
+
+    flow_path: str  # "module:attribute"
+    name: str = "default"
+    description: str = ""
+    schedules: Callable[[Catalog], list[dict[str, Any]]] | None = None
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+    def load_flow(self) -> Flow[Any, Any]:
+        module, attr = self.flow_path.split(":")
+        return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+
+
+# flow name -> spec. Flow names are the Prefect flow names (kebab-case).
+DEPLOYMENTS: dict[str, DeploymentSpec] = {
+    "process-recording": DeploymentSpec(
+        "flows.process_recording:process_recording",
+        description="Transcribe a recording, evaluate keyword rules, run connectors.",
+    ),
+    "sms-to-email": DeploymentSpec("flows.sms:sms_to_email", description="Email one SMS."),
+    "backfill-keyword-rules": DeploymentSpec("flows.keyword_triggers:backfill_keyword_rules", description="Re-evaluate keyword rules over past recordings (date range)."),  # noqa: E501
+    "sms-monthly-csv": DeploymentSpec("flows.sms:sms_monthly_csv", description="Monthly SMS CSV files.", schedules=lambda c: importlib.import_module("flows.sms").monthly_csv_schedules(c)),  # noqa: E501
+}
+
+# Catalog sweeps the worker runs about every second: `async def sweep(catalog, client) -> int`
+# (client: a Prefect async client; returns how many subjects it handed to Prefect). The recordings
+# sweep is the dispatcher's own.
+SWEEPS: list[str] = [
+    "flows.dispatch:dispatch_captured_recordings",
+    "flows.sms:dispatch_pending_sms",
+]
+
+
+def sweeps() -> list[Callable[[Catalog, Any], Awaitable[int]]]:
+    out = []
+    for path in SWEEPS:
+        module, attr = path.split(":")
+        out.append(getattr(importlib.import_module(module), attr))
+    return out
+
+
+def deployment_full_name(flow_name: str) -> str:
+    return f"{flow_name}/{DEPLOYMENTS[flow_name].name}"
+
+
+async def submit(
+    flow_name: str,
+    parameters: dict[str, Any],
+    *,
+    idempotency_key: str,
+    run_name: str | None = None,
+) -> FlowRun:
+    """Create a flow run of a served deployment. The same idempotency key always yields the
+    same flow run, so announcing twice is harmless."""
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        deployment = await client.read_deployment_by_name(deployment_full_name(flow_name))
+        return await client.create_flow_run_from_deployment(
+            deployment.id,
+            parameters=parameters,
+            idempotency_key=f"{flow_name}:{idempotency_key}",
+            name=run_name,
+        )

@@ -1,0 +1,60 @@
+"""Per-process objects the flows share: the catalog, the worker identity, the transcriber.
+
+Flows run inside long-lived worker processes, so these are built once per process."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from catalog.repository import Catalog
+    from connectors.base import Transcriber
+
+_worker_id: str | None = None
+_transcriber_override: Transcriber | None = None
+
+
+@lru_cache
+def get_catalog() -> Catalog:
+    from catalog.repository import Catalog
+
+    return Catalog.open()
+
+
+def worker_id() -> str:
+    """This process's identity in the catalog's claims (host:pid:random)."""
+    global _worker_id
+    if _worker_id is None:
+        _worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+    return _worker_id
+
+
+def override_transcriber(transcriber: Transcriber | None) -> None:
+    """Benchmarks only: swap the engine (e.g. a null transcriber to isolate orchestration)."""
+    global _transcriber_override
+    _transcriber_override = transcriber
+
+
+def transcriber_for(catalog: Catalog) -> Transcriber:
+    """The configured engine: `transcription: {connector: NAME}` in the config file names a
+    connector with the transcribe capability; without it, bundled faster-whisper."""
+    if _transcriber_override is not None:
+        return _transcriber_override
+    doc = catalog.get_document("transcription") or {}
+    name = doc.get("connector")
+    if name:
+        from flows.deliveries import load_connector
+
+        return load_connector(name)  # type: ignore[return-value]
+    return _default_transcriber()
+
+
+@lru_cache
+def _default_transcriber() -> Transcriber:
+    from connectors.faster_whisper import FasterWhisperConfig, FasterWhisperConnector
+
+    return FasterWhisperConnector(FasterWhisperConfig())

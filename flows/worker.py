@@ -1,0 +1,216 @@
+"""`recflow worker`: a long-lived process that executes flow runs in-process.
+
+Why not `flow.serve()` or a process work pool: both start a fresh Python process per flow run,
+which tops out near 0.85 runs/s on two cores (testing.md). This worker keeps Prefect's own
+machinery — deployments, scheduled flow runs, state orchestration (a run is taken by proposing
+``Pending``; Prefect rejects a second taker), the UI — and only replaces "one process per run" with
+"one asyncio task per run" inside a process that imported everything once. Run several workers
+(on several machines) against one Prefect API to scale out.
+
+Loops, all in one event loop:
+- execute: poll the served deployments for due scheduled runs, take up to ``concurrency`` of them;
+- sweep: hand captured catalog rows to Prefect (flows.dispatch and the features' SWEEPS) and
+  reclaim recordings from dead workers;
+- heartbeat: prove to the other workers that this one's claims are alive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from catalog.repository import Catalog
+from flows.registry import DEPLOYMENTS, sweeps
+from flows.runtime import worker_id
+
+log = logging.getLogger("recflow.worker")
+
+
+@dataclass
+class WorkerOptions:
+    concurrency: int = 4
+    lease_seconds: float = 30.0
+    poll_seconds: float = 0.5
+    sweep_seconds: float = 1.0
+    shutdown_grace_seconds: float = 20.0
+    dispatch: bool = True  # run the catalog sweeps (every worker may; claims make it safe)
+
+
+@dataclass
+class WorkerStats:
+    started: int = 0
+    finished: int = 0
+    failed: int = 0
+    rejected: int = 0
+    running: set[str] = field(default_factory=set)
+
+
+async def register_deployments(client: Any, catalog: Catalog) -> dict[UUID, Any]:
+    """Create or update every deployment in the registry; returns deployment id -> flow."""
+    served: dict[UUID, Any] = {}
+    for name, spec in DEPLOYMENTS.items():
+        flow = spec.load_flow()
+        schedules = spec.schedules(catalog) if spec.schedules else None
+        deployment = await flow.ato_deployment(
+            name=spec.name,
+            description=spec.description or None,
+            tags=list(spec.tags) or None,
+            schedules=schedules or None,
+        )
+        dep_id = await deployment.aapply()
+        served[dep_id] = flow
+        log.info("serving deployment %s/%s (%s)", name, spec.name, dep_id)
+    return served
+
+
+class Worker:
+    def __init__(self, catalog: Catalog, options: WorkerOptions) -> None:
+        self.catalog = catalog
+        self.options = options
+        self.stats = WorkerStats()
+        self._slots = asyncio.Semaphore(options.concurrency)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.ready = asyncio.Event()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        from prefect.client.orchestration import get_client
+
+        self.catalog.heartbeat(worker_id())
+        async with get_client() as client:
+            served = await self._register(client, stop)
+            if served is None:
+                return
+            self.ready.set()
+            loops = [
+                asyncio.create_task(self._heartbeat_loop(stop)),
+                asyncio.create_task(self._execute_loop(client, served, stop)),
+            ]
+            if self.options.dispatch:
+                loops.append(asyncio.create_task(self._sweep_loop(client, stop)))
+            await stop.wait()
+            for t in loops:
+                t.cancel()
+            await asyncio.gather(*loops, return_exceptions=True)
+            await self._drain()
+        self.catalog.retire_worker(worker_id())
+
+    async def _register(self, client: Any, stop: asyncio.Event) -> dict[UUID, Any] | None:
+        """Register deployments, waiting for the Prefect API if it is not up yet."""
+        delay = 1.0
+        while not stop.is_set():
+            try:
+                return await register_deployments(client, self.catalog)
+            except Exception as e:
+                log.warning("Prefect API not ready (%s); retrying in %.0fs", e, delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                delay = min(delay * 2, 15.0)
+        return None
+
+    async def _heartbeat_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await asyncio.to_thread(self.catalog.heartbeat, worker_id())
+            except Exception as e:  # a catalog hiccup must not kill the worker
+                log.warning("heartbeat failed: %s", e)
+            await asyncio.sleep(self.options.lease_seconds / 4)
+
+    async def _sweep_loop(self, client: Any, stop: asyncio.Event) -> None:
+        from flows.dispatch import reclaim_orphans
+
+        functions = sweeps()
+        reclaim_every = max(1, int(self.options.lease_seconds / 4 / self.options.sweep_seconds))
+        tick = 0
+        while not stop.is_set():
+            try:
+                for sweep in functions:
+                    await sweep(self.catalog, client)
+                if tick % reclaim_every == 0:
+                    await reclaim_orphans(self.catalog, client, self.options.lease_seconds)
+            except Exception as e:  # Prefect down: keep the rows, try again next tick
+                log.warning("dispatch sweep failed (will retry): %s", e)
+            tick += 1
+            await asyncio.sleep(self.options.sweep_seconds)
+
+    async def _execute_loop(self, client: Any, served: dict[UUID, Any], stop: asyncio.Event) -> None:
+        from prefect.types._datetime import now as prefect_now
+
+        ids = list(served)
+        while not stop.is_set():
+            free = self._slots._value  # how many runs we can take right now
+            if free > 0:
+                try:
+                    runs = await client.get_scheduled_flow_runs_for_deployments(
+                        ids, scheduled_before=prefect_now("UTC"), limit=free
+                    )
+                except Exception as e:
+                    log.warning("cannot read scheduled runs (will retry): %s", e)
+                    runs = []
+                for run in runs:
+                    if str(run.id) in self.stats.running:
+                        continue
+                    await self._slots.acquire()
+                    if await self._take(client, run):
+                        task = asyncio.create_task(self._execute(served[run.deployment_id], run))
+                        self._tasks.add(task)
+                        task.add_done_callback(self._tasks.discard)
+                    else:
+                        self._slots.release()
+                if runs:
+                    continue  # there may be more right away
+            await asyncio.sleep(self.options.poll_seconds)
+
+    async def _take(self, client: Any, run: Any) -> bool:
+        from prefect.states import Pending
+        from prefect.utilities.engine import propose_state
+
+        try:
+            state = await propose_state(client, Pending(), flow_run_id=run.id)
+        except Exception as e:  # Abort: another worker took it first
+            log.debug("run %s not taken: %s", run.id, e)
+            self.stats.rejected += 1
+            return False
+        if not state.is_pending():
+            self.stats.rejected += 1
+            return False
+        return True
+
+    async def _execute(self, flow: Any, run: Any) -> None:
+        from prefect.flow_engine import run_flow_async
+
+        run_id = str(run.id)
+        self.stats.running.add(run_id)
+        self.stats.started += 1
+        try:
+            state = await run_flow_async(
+                flow, flow_run=run, parameters=run.parameters, return_type="state"
+            )
+            if state is not None and not state.is_completed():
+                self.stats.failed += 1
+        except Exception as e:
+            self.stats.failed += 1
+            log.error("flow run %s (%s) crashed in the engine: %s", run_id, run.name, e)
+        finally:
+            self.stats.finished += 1
+            self.stats.running.discard(run_id)
+            self._slots.release()
+
+    async def _drain(self) -> None:
+        if not self._tasks:
+            return
+        log.info("waiting for %d running flow(s) to finish", len(self._tasks))
+        done, pending = await asyncio.wait(self._tasks, timeout=self.options.shutdown_grace_seconds)
+        for t in pending:
+            t.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+
+def default_concurrency(prefect_backend: str | None) -> int:
+    """SQLite behind the Prefect API answers `database is locked` with only 3 concurrent
+    flow-run writers (testing.md), so the embedded default keeps writes nearly serial;
+    PostgreSQL takes ten at a time."""
+    return 2 if prefect_backend == "sqlite" else 10

@@ -1,0 +1,3 @@
+from recflow.cli import app
+
+app()

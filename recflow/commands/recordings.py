@@ -1,0 +1,214 @@
+"""`recflow ingest` and `recflow recordings list|show|transcript|retry`."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from catalog.audio import AudioError, read_wav, write_wav
+from catalog.models import Direction, Participant, Recording, RecordingStatus, Speaker, Transcript
+from recflow.context import open_catalog, use_data_dir
+
+DATA_DIR_OPTION = typer.Option(None, "--data-dir", envvar="RECFLOW_DATA_DIR", help="Data directory")
+JSON_OPTION = typer.Option(False, "--json", help="Machine-readable output")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("ingest")(ingest)
+    recordings = typer.Typer(help="Find and read recordings.", no_args_is_help=True)
+    app.add_typer(recordings, name="recordings")
+    recordings.command("list")(list_recordings)
+    recordings.command("show")(show)
+    recordings.command("transcript")(transcript)
+    recordings.command("retry")(retry)
+
+
+def parse_start(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(f"not an ISO 8601 time: {value!r}", param_hint="--start") from None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def ingest(
+    files: list[Path] = typer.Argument(..., help="WAV files (mono or stereo, any common rate)"),
+    from_number: str = typer.Option(..., "--from", help="Caller number (channel 0)"),
+    to_number: str = typer.Option(..., "--to", help="Callee number (channel 1)"),
+    direction: Direction = typer.Option(Direction.inbound, "--direction"),
+    start: Optional[str] = typer.Option(None, "--start", help="Call start, ISO 8601 (default: now)"),  # noqa: UP045
+    data_dir: Optional[Path] = DATA_DIR_OPTION,  # noqa: UP045
+) -> None:
+    """Import existing recordings as if captured; prints each new recording's id.
+
+    The file is validated and normalised to 16-bit PCM WAV before anything is stored, so a bad
+    file leaves the catalog untouched."""
+    from rich.progress import Progress
+
+    use_data_dir(data_dir)
+    started = parse_start(start)
+    catalog = open_catalog()
+    errors = 0
+    with Progress(transient=True, disable=len(files) < 3) as progress:
+        bar = progress.add_task("ingesting", total=len(files))
+        for path in files:
+            try:
+                audio = read_wav(path)
+            except AudioError as e:
+                typer.echo(f"error: {e}", err=True)
+                errors += 1
+                progress.advance(bar)
+                continue
+            begin = started or (datetime.now(UTC) - timedelta(seconds=audio.duration))
+            rec = Recording(
+                call_id=f"ingest-{path.name}",
+                from_number=from_number,
+                to_number=to_number,
+                direction=direction,
+                started_at=begin,
+                answered_at=begin,
+                ended_at=begin + timedelta(seconds=audio.duration),
+                duration_seconds=round(audio.duration, 3),
+                channels=audio.channels,
+                sample_rate=audio.sample_rate,
+                codec="pcm_s16le",
+                participants=[
+                    Participant(number=from_number, role=Speaker.caller),
+                    Participant(number=to_number, role=Speaker.callee),
+                ],
+                metadata={"source": "ingest", "original_name": path.name},
+            )
+            with tempfile.TemporaryDirectory() as tmp:
+                normalised = Path(tmp) / "audio.wav"
+                write_wav(normalised, audio)
+                catalog.add_recording(rec, audio=normalised)
+            progress.advance(bar)
+            typer.echo(rec.id)
+    if errors:
+        raise typer.Exit(1)
+
+
+def _recording_json(rec: Recording) -> dict[str, Any]:
+    return rec.model_dump(mode="json")
+
+
+def list_recordings(
+    limit: int = typer.Option(50, "--limit", min=1, max=10000),
+    status: Optional[RecordingStatus] = typer.Option(None, "--status"),  # noqa: UP045
+    number: Optional[str] = typer.Option(None, "--number", help="From or to this number"),  # noqa: UP045
+    as_json: bool = JSON_OPTION,
+    data_dir: Optional[Path] = DATA_DIR_OPTION,  # noqa: UP045
+) -> None:
+    """Newest recordings first."""
+    use_data_dir(data_dir)
+    recs = open_catalog().list_recordings(limit=limit, status=status, number=number)
+    if as_json:
+        typer.echo(json.dumps([_recording_json(r) for r in recs], indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("start (UTC)", "from", "to", "dur", "status", "id")
+    for r in recs:
+        table.add_row(r.started_at.strftime("%Y-%m-%d %H:%M:%S"), r.from_number,
+                      r.to_number, f"{r.duration_seconds:.0f}s", r.status.value, r.id)
+    Console().print(table)
+
+
+def _get(recording_id: str) -> Recording:
+    rec = open_catalog().get_recording(recording_id)
+    if rec is None:
+        typer.echo(f"error: no recording {recording_id}", err=True)
+        raise typer.Exit(1)
+    return rec
+
+
+def _extras(rec: Recording) -> dict[str, Any]:
+    """What other features know about a recording (keyword matches, deliveries)."""
+    extras: dict[str, Any] = {}
+    try:
+        from catalog.trigger_matches import matches_for_recording  # keyword triggers feature
+
+        extras["matches"] = [m.model_dump(mode="json") for m in matches_for_recording(open_catalog(), rec.id)]
+    except ImportError:
+        pass
+    extras["deliveries"] = [
+        d.model_dump(mode="json") for d in open_catalog().list_deliveries(subject_id=rec.id)
+    ]
+    return extras
+
+
+def show(
+    recording_id: str = typer.Argument(..., help="Recording id (or a unique prefix)"),
+    as_json: bool = JSON_OPTION,
+    data_dir: Optional[Path] = DATA_DIR_OPTION,  # noqa: UP045
+) -> None:
+    """Everything known about one recording."""
+    use_data_dir(data_dir)
+    rec = _get(recording_id)
+    data = {**_recording_json(rec), **_extras(rec)}
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    for key in ("id", "call_id", "status", "from_number", "from_name", "to_number", "to_name",
+                "direction", "started_at", "ended_at", "duration_seconds", "channels",
+                "sample_rate", "codec", "private", "file_key", "sha256", "attempt",
+                "flow_run_id", "error"):
+        value = data.get(key)
+        if value not in (None, "", []):
+            typer.echo(f"{key:>17}: {value}")
+    for m in data.get("matches", []):
+        typer.echo(f"            match: {m}")
+    for d in data["deliveries"]:
+        typer.echo(f"         delivery: {d['connector']} {d['action']} {d['status']} {d['error']}")
+
+
+def format_transcript(t: Transcript) -> str:
+    lines = []
+    for s in t.segments:
+        lines.append(f"[{_clock(s.start)} - {_clock(s.end)}] {s.speaker.value}: {s.text}")
+    return "\n".join(lines)
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(seconds, 60)
+    return f"{int(m):02d}:{s:04.1f}"
+
+
+def transcript(
+    recording_id: str = typer.Argument(..., help="Recording id (or a unique prefix)"),
+    as_json: bool = JSON_OPTION,
+    data_dir: Optional[Path] = DATA_DIR_OPTION,  # noqa: UP045
+) -> None:
+    """The transcript with speakers and times (exit 1 while there is none yet)."""
+    use_data_dir(data_dir)
+    rec = _get(recording_id)
+    t = open_catalog().get_transcript(rec.id)
+    if t is None:
+        typer.echo(f"no transcript yet (recording is {rec.status.value})", err=True)
+        raise typer.Exit(1)
+    if as_json:
+        typer.echo(t.model_dump_json(indent=2))
+    else:
+        typer.echo(format_transcript(t))
+
+
+def retry(
+    recording_id: str = typer.Argument(..., help="Recording id (or a unique prefix)"),
+    data_dir: Optional[Path] = DATA_DIR_OPTION,  # noqa: UP045
+) -> None:
+    """Process a failed recording again (a new attempt, a new flow run)."""
+    use_data_dir(data_dir)
+    rec = _get(recording_id)
+    attempt = open_catalog().requeue(rec.id, from_statuses={RecordingStatus.failed}, max_attempts=1000)
+    if attempt is None:
+        typer.echo(f"error: recording is {rec.status.value}, only failed ones are retried", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{rec.id}: queued again as attempt {attempt}")

@@ -1,0 +1,148 @@
+"""`recflow up`, `recflow worker`, `recflow portal`: running the system."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from recflow.context import read_runtime, use_data_dir
+
+DATA_DIR_OPTION = typer.Option(
+    None, "--data-dir", envvar="RECFLOW_DATA_DIR", help="Data directory (default ./recflow-data)"
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("up")(up)
+    app.command("worker")(worker)
+    app.command("portal")(portal)
+
+
+def up(
+    data_dir: Optional[Path] = DATA_DIR_OPTION,  # noqa: UP045 (typer needs Optional here)
+    sip_port: int = typer.Option(5060, "--sip-port", help="SIP port (UDP and TCP)"),
+    rtp_ports: str = typer.Option("20000-29999", "--rtp-ports", help="RTP port range"),
+    portal_port: int = typer.Option(8080, "--portal-port", help="Portal HTTP port"),
+    prefect_port: int = typer.Option(4200, "--prefect-port", help="Local Prefect server port"),
+    bind: str = typer.Option("0.0.0.0", "--bind", help="Address the recorder listens on"),
+) -> None:
+    """Run everything on this machine: catalog, Prefect server, worker, recorder, portal."""
+    from catalog.repository import Catalog
+    from recflow.context import settings
+    from recflow.supervisor import Supervisor, prefect_server_part, recflow_part
+
+    use_data_dir(data_dir or Path("recflow-data"))
+    cfg = settings()
+    data = cfg.resolved_data_dir
+    data.mkdir(parents=True, exist_ok=True)
+    cfg.resolved_secret_key()  # create the dev key once, before children race for it
+    Catalog.open(cfg)  # migrate before any part starts
+
+    parts = []
+    api_url = os.environ.get("PREFECT_API_URL")
+    backend = "external"
+    if not api_url:
+        parts.append(prefect_server_part(data, prefect_port))
+        api_url = f"http://127.0.0.1:{prefect_port}/api"
+        backend = "postgresql" if os.environ.get("RECFLOW_PREFECT_DATABASE_URL") else "sqlite"
+    child_env = {"PREFECT_API_URL": api_url, "RECFLOW_PREFECT_BACKEND": backend}
+    portal_url = f"http://127.0.0.1:{portal_port}"
+    parts += [
+        recflow_part("worker", "worker", env=child_env),
+        recflow_part("recorder", "recorder", "--sip-port", str(sip_port), "--rtp-ports",
+                     rtp_ports, "--bind", bind, "--data-dir", str(data), env=child_env),
+        recflow_part("portal", "portal", "--port", str(portal_port), env=child_env,
+                     health_url=f"{portal_url}/healthz"),
+    ]
+    runtime = {
+        "prefect_api_url": api_url,
+        "prefect_ui_url": api_url.removesuffix("/api"),
+        "prefect_backend": backend,
+        "portal_url": portal_url,
+        "sip": f"{bind}:{sip_port}",
+        "rtp_ports": rtp_ports,
+        "supervisor_pid": os.getpid(),
+    }
+
+    def ready(error: str | None) -> None:
+        if error:
+            typer.echo(error, err=True)
+            return
+        typer.echo(
+            f"recflow is up (data: {data})\n"
+            f"  portal     {portal_url}\n"
+            f"  SIP        udp+tcp {bind}:{sip_port}  (RTP {rtp_ports})\n"
+            f"  Prefect UI {runtime['prefect_ui_url']}\n"
+            f"  logs       {data / 'logs'}\n"
+            "Ctrl-C stops everything."
+        )
+
+    typer.echo("starting recflow (Prefect server, worker, recorder, portal)…")
+    code = Supervisor(data, parts, runtime).run(ready)
+    raise typer.Exit(code)
+
+
+def worker(
+    data_dir: Optional[Path] = DATA_DIR_OPTION,  # noqa: UP045
+    concurrency: int = typer.Option(0, "--concurrency", help="Flow runs at a time (0 = auto)"),
+    no_dispatch: bool = typer.Option(False, "--no-dispatch", help="Only execute, do not sweep"),
+) -> None:
+    """Execute flow runs (process-recording and the scheduled flows) in this process."""
+    use_data_dir(data_dir)
+    runtime = read_runtime()
+    if not os.environ.get("PREFECT_API_URL") and runtime.get("prefect_api_url"):
+        os.environ["PREFECT_API_URL"] = str(runtime["prefect_api_url"])
+    if not os.environ.get("PREFECT_API_URL"):
+        typer.echo("error: no Prefect API: set PREFECT_API_URL or start `recflow up`", err=True)
+        raise typer.Exit(2)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    for noisy in ("httpx", "alembic", "faster_whisper"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+    from catalog.repository import Catalog
+    from flows.worker import Worker, WorkerOptions, default_concurrency
+    from recflow.context import settings
+
+    cfg = settings()
+    backend = os.environ.get("RECFLOW_PREFECT_BACKEND") or runtime.get("prefect_backend")
+    n = concurrency or cfg.worker_concurrency or default_concurrency(backend)  # type: ignore[arg-type]
+    options = WorkerOptions(
+        concurrency=n,
+        lease_seconds=cfg.worker_lease_seconds,
+        sweep_seconds=cfg.dispatch_interval_seconds,
+        dispatch=not no_dispatch,
+    )
+    w = Worker(Catalog.open(cfg), options)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        logging.getLogger("recflow.worker").info(
+            "worker %s: concurrency %d, Prefect %s", os.getpid(), n, os.environ["PREFECT_API_URL"]
+        )
+        await w.run(stop)
+
+    asyncio.run(main())
+
+
+def portal(
+    data_dir: Optional[Path] = DATA_DIR_OPTION,  # noqa: UP045
+    port: int = typer.Option(8080, "--port", help="HTTP port"),
+    host: str = typer.Option("127.0.0.1", "--host", help="Listen address"),
+) -> None:
+    """Serve the web portal and REST API."""
+    import uvicorn
+
+    use_data_dir(data_dir)
+    uvicorn.run("portal.app:create_app", factory=True, host=host, port=port,
+                log_level="warning", access_log=False)
+
