@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "recflow.commands.system",  # up, worker, portal
     "recflow.commands.recordings",  # ingest, recordings list|show|transcript
     "recflow.commands.config",  # config apply|export
+    "recflow.commands.connectors",  # connectors list|check, deliveries list|retry
     "recflow.commands.rules",  # rules list|backfill|test
     "recflow.commands.portal_admin",  # users create|list|unlock, tokens create|list|revoke
     "recflow.commands.sms",  # sms list|show|ingest|export|retry

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from recflow.account_section import AccountSection
+from recflow.connectors_section import ConnectorsSection
 from recflow.rules_section import RulesSection
 from recflow.sms_section import ContactsSection, SmsSection
 
 SECTIONS = [
     AccountSection(),
+    ConnectorsSection(),
     RulesSection(),
     SmsSection(),
     ContactsSection(),

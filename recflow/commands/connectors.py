@@ -1,0 +1,165 @@
+"""`recflow connectors list|check NAME` and `recflow deliveries list|retry`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from catalog.models import DeliveryStatus
+from recflow.context import open_catalog, use_data_dir
+
+DATA_DIR_OPTION = typer.Option(None, "--data-dir", envvar="RECFLOW_DATA_DIR", help="Data directory")
+JSON_OPTION = typer.Option(False, "--json", help="Machine-readable output")
+
+
+def register(app: typer.Typer) -> None:
+    conn = typer.Typer(help="Installed connector kinds and configured connectors.", no_args_is_help=True)
+    app.add_typer(conn, name="connectors")
+    conn.command("list")(list_connectors)
+    conn.command("check")(check)
+    dlv = typer.Typer(help="The delivery log: every attempt of every connector call.", no_args_is_help=True)
+    app.add_typer(dlv, name="deliveries")
+    dlv.command("list")(list_deliveries)
+    dlv.command("retry")(retry)
+
+
+def list_connectors(
+    as_json: bool = JSON_OPTION,
+    data_dir: Optional[Path] = DATA_DIR_OPTION,  # noqa: UP045
+) -> None:
+    """Show installed connector kinds (with capabilities) and the configured connectors."""
+    from catalog.connector_configs import list_connectors as stored_connectors
+    from connectors import registry
+
+    use_data_dir(data_dir)
+    kinds = registry.available()
+    errors = registry.load_errors()
+    configured = stored_connectors(open_catalog())
+    if as_json:
+        out = {
+            "kinds": [
+                {
+                    "kind": k,
+                    "display_name": c.display_name,
+                    "capabilities": sorted(c.capabilities),
+                    "config_schema": c.config_model.model_json_schema(),
+                }
+                for k, c in sorted(kinds.items())
+            ],
+            "load_errors": [e.__dict__ for e in errors],
+            "configured": [
+                {"name": s.name, "kind": s.kind, "enabled": s.enabled, "on": s.on}
+                for s in configured
+            ],
+        }
+        typer.echo(json.dumps(out, indent=2))
+        return
+    typer.echo("Installed kinds:")
+    for k, c in sorted(kinds.items()):
+        typer.echo(f"  {k:<18} {c.display_name:<22} {', '.join(sorted(c.capabilities))}")
+    for e in errors:
+        typer.echo(f"  {e.kind:<18} FAILED TO LOAD ({e.target}): {e.error}")
+    typer.echo("Configured:")
+    if not configured:
+        typer.echo("  (none; add a `connectors:` section and run `recflow config apply`)")
+    for s in configured:
+        state = "enabled" if s.enabled else "disabled"
+        on = f" on {','.join(s.on)}" if s.on else ""
+        typer.echo(f"  {s.name:<24} {s.kind:<12} {state}{on}")
+
+
+def check(
+    name: str = typer.Argument(..., help="Configured connector name"),
+    as_json: bool = JSON_OPTION,
+    data_dir: Optional[Path] = DATA_DIR_OPTION,  # noqa: UP045
+) -> None:
+    """Test the connection of a configured connector (exit 1 with a stable code on failure)."""
+    from connectors.base import CheckResult
+    from connectors.configured import ConnectorNotFound, load
+    from connectors.secrets import SecretsError
+
+    use_data_dir(data_dir)
+
+    async def run() -> CheckResult:
+        try:
+            connector = load(open_catalog(), name)
+        except (ConnectorNotFound, KeyError) as e:
+            return CheckResult(ok=False, code="not_found", message=str(e.args[0] if e.args else e))
+        except SecretsError as e:
+            return CheckResult(ok=False, code="invalid_config", message=str(e))
+        try:
+            return await connector.check()
+        finally:
+            await connector.aclose()
+
+    result = asyncio.run(run())
+    if as_json:
+        typer.echo(json.dumps({"name": name, **result.__dict__}))
+    else:
+        typer.echo(f"{name}: {'ok' if result.ok else 'FAILED'} [{result.code}] {result.message}")
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+def list_deliveries(
+    failed: bool = typer.Option(False, "--failed", help="Only failed deliveries"),
+    recording: Optional[str] = typer.Option(None, "--recording", help="Only this subject id"),  # noqa: UP045
+    limit: int = typer.Option(50, "--limit", min=1, max=10000),
+    as_json: bool = JSON_OPTION,
+    data_dir: Optional[Path] = DATA_DIR_OPTION,  # noqa: UP045
+) -> None:
+    """List deliveries, newest first."""
+    use_data_dir(data_dir)
+    rows = open_catalog().list_deliveries(
+        subject_id=recording, status=DeliveryStatus.failed if failed else None, limit=limit
+    )
+    if as_json:
+        typer.echo(json.dumps([d.model_dump(mode="json") for d in rows], indent=2))
+        return
+    if not rows:
+        typer.echo("no deliveries")
+        return
+    for d in rows:
+        when = d.updated_at.strftime("%Y-%m-%d %H:%M:%S")
+        ext = f" → {d.external_id}" if d.external_id else ""
+        err = f"  {d.error[:160]}" if d.error and d.status is not DeliveryStatus.succeeded else ""
+        typer.echo(
+            f"{d.id[:8]}  {when}  {d.status.value:<9} {d.connector:<20} {d.action:<22} "
+            f"{d.subject_kind}:{d.subject_id[:8]} try {d.attempt}{ext}{err}"
+        )
+
+
+def retry(
+    delivery_id: str = typer.Argument(..., help="Delivery id (or id prefix, or idempotency key)"),
+    as_json: bool = JSON_OPTION,
+    data_dir: Optional[Path] = DATA_DIR_OPTION,  # noqa: UP045
+) -> None:
+    """Send a failed delivery again (a succeeded one is never resent)."""
+    from flows.deliveries import retry_delivery
+
+    use_data_dir(data_dir)
+    catalog = open_catalog()
+    key = _resolve(catalog, delivery_id)
+    try:
+        d = asyncio.run(retry_delivery(catalog, key))
+    except LookupError as e:
+        typer.echo(f"error: {e.args[0] if e.args else e}", err=True)
+        raise typer.Exit(2) from None
+    if as_json:
+        typer.echo(json.dumps(d.model_dump(mode="json")))
+    else:
+        typer.echo(f"{d.id[:8]} {d.status.value} via {d.connector} (try {d.attempt}) {d.external_id or d.error}")
+    if d.status is not DeliveryStatus.succeeded:
+        raise typer.Exit(1)
+
+
+def _resolve(catalog, value: str) -> str:  # type: ignore[no-untyped-def]
+    if catalog.get_delivery(value) is not None:
+        return value
+    # people type id prefixes, as with git
+    matches = [d for d in catalog.list_deliveries(limit=10000) if d.id.startswith(value)]
+    return matches[0].id if len(matches) == 1 else value
