@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "recflow.commands.rules",  # rules list|backfill|test
     "recflow.commands.portal_admin",  # users create|list|unlock, tokens create|list|revoke
     "recflow.commands.sms",  # sms list|show|ingest|export|retry
+    "recflow.commands.recorder",  # recorder (SIP recording server)
 ]
 
 for _name in COMMAND_MODULES:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from recflow.account_section import AccountSection
 from recflow.connectors_section import ConnectorsSection
+from recflow.recorder_section import RecorderSection
 from recflow.rules_section import RulesSection
 from recflow.sms_section import ContactsSection, SmsSection
 
@@ -13,4 +14,5 @@ SECTIONS = [
     RulesSection(),
     SmsSection(),
     ContactsSection(),
+    RecorderSection(),
 ]

@@ -1,0 +1,104 @@
+"""`recflow recorder`: the SIP recording server on its own (also started by `recflow up`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from functools import partial
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from recflow.context import use_data_dir
+
+
+def _port_range(value: str) -> tuple[int, int]:
+    m = re.fullmatch(r"\s*(\d+)\s*-\s*(\d+)\s*", value)
+    if not m or not (1024 <= int(m.group(1)) < int(m.group(2)) <= 65535):
+        raise typer.BadParameter("expected LOW-HIGH, e.g. 20000-29999")
+    return int(m.group(1)), int(m.group(2))
+
+
+def _sms_callback(catalog: Any) -> Any:
+    """The SMS store (issue 6) when it is installed; SIP MESSAGE is still answered without it."""
+    try:
+        from catalog.sms import ingest_sms
+    except ImportError:
+        return None
+    return partial(ingest_sms, catalog, source="sip")
+
+
+def recorder(
+    sip_port: int = typer.Option(5060, "--sip-port", help="SIP port (UDP and TCP)"),
+    rtp_ports: str = typer.Option("20000-29999", "--rtp-ports", help="RTP port range LOW-HIGH"),
+    bind: str = typer.Option("0.0.0.0", "--bind", help="Address to listen on"),
+    data_dir: Optional[Path] = typer.Option(  # noqa: UP045 (typer needs Optional)
+        None, "--data-dir", envvar="RECFLOW_DATA_DIR", help="Data directory"
+    ),
+    max_calls: Optional[int] = typer.Option(None, "--max-calls", help="Concurrent calls (503 beyond)"),  # noqa: UP045
+    trusted: Optional[list[str]] = typer.Option(  # noqa: UP045
+        None, "--trusted", help="CIDR allowed to send SIP (repeatable; default: private networks)"
+    ),
+    rtp_timeout: Optional[float] = typer.Option(None, "--rtp-timeout", help="Seconds without RTP that end a call"),  # noqa: UP045, E501
+    answer_delay: Optional[float] = typer.Option(None, "--answer-delay", help="Ring this long before answering"),  # noqa: UP045, E501
+    advertise: Optional[str] = typer.Option(None, "--advertise", help="IP to put in SDP/Contact"),  # noqa: UP045
+    no_tcp: bool = typer.Option(False, "--no-tcp", help="UDP only"),
+) -> None:
+    """Record SIP calls (SIPREC or forked) to stereo WAV and capture them into the catalog."""
+    from catalog.repository import Catalog
+    from recflow.context import settings
+    from recflow.recorder_section import load_settings
+    from recorder.capture import CatalogSink
+    from recorder.server import RecorderServer, serve_forever
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    lo, hi = _port_range(rtp_ports)
+    if data_dir is not None:
+        use_data_dir(data_dir)
+    cfg = settings()
+    catalog = Catalog.open(cfg)
+    rs = load_settings(catalog)
+    overrides: dict[str, Any] = {}
+    if max_calls is not None:
+        overrides["max_calls"] = max_calls
+    if trusted:
+        overrides["trusted_sources"] = trusted
+    if rtp_timeout is not None:
+        overrides["rtp_timeout_seconds"] = rtp_timeout
+    if answer_delay is not None:
+        overrides["answer_delay_seconds"] = answer_delay
+    if advertise is not None:
+        overrides["advertise_address"] = advertise
+    if overrides:
+        rs = rs.model_validate({**rs.model_dump(), **overrides})
+    catalog.get_recording("warm-up")  # compile the ORM paths now, not during the first capture
+    server = RecorderServer(
+        rs,
+        data_dir=cfg.resolved_data_dir,
+        bind=bind,
+        sip_port=sip_port,
+        rtp_ports=(lo, hi),
+        sink=CatalogSink(catalog),
+        on_sms=_sms_callback(catalog),
+        tcp=not no_tcp,
+    )
+
+    def ready() -> None:
+        proto = "udp" if no_tcp else "udp+tcp"
+        typer.echo(f"recorder listening on sip:{bind}:{server.sip_port} ({proto}), "
+                   f"rtp {lo}-{hi}, data {cfg.resolved_data_dir}", err=True)
+
+    try:
+        import uvloop
+
+        runner: Any = uvloop.run
+    except ImportError:
+        runner = asyncio.run
+    runner(serve_forever(server, ready))
+    catalog.db.dispose()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("recorder")(recorder)

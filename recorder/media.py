@@ -1,0 +1,419 @@
+"""RTP media of one call on one timeline: parsing, G.711 decoding, reordering, gap filling.
+
+Sans-I/O and built for a lean hot path. The transport shell appends each received datagram,
+exactly as ``socket.recvmsg`` returned it, to a stream's ``inbox`` list and does nothing else;
+about once a second :meth:`CallMedia.flush` parses the batch, places every payload on the call's
+timeline by RTP timestamp and returns the stereo PCM that is now final. Samples are committed
+``holdback`` seconds behind the clock, which is the reorder window: packets that arrive later
+than that are counted as late and dropped, everything earlier lands where its timestamp says.
+Gaps, hold and pauses are silence, so both channels stay aligned on one timeline.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from dataclasses import dataclass, field
+from operator import itemgetter
+from typing import Any
+
+import numpy as np
+
+RATE = 8000
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+_HDR = struct.Struct("!HII")
+_TS = struct.Struct("qq")
+_EVENTS = "0123456789*#ABCD"
+MAX_AHEAD = 5 * RATE  # a timestamp further ahead of the clock than this is a discontinuity
+MAX_BEHIND = 60 * RATE
+
+
+def _ulaw_table() -> np.ndarray:
+    u = ~np.arange(256, dtype=np.uint8)
+    exp = (u >> 4) & 7
+    man = (u & 15).astype(np.int32)
+    mag = (((man << 3) + 0x84) << exp) - 0x84
+    return np.where(u & 0x80, -mag, mag).astype(np.int16)
+
+
+def _alaw_table() -> np.ndarray:
+    out = np.empty(256, dtype=np.int16)
+    for i in range(256):
+        a = i ^ 0x55
+        t = (a & 0x0F) << 4
+        seg = (a & 0x70) >> 4
+        if seg == 0:
+            t += 8
+        elif seg == 1:
+            t += 0x108
+        else:
+            t = (t + 0x108) << (seg - 1)
+        out[i] = t if a & 0x80 else -t
+    return out
+
+
+ULAW = _ulaw_table()
+ALAW = _alaw_table()
+TABLES = {"PCMU": ULAW, "PCMA": ALAW}
+
+
+def ancillary_timestamp(wall: float) -> list[tuple[int, int, bytes]]:
+    """The ancillary data ``recvmsg`` would return for a packet received at ``wall``."""
+    sec = int(wall)
+    return [(socket.SOL_SOCKET, SO_TIMESTAMPNS, _TS.pack(sec, int((wall - sec) * 1e9)))]
+
+
+@dataclass(slots=True)
+class _Source:
+    """Per-SSRC state: timestamp anchor, sequence tracking (RFC 3550 A.1), jitter (A.8)."""
+
+    base_ts: int
+    base_pos: int
+    base_seq: int
+    max_seq: int  # extended
+    received: int = 0
+    duplicates: int = 0
+    reordered: int = 0
+    transit: float | None = None
+    jitter: float = 0.0  # in timestamp units
+
+
+@dataclass(slots=True)
+class StreamStats:
+    packets: int = 0
+    payload_bytes: int = 0
+    lost: int = 0
+    late: int = 0
+    duplicate: int = 0
+    reordered: int = 0
+    ignored_source: int = 0
+    invalid: int = 0
+    rtcp: int = 0
+    unknown_payload_type: int = 0
+    comfort_noise: int = 0
+    telephone_events: int = 0
+    ssrc_changes: int = 0
+    discontinuities: int = 0
+    jitter_ms: float = 0.0
+    max_jitter_ms: float = 0.0
+
+
+@dataclass(slots=True)
+class MediaStream:
+    """One received RTP stream (one SDP m-line), written to one channel."""
+
+    channel: int
+    codecs: dict[int, str]
+    dtmf_pts: set[int]
+    allowed_hosts: set[str]
+    label: str = ""
+    inbox: list[Any] = field(default_factory=list)
+    pending: list[tuple[int, bytes, np.ndarray]] = field(default_factory=list)
+    sources: dict[int, _Source] = field(default_factory=dict)
+    stats: StreamStats = field(default_factory=StreamStats)
+    codecs_seen: set[str] = field(default_factory=set)
+    _events_seen: set[tuple[int, int, int]] = field(default_factory=set)
+    _tables: dict[int, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._tables = {pt: TABLES[n] for pt, n in self.codecs.items() if n in TABLES}
+
+    def update(self, codecs: dict[int, str], dtmf_pts: set[int], allowed_hosts: set[str]) -> None:
+        """A re-INVITE renegotiated this stream."""
+        self.codecs, self.dtmf_pts, self.allowed_hosts = codecs, dtmf_pts, allowed_hosts
+        self._tables = {pt: TABLES[n] for pt, n in codecs.items() if n in TABLES}
+
+    def summary(self) -> dict[str, Any]:
+        s = self.stats
+        lost = sum(
+            max(0, (src.max_seq - src.base_seq + 1) - (src.received - src.duplicates))
+            for src in self.sources.values()
+        )
+        return {
+            "channel": self.channel,
+            "label": self.label,
+            "codecs": sorted(self.codecs_seen),
+            "packets_received": s.packets,
+            "packets_lost": lost,
+            "packets_late": s.late,
+            "packets_duplicate": s.duplicate,
+            "packets_reordered": s.reordered,
+            "packets_ignored_source": s.ignored_source,
+            "packets_invalid": s.invalid,
+            "packets_rtcp_ignored": s.rtcp,
+            "packets_unknown_payload_type": s.unknown_payload_type,
+            "telephone_events": s.telephone_events,
+            "ssrcs": len(self.sources),
+            "discontinuities": s.discontinuities,
+            "jitter_ms": round(s.jitter_ms, 3),
+            "max_jitter_ms": round(s.max_jitter_ms, 3),
+        }
+
+
+@dataclass(slots=True)
+class DtmfDigit:
+    position: int  # samples from the start of the recording
+    digit: str
+    channel: int
+
+
+@dataclass(slots=True)
+class PauseSpan:
+    start: int
+    end: int | None
+    reason: str
+
+
+class CallMedia:
+    """All streams of one call plus pauses; produces stereo PCM chunks in timeline order."""
+
+    def __init__(self, t0: float, *, channels: int = 2, holdback: float = 0.3) -> None:
+        self.t0 = t0  # monotonic time of sample 0 (the answer)
+        self.channels = channels
+        self.holdback = int(holdback * RATE)
+        self.streams: list[MediaStream] = []
+        self.committed = 0  # samples already returned
+        self.pauses: list[PauseSpan] = []
+        self.digits: list[DtmfDigit] = []
+        self.last_activity = t0
+
+    def add_stream(
+        self,
+        channel: int,
+        codecs: dict[int, str],
+        dtmf_pts: set[int],
+        allowed_hosts: set[str],
+        label: str = "",
+    ) -> MediaStream:
+        st = MediaStream(channel, codecs, dtmf_pts, allowed_hosts, label)
+        self.streams.append(st)
+        return st
+
+    def position(self, now: float) -> int:
+        return max(0, int((now - self.t0) * RATE))
+
+    # ---------------------------------------------------------------- pauses
+
+    @property
+    def paused(self) -> bool:
+        return bool(self.pauses) and self.pauses[-1].end is None
+
+    def pause(self, position: int, reason: str) -> bool:
+        if self.paused:
+            return False
+        self.pauses.append(PauseSpan(max(position, self.committed), None, reason))
+        return True
+
+    def resume(self, position: int) -> bool:
+        if not self.paused:
+            return False
+        span = self.pauses[-1]
+        span.end = max(position, span.start, self.committed)
+        return True
+
+    # ---------------------------------------------------------------- parsing
+
+    def process(self, now: float, wall: float) -> list[DtmfDigit]:
+        """Parse every datagram waiting in the inboxes; returns new DTMF digits."""
+        new_digits: list[DtmfDigit] = []
+        for st in self.streams:
+            if st.inbox:
+                # the shell holds ``inbox.append``: empty the same list, never replace it
+                batch = st.inbox.copy()
+                st.inbox.clear()
+                self._process_stream(st, batch, now, wall, new_digits)
+                self.last_activity = now
+        self.digits.extend(new_digits)
+        return new_digits
+
+    def _process_stream(
+        self,
+        st: MediaStream,
+        batch: list[Any],
+        now: float,
+        wall: float,
+        digits: list[DtmfDigit],
+    ) -> None:
+        stats = st.stats
+        allowed = st.allowed_hosts
+        tables = st._tables
+        sources = st.sources
+        pending = st.pending
+        committed = self.committed
+        horizon = self.position(now) + MAX_AHEAD
+        unpack_hdr = _HDR.unpack_from
+        unpack_ts = _TS.unpack
+        t0_wall = wall - (now - self.t0)  # wall-clock time of sample 0
+        for item in batch:
+            data, anc, _flags, addr = item
+            if addr[0] not in allowed:
+                stats.ignored_source += 1
+                continue
+            n = len(data)
+            if n < 12:
+                stats.invalid += 1
+                continue
+            b0 = data[0]
+            if b0 & 0xC0 != 0x80:
+                stats.invalid += 1
+                continue
+            pt = data[1] & 0x7F
+            if 72 <= pt <= 76:  # RTCP multiplexed on the RTP port (RFC 5761)
+                stats.rtcp += 1
+                continue
+            seq, ts, ssrc = unpack_hdr(data, 2)
+            off = 12
+            if b0 & 0x0F:
+                off += 4 * (b0 & 0x0F)
+            if b0 & 0x10:
+                if n < off + 4:
+                    stats.invalid += 1
+                    continue
+                off += 4 + 4 * int.from_bytes(data[off + 2 : off + 4], "big")
+            end = n
+            if b0 & 0x20:
+                end -= data[-1]
+            if off > end:
+                stats.invalid += 1
+                continue
+            if anc:
+                sec, nsec = unpack_ts(anc[0][2])
+                arrival = sec + nsec * 1e-9
+            else:
+                arrival = wall
+            src = sources.get(ssrc)
+            if src is None:
+                # a new source starts where the clock is when its first packet arrives
+                pos0 = max(int((arrival - t0_wall) * RATE), committed)
+                src = sources[ssrc] = _Source(ts, pos0, seq, seq)
+                if len(sources) > 1:
+                    stats.ssrc_changes += 1
+            else:
+                delta = (seq - src.max_seq) & 0xFFFF
+                if delta == 0:
+                    src.duplicates += 1
+                    src.received += 1
+                    stats.duplicate += 1
+                    continue
+                if delta < 0x8000:
+                    src.max_seq += delta
+                else:
+                    src.reordered += 1
+                    stats.reordered += 1
+            src.received += 1
+            pos = src.base_pos + (((ts - src.base_ts) + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+            if pos > horizon or pos < committed - MAX_BEHIND:
+                # timestamp jump (broken sender, pcap splice): re-anchor at the arrival time
+                stats.discontinuities += 1
+                src.base_ts = ts
+                src.base_pos = pos = max(int((arrival - t0_wall) * RATE), committed)
+            table = tables.get(pt)
+            if table is not None:
+                stats.packets += 1
+                payload = data[off:end]
+                stats.payload_bytes += len(payload)
+                transit = arrival * RATE - ts
+                if src.transit is not None:
+                    d = transit - src.transit
+                    src.jitter += (abs(d) - src.jitter) / 16
+                src.transit = transit
+                if pos + len(payload) <= committed:
+                    stats.late += 1
+                    continue
+                pending.append((pos, payload, table))
+            elif pt in st.dtmf_pts:
+                stats.telephone_events += 1
+                if end - off >= 4:
+                    event = data[off]
+                    key = (ssrc, ts, event)
+                    if key not in st._events_seen and event < 16:
+                        st._events_seen.add(key)
+                        digits.append(DtmfDigit(pos, _EVENTS[event], st.channel))
+            elif pt == 13:
+                stats.comfort_noise += 1
+            else:
+                stats.unknown_payload_type += 1
+        if sources:
+            jit = max(s.jitter for s in sources.values()) / RATE * 1000
+            stats.jitter_ms = jit
+            stats.max_jitter_ms = max(stats.max_jitter_ms, jit)
+        st.codecs_seen.update(st.codecs[pt] for pt in st.codecs if tables.get(pt) is not None)
+
+    # ---------------------------------------------------------------- committing
+
+    def flush(self, now: float, wall: float) -> tuple[np.ndarray, list[DtmfDigit]]:
+        """Parse what arrived and return the PCM that is final (``holdback`` behind now)."""
+        digits = self.process(now, wall)
+        return self.commit(self.position(now) - self.holdback), digits
+
+    def finish(self, now: float, wall: float) -> np.ndarray:
+        """Everything that is left, up to the last sample received (bounded by the clock)."""
+        self.process(now, wall)
+        end = self.position(now)
+        limit = end + MAX_AHEAD
+        for st in self.streams:
+            for pos, payload, _ in st.pending:
+                if pos < limit:
+                    end = max(end, pos + len(payload))
+        if self.paused:
+            self.resume(end)
+        return self.commit(min(end, limit))
+
+    def commit(self, upto: int) -> np.ndarray:
+        start = self.committed
+        if upto <= start:
+            return np.zeros((0, self.channels), dtype=np.int16)
+        out = np.zeros((upto - start, self.channels), dtype=np.int16)
+        for st in self.streams:
+            if st.pending:
+                st.pending = self._place(st, out, start, upto)
+        for span in self.pauses:
+            a = max(span.start, start)
+            b = upto if span.end is None else min(span.end, upto)
+            if b > a:
+                out[a - start : b - start] = 0
+        self.committed = upto
+        return out
+
+    def _place(self, st: MediaStream, out: np.ndarray, start: int, upto: int) -> list[Any]:
+        """Write pending payloads in [start, upto) into ``out``; return what stays pending."""
+        pending = st.pending
+        pending.sort(key=itemgetter(0))
+        keep: list[Any] = []
+        ch = st.channel
+        run_pos = -1
+        run_end = -1
+        run_table: np.ndarray | None = None
+        parts: list[bytes] = []
+
+        def emit() -> None:
+            if parts and run_table is not None:
+                samples = run_table[np.frombuffer(b"".join(parts), dtype=np.uint8)]
+                a = run_pos - start
+                b = a + len(samples)
+                if a < 0:
+                    samples, a = samples[-a:], 0
+                out[a:b, ch] = samples
+
+        for item in pending:
+            pos, payload, table = item
+            if pos >= upto:
+                keep.append(item)
+                continue
+            if pos < run_end:  # overlaps what is already placed
+                if pos == run_pos or pos + len(payload) <= run_end:
+                    st.stats.duplicate += 1
+                    continue
+                payload = payload[run_end - pos :]
+                pos = run_end
+            if pos + len(payload) > upto:  # straddles the commit point: split
+                keep.append((upto, payload[upto - pos :], table))
+                payload = payload[: upto - pos]
+            if pos != run_end or table is not run_table:
+                emit()
+                parts = []
+                run_pos, run_table = pos, table
+            parts.append(payload)
+            run_end = pos + len(payload)
+        emit()
+        return keep

@@ -1,0 +1,441 @@
+"""The asyncio shell around :class:`recorder.core.RecorderCore`: sockets, timers, files.
+
+Hot path, designed for thousands of concurrent streams per core: one UDP socket per RTP port
+in a private ``epoll`` set that is drained every ``DRAIN_INTERVAL`` (not one wake-up per
+packet); draining a ready socket is a tight ``append(recvmsg())`` loop with the kernel's arrival
+timestamp (SO_TIMESTAMPNS) kept for jitter and placement. Everything else -- header parsing,
+decoding, reordering -- happens in bulk once per ``flush_interval`` per call, in
+:mod:`recorder.media`. Files are appended once per flush; closing (fsync) and the catalog
+write run in a worker thread so the loop never waits on a disk or a database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import errno
+import logging
+import select
+import signal
+import socket
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from recorder import capture
+from recorder.config import RecorderSettings
+from recorder.core import (
+    Action,
+    Call,
+    CallEnded,
+    CallStarted,
+    CallUpdated,
+    RecorderCore,
+    Send,
+    SmsReceived,
+)
+from recorder.media import SO_TIMESTAMPNS
+from recorder.sip import SipParseError, StreamFramer
+from recorder.wav import WavWriter
+
+log = logging.getLogger("recflow.recorder")
+DRAIN_INTERVAL = 0.02
+TICK_INTERVAL = 0.1
+SmsCallback = Callable[..., Any]
+"""``on_sms(from_number, to_number, text, received_at, call_id, from_name)``; runs in a thread."""
+
+
+class PortPool:
+    """Even RTP ports from a range, each bound with its RTCP neighbour (port + 1)."""
+
+    def __init__(self, host: str, lo: int, hi: int, epoll: select.epoll) -> None:
+        self.host = host
+        self.epoll = epoll
+        first = lo + (lo % 2)
+        self.free = collections.deque(range(first, hi, 2))
+        self.bound: dict[int, tuple[socket.socket, socket.socket]] = {}
+
+    def _bind(self, port: int) -> socket.socket:
+        fam = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        s = socket.socket(fam, socket.SOCK_DGRAM)
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 18)
+            s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+            s.bind((self.host, port))
+            s.setblocking(False)
+        except OSError:
+            s.close()
+            raise
+        return s
+
+    def allocate(self) -> int | None:
+        for _ in range(len(self.free)):
+            port = self.free.popleft()
+            try:
+                rtp = self._bind(port)
+            except OSError:
+                self.free.append(port)  # busy (another process); try it again later
+                continue
+            try:
+                rtcp = self._bind(port + 1)
+            except OSError:
+                rtp.close()
+                self.free.append(port)
+                continue
+            self.bound[port] = (rtp, rtcp)
+            self.epoll.register(rtcp.fileno(), select.EPOLLIN)
+            return port
+        return None
+
+    def release(self, port: int) -> None:
+        socks = self.bound.pop(port, None)
+        if socks is None:
+            return
+        for s in socks:
+            with contextlib.suppress(OSError, ValueError):
+                self.epoll.unregister(s.fileno())
+            s.close()
+        self.free.append(port)
+
+    def close(self) -> None:
+        for port in list(self.bound):
+            self.release(port)
+
+
+class _SipUdp(asyncio.DatagramProtocol):
+    def __init__(self, server: RecorderServer) -> None:
+        self.server = server
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.server.on_sip(data, addr, "udp", None)
+
+    def error_received(self, exc: Exception) -> None:
+        pass  # ICMP errors from peers that went away
+
+
+class _SipTcp(asyncio.Protocol):
+    def __init__(self, server: RecorderServer) -> None:
+        self.server = server
+        self.framer = StreamFramer()
+        self.transport: asyncio.Transport | None = None
+        self.peer: Any = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.peer = transport.get_extra_info("peername")
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            messages = self.framer.feed(data)
+        except SipParseError as e:
+            from recorder.core import best_effort_error
+
+            resp = best_effort_error(bytes(self.framer._buf), 400, e.reason, self.peer)
+            if resp and self.transport:
+                self.transport.write(resp)
+            if self.transport:
+                self.transport.close()  # the stream position is lost
+            return
+        for m in messages:
+            self.server.on_sip(m, self.peer, "tcp", self)
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+
+class RecorderServer:
+    def __init__(
+        self,
+        settings: RecorderSettings,
+        *,
+        data_dir: Path,
+        bind: str = "0.0.0.0",
+        sip_port: int = 5060,
+        rtp_ports: tuple[int, int] = (20000, 29999),
+        sink: capture.CaptureSink,
+        on_sms: SmsCallback | None = None,
+        tcp: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.bind = bind
+        self.sip_port = sip_port
+        self.sink = sink
+        self.on_sms = on_sms
+        self.tcp = tcp
+        self.live = capture.live_dir(data_dir)
+        self.epoll = select.epoll()
+        media_host = bind if bind not in ("0.0.0.0", "::") else ("::" if ":" in bind else "0.0.0.0")
+        self.ports = PortPool(media_host, rtp_ports[0], rtp_ports[1], self.epoll)
+        self.core = RecorderCore(
+            settings,
+            allocate_port=self._allocate,
+            release_port=self._release,
+            sip_port=sip_port,
+        )
+        self.writers: dict[str, WavWriter] = {}
+        self.readers: dict[int, tuple[Any, Any]] = {}  # fd -> (recvmsg, inbox.append)
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="capture")
+        self.pending: set[asyncio.Future[Any]] = set()
+        self.captured: list[str] = []
+        self._host_cache: dict[str, str] = {}
+        self._stopping = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._sip_udp: asyncio.DatagramTransport | None = None
+        self._tcp_server: asyncio.AbstractServer | None = None
+        self._handles: list[asyncio.TimerHandle] = []
+        self._next_flush = 0.0
+        self._rtcp_sink: collections.deque[Any] = collections.deque(maxlen=0)
+
+    # ---------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        loop = self._loop = asyncio.get_running_loop()
+        recovered = await loop.run_in_executor(
+            self.executor, capture.repair_live, self.sink, self.live
+        )
+        if recovered:
+            log.warning("recovered %d recording(s) left by a previous crash", len(recovered))
+            self.captured.extend(recovered)
+        self._sip_udp, _ = await loop.create_datagram_endpoint(
+            lambda: _SipUdp(self), local_addr=(self.bind, self.sip_port)
+        )
+        if self.sip_port == 0:
+            self.sip_port = self.core.sip_port = self._sip_udp.get_extra_info("sockname")[1]
+        if self.tcp:
+            self._tcp_server = await loop.create_server(
+                lambda: _SipTcp(self), self.bind, self.sip_port, reuse_address=True
+            )
+        self._schedule(DRAIN_INTERVAL, self._drain_tick)
+        self._schedule(TICK_INTERVAL, self._timer_tick)
+
+    def _schedule(self, delay: float, fn: Callable[[], None]) -> None:
+        assert self._loop is not None
+
+        def run() -> None:
+            if self._stopping:
+                return
+            try:
+                fn()
+            except Exception:
+                log.exception("recorder timer failed")
+            self._schedule(delay, fn)
+
+        self._handles.append(self._loop.call_later(delay, run))
+        if len(self._handles) > 16:
+            self._handles = [h for h in self._handles if not h.cancelled()][-4:]
+
+    async def stop(self) -> None:
+        """Finish every live call (BYE, final flush, capture), then close everything."""
+        now, wall = time.monotonic(), time.time()
+        for cid in list(self.core.calls):
+            self._perform(self.core.stop_call(cid, "shutdown", now=now, wall=wall))
+        self._stopping = True
+        if self.pending:
+            await asyncio.wait(list(self.pending), timeout=60)
+        for h in self._handles:
+            h.cancel()
+        if self._sip_udp:
+            self._sip_udp.close()
+        if self._tcp_server:
+            self._tcp_server.close()
+        self.ports.close()
+        self.executor.shutdown(wait=True)
+        self.epoll.close()
+
+    # ---------------------------------------------------------------- SIP
+
+    def local_host_for(self, peer: str) -> str:
+        if self.bind not in ("0.0.0.0", "::"):
+            return self.bind
+        host = self._host_cache.get(peer)
+        if host is None:
+            # the kernel's route lookup tells which local address faces this peer
+            fam = socket.AF_INET6 if ":" in peer else socket.AF_INET
+            with socket.socket(fam, socket.SOCK_DGRAM) as s:
+                try:
+                    s.connect((peer, 9))
+                    host = s.getsockname()[0]
+                except OSError:
+                    host = "127.0.0.1"
+            if len(self._host_cache) < 10000:
+                self._host_cache[peer] = host
+        return host
+
+    def on_sip(self, data: bytes, addr: Any, transport: str, conn: Any) -> None:
+        source = (addr[0], addr[1])
+        actions = self.core.receive(
+            data,
+            source,
+            transport=transport,
+            conn=conn,
+            now=time.monotonic(),
+            wall=time.time(),
+            local_host=self.core.advertise or self.local_host_for(addr[0]),
+        )
+        self._perform(actions)
+
+    def _allocate(self) -> int | None:
+        port = self.ports.allocate()
+        if port is not None:
+            rtcp = self.ports.bound[port][1]
+            # RTCP is read and dropped (a deque of length 0 discards for free)
+            self.readers[rtcp.fileno()] = (rtcp.recvmsg, self._rtcp_sink.append)
+        return port
+
+    def _release(self, port: int) -> None:
+        for s in self.ports.bound.get(port, ()):
+            self.readers.pop(s.fileno(), None)
+        self.ports.release(port)
+
+    def _perform(self, actions: list[Action]) -> None:
+        for a in actions:
+            if isinstance(a, Send):
+                if a.transport == "tcp":
+                    if a.conn is not None:
+                        a.conn.write(a.data)
+                elif self._sip_udp is not None:
+                    self._sip_udp.sendto(a.data, a.addr)
+            elif isinstance(a, CallStarted):
+                self._call_started(a.call)
+            elif isinstance(a, CallUpdated):
+                self._write_sidecar(a.call)
+            elif isinstance(a, CallEnded):
+                self._call_ended(a.call)
+            elif isinstance(a, SmsReceived):
+                self._submit(self._deliver_sms, a)
+
+    def _paths(self, call: Call) -> tuple[Path, Path]:
+        base = self.live / call.recording_id
+        return base.with_suffix(capture.LIVE_SUFFIX), base.with_suffix(".json")
+
+    def _call_started(self, call: Call) -> None:
+        audio, _ = self._paths(call)
+        self.writers[call.call_id] = WavWriter(audio)
+        self._write_sidecar(call)
+        for st in call.answered_streams:
+            rtp, _rtcp = self.ports.bound[st.port]
+            inbox = call.stream_by_index[st.index].inbox
+            self.readers[rtp.fileno()] = (rtp.recvmsg, inbox.append)
+            self.epoll.register(rtp.fileno(), select.EPOLLIN)
+
+    def _write_sidecar(self, call: Call) -> None:
+        _, side = self._paths(call)
+        try:
+            capture.write_sidecar(side, call.describe())
+        except OSError:
+            log.exception("cannot write %s", side)
+
+    def _call_ended(self, call: Call) -> None:
+        self._drain()  # what is already in the socket buffers belongs to this call
+        for st in call.answered_streams:
+            self._release(st.port)
+        pcm = call.media.finish(time.monotonic(), time.time())
+        writer = self.writers.pop(call.call_id, None)
+        if writer is None:
+            return
+        if call.answered_at is None and not any(s.stats.packets for s in call.media.streams):
+            self._submit(self._discard, writer)  # cancelled before answer, nothing heard
+            return
+        description = call.describe()
+        self._submit(self._finalise, writer, pcm, description)
+
+    # ---------------------------------------------------------------- worker-thread jobs
+
+    def _submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        assert self._loop is not None
+        fut = self._loop.run_in_executor(self.executor, fn, *args)
+        self.pending.add(fut)
+        fut.add_done_callback(self.pending.discard)
+
+    def _finalise(self, writer: WavWriter, pcm: Any, description: dict[str, Any]) -> None:
+        try:
+            writer.write(pcm)
+            writer.close()
+            rid = capture.finish_live(self.sink, description, writer.path, writer.frames)
+            self.captured.append(rid)
+        except Exception:
+            # the live files stay; the next start-up captures them
+            log.exception("capture of %s failed", description.get("call_id"))
+
+    def _discard(self, writer: WavWriter) -> None:
+        writer.close()
+        writer.path.unlink(missing_ok=True)
+        writer.path.with_suffix(".json").unlink(missing_ok=True)
+
+    def _deliver_sms(self, sms: SmsReceived) -> None:
+        if self.on_sms is None:
+            log.warning("SMS from %s dropped: no SMS store configured", sms.from_number)
+            return
+        try:
+            self.on_sms(
+                from_number=sms.from_number,
+                to_number=sms.to_number,
+                text=sms.text,
+                received_at=sms.received_at,
+                call_id=sms.call_id,
+                from_name=sms.from_name,
+            )
+        except Exception:
+            log.exception("storing SMS %s failed", sms.call_id)
+
+    # ---------------------------------------------------------------- timers
+
+    def _drain(self) -> None:
+        readers = self.readers
+        for fd, _ev in self.epoll.poll(0):
+            entry = readers.get(fd)
+            if entry is None:
+                continue
+            recv, append = entry
+            try:
+                while True:
+                    append(recv(2048, 64))
+            except BlockingIOError:
+                pass
+            except OSError as e:
+                if e.errno not in (errno.ECONNREFUSED, errno.EAGAIN):
+                    log.warning("RTP socket error: %s", e)
+
+    def _drain_tick(self) -> None:
+        self._drain()
+        now = time.monotonic()
+        if now >= self._next_flush:
+            self._next_flush = now + self.settings.flush_interval_seconds
+            self._flush_all(now, time.time())
+
+    def _flush_all(self, now: float, wall: float) -> None:
+        for call in list(self.core.calls.values()):
+            pcm, digits = call.media.flush(now, wall)
+            writer = self.writers.get(call.call_id)
+            if writer is not None and len(pcm):
+                writer.write(pcm)
+            if digits:
+                self._perform(self.core.on_digits(call, now))
+
+    def _timer_tick(self) -> None:
+        self._perform(self.core.tick(time.monotonic(), time.time()))
+
+    # ---------------------------------------------------------------- API
+
+    def pause(self, call_id: str, paused: bool = True) -> bool:
+        if call_id not in self.core.calls:
+            return False
+        self._perform(self.core.set_paused(call_id, paused, "api", now=time.monotonic()))
+        return True
+
+
+async def serve_forever(server: RecorderServer, ready: Callable[[], None] | None = None) -> None:
+    """Run until SIGTERM/SIGINT, then finish live calls and return."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await server.start()
+    if ready:
+        ready()
+    await stop.wait()
+    await server.stop()
