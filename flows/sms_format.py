@@ -29,6 +29,9 @@ from templates.render import render, render_string, safe_relative_path
 SUBJECT_TEMPLATE = "sms/email_subject.txt.j2"
 BODY_TEMPLATE = "sms/email_body.txt.j2"
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # the seed's "UTC timestamp"; the CSV uses the same
+# RFC 5322 allows 998-character lines; folding at 78 makes Python split a subject next to an
+# encoded word, which readers unfold into a doubled space ("559  (Zoë …)")
+_POLICY = SMTP.clone(max_line_length=998)
 CSV_COLUMNS = ("Message ID", "Date time (UTC)", "From phone number", "To phone number", "Message")
 
 
@@ -120,7 +123,7 @@ def build_sms_email(
     else:
         body = render(BODY_TEMPLATE, ctx)
     p = settings.header_prefix
-    msg = EmailMessage(policy=SMTP)
+    msg = EmailMessage(policy=_POLICY)
     msg["From"] = from_address
     msg["To"] = ", ".join(formataddr(("", a)) for a in settings.to)
     # a subject is one line; a template that spills over would break the header
