@@ -122,7 +122,10 @@ def create_api(st: PortalState) -> FastAPI:
         number: Annotated[str | None, Query(max_length=64, description="Caller or callee")] = None,
         status: RecordingStatus | None = None,
         direction: Direction | None = None,
-        cursor: Annotated[str | None, Query(max_length=200)] = None,
+        cursor: Annotated[
+            str | None,
+            Query(max_length=200, pattern=r"^[A-Za-z0-9_-]+$", description="next_cursor of the previous page"),
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
     ) -> RecordingPage:
         """Recordings, newest first, one keyset page at a time."""

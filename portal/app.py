@@ -103,6 +103,10 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if request.url.path.startswith("/api/"):
+            # e.g. a path the API mount's pattern cannot match (a newline in an id)
+            return JSONResponse({"error": "not_found" if exc.status_code == 404 else "error",
+                                 "reason": str(exc.detail)}, exc.status_code)
         return _page_error(request, exc.status_code, str(exc.detail), getattr(exc, "headers", None))
 
     @app.get("/healthz", include_in_schema=False)
