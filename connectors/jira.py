@@ -130,5 +130,5 @@ class JiraConnector(Connector):
         )
         if found:
             return str(found[0].key)
-        issue = j.create_issue(fields=issue_fields(message, self.config, key))
+        issue = j.create_issue(fields=issue_fields(message, self.config, key), prefetch=False)
         return str(issue.key)
