@@ -94,18 +94,17 @@ class OpenAITranscribeConnector(Connector):
 
     def _channel(self, samples: np.ndarray, channel: int) -> list[TranscriptSegment]:
         pcm = np.clip(samples * 32768.0, -32768, 32767).astype(np.int16)
-        form: list[tuple[str, str]] = [
-            ("model", self.config.model),
-            ("response_format", "verbose_json"),
-            ("timestamp_granularities[]", "segment"),
-            ("timestamp_granularities[]", "word"),
-        ]
+        form: dict[str, str | list[str]] = {
+            "model": self.config.model,
+            "response_format": "verbose_json",
+            "timestamp_granularities[]": ["segment", "word"],
+        }
         if self.config.language:
-            form.append(("language", self.config.language))
+            form["language"] = self.config.language
         try:
             resp = httpx.post(
                 f"{self.url}/audio/transcriptions",
-                data=form,  # type: ignore[arg-type]
+                data=form,
                 files={"file": (f"channel{channel}.wav", wav_bytes(pcm, 16000), "audio/wav")},
                 headers=self._headers(),
                 timeout=self.config.timeout,
