@@ -49,7 +49,8 @@ def test_keyset_pages_cover_everything_once(api, catalog, clock, tmp_path):
     assert len(r.json()["items"]) == 3
     r = api.get("/api/v1/recordings", params={"number": "+15550007"})
     assert [it["id"] for it in r.json()["items"]] == [recs[7].id]
-    assert api.get("/api/v1/recordings", params={"cursor": "!!"}).json()["error"] == "bad_request"
+    assert api.get("/api/v1/recordings", params={"cursor": "!!"}).json()["error"] == "invalid_request"
+    assert api.get("/api/v1/recordings", params={"cursor": "AAAA"}).json()["error"] == "bad_request"
     assert api.get("/api/v1/recordings", params={"limit": 0}).status_code == 422
 
 
