@@ -43,7 +43,7 @@ _SENDER_ID = re.compile(r"^[A-Za-z0-9+*#._\-]{1,64}$")  # alphanumeric sender id
 # ---------------------------------------------------------------------------- models
 
 
-class SmsStatus(str, enum.Enum):
+class SmsStatus(str, enum.Enum):  # noqa: UP042 (as catalog.models does)
     pending = "pending"  # durable in the catalog, not yet accepted by Prefect
     dispatched = "dispatched"  # a sms-to-email flow run exists for it
     processing = "processing"  # a run claimed it
@@ -207,13 +207,13 @@ def clean_text(value: Any, max_chars: int = MAX_SMS_CHARS) -> str:
     if "\x00" in value:
         raise SmsValidationError("text", "contains a NUL character")
     if len(value) > max_chars:
-        raise SmsValidationError(
-            "text", f"{len(value)} characters; the limit is {max_chars}"
-        )
+        raise SmsValidationError("text", f"{len(value)} characters; the limit is {max_chars}")
     return value
 
 
-def clean_timestamp(value: Any, field: str = "received_at", *, now: datetime | None = None) -> datetime:
+def clean_timestamp(
+    value: Any, field: str = "received_at", *, now: datetime | None = None
+) -> datetime:
     """ISO 8601 (``Z`` or an offset; no offset means UTC), epoch seconds, or a datetime."""
     now = now or utcnow()
     if value is None or value == "":
@@ -392,9 +392,7 @@ def ingest_sms_ex(
         received_at=when,
         text=body,
     )
-    key = dedup_key(
-        call_id=call_id, from_number=frm, to_number=to, received_at=when, text=body
-    )
+    key = dedup_key(call_id=call_id, from_number=frm, to_number=to, received_at=when, text=body)
     values = sms.model_dump(mode="python")
     values.update(
         dedup_key=key,
@@ -492,8 +490,7 @@ def iter_sms(
         with catalog.db.session() as s:
             rows = list(s.scalars(page.limit(n)))
             items = [sms_from_row(r) for r in rows]
-        for item in items:
-            yield item
+        yield from items
         yielded += len(items)
         if len(items) < n:
             return

@@ -272,9 +272,9 @@ async def reclaim_lost_sms(catalog: Catalog, client: PrefectClient) -> int:
                 state = (await client.read_flow_run(sms.flow_run_id)).state
             except Exception:
                 state = None
-        if sms.status is SmsStatus.dispatched and state is not None:
-            if state.is_scheduled() or state.is_running():
-                continue  # queued behind other work, or running
+        queued_or_running = state is not None and (state.is_scheduled() or state.is_running())
+        if sms.status is SmsStatus.dispatched and queued_or_running:
+            continue  # queued behind other work, or running
         if state is not None and not state.is_final() and sms.flow_run_id:
             try:
                 await client.set_flow_run_state(

@@ -40,7 +40,9 @@ class SmsEmailContext(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    sms: dict[str, Any] = Field(description="The SMS's catalog fields (id, subscriber, direction …)")
+    sms: dict[str, Any] = Field(
+        description="The SMS's catalog fields (id, subscriber, direction …)"
+    )
     account: str = Field(description="Account name")
     static_text: str = Field(description="The static prefix text (default 'O2 MR SMS from')")
     from_number: str = Field(description="Sender number")
@@ -168,7 +170,11 @@ def csv_file_name(settings: SmsCsvSettings, account_name: str, year: int, month:
     """``<account>_SMSMessages_<YYYY>_<MM>.csv`` by default; never a path outside its folder."""
     rendered = render_string(
         settings.file_name,
-        {"account": account_id(settings, account_name), "year": f"{year:04d}", "month": f"{month:02d}"},
+        {
+            "account": account_id(settings, account_name),
+            "year": f"{year:04d}",
+            "month": f"{month:02d}",
+        },
         name="sms.monthly_csv.file_name",
     )
     return safe_relative_path(rendered).replace("/", "_")

@@ -140,7 +140,9 @@ def parse_sms_body(raw: bytes) -> SmsIn | JSONResponse:
     return SmsIn.model_validate(doc)
 
 
-def make_router(auth: Callable[..., Any] | None = None, catalog: Callable[..., Catalog] | None = None) -> APIRouter:
+def make_router(
+    auth: Callable[..., Any] | None = None, catalog: Callable[..., Catalog] | None = None
+) -> APIRouter:
     """The SMS router. ``auth``: the portal's dependency that rejects unauthenticated callers;
     ``catalog``: a dependency returning the Catalog (the portal's own by default)."""
     deps = [Depends(auth)] if auth is not None else []
@@ -152,7 +154,10 @@ def make_router(auth: Callable[..., Any] | None = None, catalog: Callable[..., C
         response_model=SmsOut,
         status_code=201,
         summary="Store an SMS (and email it when SMS-to-email is on)",
-        responses={200: {"description": "Already stored (a retry)"}, 400: {"description": "Bad field"}},
+        responses={
+            200: {"description": "Already stored (a retry)"},
+            400: {"description": "Bad field"},
+        },
         openapi_extra={
             "requestBody": {
                 "required": True,

@@ -27,7 +27,9 @@ def register(app: typer.Typer) -> None:
         limit: int = typer.Option(50, "--limit", min=1, help="At most this many, newest first"),
         month: str | None = typer.Option(None, "--month", help="Only this month (YYYY-MM)"),
         number: str | None = typer.Option(None, "--number", help="Only SMS from or to NUMBER"),
-        status: str | None = typer.Option(None, "--status", help="pending|dispatched|processed|failed"),
+        status: str | None = typer.Option(
+            None, "--status", help="pending|dispatched|processed|failed"
+        ),
         data_dir: Path | None = DataDir,
     ) -> None:
         """List stored SMS, newest first."""
@@ -116,7 +118,9 @@ def register(app: typer.Typer) -> None:
     def export(
         month: str = typer.Option(..., "--month", help="YYYY-MM, e.g. 2025-05"),
         out: Path | None = typer.Option(
-            None, "--out", help="Write the file into DIR (default: DATA_DIR/exports/CSV/Monthly/YYYY/MM)"
+            None,
+            "--out",
+            help="Write the file into DIR (default: DATA_DIR/exports/CSV/Monthly/YYYY/MM)",
         ),
         data_dir: Path | None = DataDir,
     ) -> None:

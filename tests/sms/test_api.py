@@ -56,7 +56,10 @@ def test_post_stores_and_retry_is_idempotent(client, sms_catalog):
     assert again.status_code == 200 and again.json()["id"] == body["id"]
     with_id = client.post("/api/v1/sms", json={**GOOD, "id": "m-1", "timestamp": None})
     assert with_id.status_code == 201
-    assert client.post("/api/v1/sms", json={**GOOD, "id": "m-1", "timestamp": None}).json()["id"] == with_id.json()["id"]
+    assert (
+        client.post("/api/v1/sms", json={**GOOD, "id": "m-1", "timestamp": None}).json()["id"]
+        == with_id.json()["id"]
+    )
     assert stored(sms_catalog) == 2
 
 
@@ -99,8 +102,11 @@ def test_invalid_utf8_in_the_body_names_the_text_field(client, sms_catalog):
     r = client.post("/api/v1/sms", content=raw, headers={"Content-Type": "application/json"})
     assert r.status_code == 400 and r.json()["field"] == "text"
     # a lone surrogate escaped in JSON is not text either
-    r = client.post("/api/v1/sms", content=b'{"from":"+1","to":"+2","text":"\\ud800"}',
-                    headers={"Content-Type": "application/json"})
+    r = client.post(
+        "/api/v1/sms",
+        content=b'{"from":"+1","to":"+2","text":"\\ud800"}',
+        headers={"Content-Type": "application/json"},
+    )
     assert r.status_code == 400 and r.json()["field"] == "text"
     assert stored(sms_catalog) == 0
 
@@ -130,7 +136,10 @@ def test_list_show_csv_and_contacts(client, sms_catalog):
     assert csv_resp.status_code == 200
     assert "recflow_SMSMessages_2025_05.csv" in csv_resp.headers["content-disposition"]
     assert sid in csv_resp.text and csv_resp.text.startswith("Message ID,Date time (UTC),")
-    assert client.put("/api/v1/contacts/+447700900127", json={"name": "Olive Sender"}).status_code == 200
+    assert (
+        client.put("/api/v1/contacts/+447700900127", json={"name": "Olive Sender"}).status_code
+        == 200
+    )
     assert client.get("/api/v1/contacts").json() == {"+447700900127": "Olive Sender"}
     assert client.delete("/api/v1/contacts/+447700900127").status_code == 204
     assert client.get("/api/v1/contacts").json() == {}

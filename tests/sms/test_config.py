@@ -28,7 +28,10 @@ def test_apply_is_idempotent_and_exports(sms_catalog):
     settings = get_sms_settings(sms_catalog)
     assert settings.to_email.enabled and settings.to_email.to == ["sms-archive@check.example"]
     assert settings.to_email.header_prefix == "X-O2MR-"
-    assert contacts(sms_catalog) == {"+447700900127": "Olive Sender", "+441632960559": "Zoë Receiver"}
+    assert contacts(sms_catalog) == {
+        "+447700900127": "Olive Sender",
+        "+441632960559": "Zoë Receiver",
+    }
     assert apply(sms_catalog, DOC) == []
     exported = export_document(sms_catalog)
     assert exported["sms"]["to_email"]["connector"] == "mail"
@@ -65,4 +68,7 @@ sms: {to_email: {enabled: true, to: a@b.example, connector: mail}}
 """
     with pytest.raises(ConfigFileError) as err:
         apply_document(sms_catalog, load_yaml(doc), dry_run=True)
-    assert ("sms.to_email.connector", "no connector named 'mail' in this file") in err.value.problems
+    assert (
+        "sms.to_email.connector",
+        "no connector named 'mail' in this file",
+    ) in err.value.problems

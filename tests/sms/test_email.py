@@ -42,7 +42,9 @@ def configure(catalog, port: int, **mail) -> EmailConnector:
         ),
     )
     return EmailConnector(
-        EmailConfig(host="127.0.0.1", port=port, from_address="recorder@check.example", starttls=False),
+        EmailConfig(
+            host="127.0.0.1", port=port, from_address="recorder@check.example", starttls=False
+        ),
         name="mail",
     )
 
@@ -116,8 +118,12 @@ async def test_names_in_brackets_only_when_known(sms_catalog, smtp_sink):
         sms_catalog, from_number="+15550001111", to_number="+15550002222", text="a", received_at=T0
     )
     named = ingest_sms(
-        sms_catalog, from_number="+447700900127", to_number="+441632960559", text="b",
-        received_at=T0, from_name="Signalled Name",
+        sms_catalog,
+        from_number="+447700900127",
+        to_number="+441632960559",
+        text="b",
+        received_at=T0,
+        from_name="Signalled Name",
     )
     await send_sms_email(sms_catalog, unknown, connector=connector)
     await send_sms_email(sms_catalog, named, connector=connector)
@@ -190,7 +196,9 @@ def test_user_template_override_in_data_dir(sms_catalog, tmp_path, monkeypatch):
     monkeypatch.setattr(render_mod, "user_template_dir", lambda: tmp_path / "tpl")
     sms = ingest_sms(sms_catalog, from_number="+1", to_number="+2", text="hé", received_at=T0)
     msg = build_sms_email(
-        sms, names={}, settings=SmsEmailSettings(enabled=True, to=["a@b.example"]),
+        sms,
+        names={},
+        settings=SmsEmailSettings(enabled=True, to=["a@b.example"]),
         from_address="r@x.example",
     )
     assert msg.get_content().strip() == "Custom +1: " + base64.b64encode("hé".encode()).decode()

@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.sms.conftest import free_port
 from tests.support import Stack, wait_until
 
 pytestmark = pytest.mark.slow
@@ -66,15 +65,28 @@ def test_sip_and_api_sms_become_one_email_each(tmp_path, smtp_sink):
         u.close()
 
         api_text = "Via the API: 👍🏽 שלום"
-        body = json.dumps({
-            "subscriber": "+441632960559", "from": "+15550001111", "to": "+441632960559",
-            "timestamp": datetime.now(UTC).isoformat(), "text": api_text,
-        }).encode()
+        body = json.dumps(
+            {
+                "subscriber": "+441632960559",
+                "from": "+15550001111",
+                "to": "+441632960559",
+                "timestamp": datetime.now(UTC).isoformat(),
+                "text": api_text,
+            }
+        ).encode()
         for _ in range(2):  # a client retry
-            r = urllib.request.urlopen(urllib.request.Request(
-                f"http://127.0.0.1:{stack.portal}/api/v1/sms", data=body, method="POST",
-                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-            ), timeout=10)
+            r = urllib.request.urlopen(
+                urllib.request.Request(
+                    f"http://127.0.0.1:{stack.portal}/api/v1/sms",
+                    data=body,
+                    method="POST",
+                    headers={
+                        "Authorization": f"Bearer {token}",
+                        "Content-Type": "application/json",
+                    },
+                ),
+                timeout=10,
+            )
             assert r.status in (200, 201)
 
         wait_until(lambda: len(sink.envelopes) >= 2, 180, what="two emails")

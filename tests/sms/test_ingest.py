@@ -82,7 +82,12 @@ def test_limits_and_encodings_that_are_fine(sms_catalog):
 
 
 def test_timestamp_forms(sms_catalog):
-    forms = ["2025-05-03T10:30:00Z", "2025-05-03T11:30:00+01:00", "2025-05-03T10:30:00", T0.timestamp()]
+    forms = [
+        "2025-05-03T10:30:00Z",
+        "2025-05-03T11:30:00+01:00",
+        "2025-05-03T10:30:00",
+        T0.timestamp(),
+    ]
     for i, ts in enumerate(forms):
         sms = ingest_sms(sms_catalog, **{**GOOD, "text": f"t{i}", "received_at": ts})
         assert sms.received_at == T0
@@ -152,7 +157,9 @@ def test_contacts_match_formatting_variants(sms_catalog):
     assert contact_names(sms_catalog, ["+447700900127", "+441632960559"]) == {
         "+447700900127": "Olive Sender"
     }
-    assert replace_contacts(sms_catalog, {"+44 7700 900127": "Olive Sender", "+15551234": "Bo"}) == []
+    assert (
+        replace_contacts(sms_catalog, {"+44 7700 900127": "Olive Sender", "+15551234": "Bo"}) == []
+    )
     changes = replace_contacts(sms_catalog, {"+447700900127": "Olive S."})
     assert any("removed +15551234" in c for c in changes)
     assert contact_names(sms_catalog, ["+447700900127"]) == {"+447700900127": "Olive S."}
@@ -160,7 +167,9 @@ def test_contacts_match_formatting_variants(sms_catalog):
 
 def test_list_newest_first_and_by_month(sms_catalog):
     for d in range(5):
-        ingest_sms(sms_catalog, **{**GOOD, "text": f"m{d}", "received_at": T0 + timedelta(days=10 * d)})
+        ingest_sms(
+            sms_catalog, **{**GOOD, "text": f"m{d}", "received_at": T0 + timedelta(days=10 * d)}
+        )
     assert [s.text for s in list_sms(sms_catalog)] == ["m4", "m3", "m2", "m1", "m0"]
     may = list_sms(
         sms_catalog, since=datetime(2025, 5, 1, tzinfo=UTC), until=datetime(2025, 6, 1, tzinfo=UTC)
