@@ -3,22 +3,21 @@ every other configuration section (edited through the config file's own Section 
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import re
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 
 from catalog.audit import AuditFilter
-from portal import config_bridge
+from portal import config_bridge, connector_forms
 from portal.auth_pages import render
 from portal.deps import AdminUser, StaffUser, client_ip, csrf_protect, state_of
 from portal.recording_pages import parse_day
 
 router = APIRouter(dependencies=[Depends(csrf_protect)])
 log = logging.getLogger(__name__)
-CHECK_TIMEOUT_S = 15.0
 
 
 # ---------------------------------------------------------------- audit trail
@@ -54,51 +53,56 @@ def audit(
 # ---------------------------------------------------------------- connectors
 
 
-def _configured(st: Any) -> list[dict[str, Any]]:
-    """Configured connectors as rows (name, kind, enabled), whatever shape the section has."""
-    value = config_bridge.export_section(st.catalog, "connectors")
-    rows: list[dict[str, Any]] = []
-    if isinstance(value, dict):
-        for name, cfg in value.items():
-            if isinstance(cfg, dict):
-                rows.append({"name": name, "kind": cfg.get("kind", name),
-                             "enabled": cfg.get("enabled", True)})
-    elif isinstance(value, list):
-        for cfg in value:
-            if isinstance(cfg, dict) and "name" in cfg:
-                rows.append({"name": cfg["name"], "kind": cfg.get("kind", cfg["name"]),
-                             "enabled": cfg.get("enabled", True)})
-    return rows
-
-
-def _installed() -> tuple[list[dict[str, Any]], list[Any]]:
-    try:
-        from connectors import registry
-    except Exception as e:  # the portal must render even when a plugin tree is broken
-        log.warning("connector registry unavailable: %s", e)
-        return [], []
-    kinds = [
-        {"kind": k, "display_name": getattr(c, "display_name", k),
-         "capabilities": sorted(getattr(c, "capabilities", []))}
-        for k, c in sorted(registry.available().items())
-    ]
-    return kinds, registry.load_errors()
-
-
 def _connectors_page(request: Request, **extra: Any) -> Response:
     st = state_of(request)
-    kinds, errors = _installed()
-    views = {v.key: v for v in config_bridge.views(st.catalog)}
-    ctx = {"installed": kinds, "load_errors": errors, "configured": _configured(st),
-           "section": views.get("connectors"), "can_edit": request.state.user.is_admin,
-           "notice": None, "error": None, "problems": [], "draft": None, "check": None}
+    ok = connector_forms.available()
+    ctx: dict[str, Any] = {
+        "installed": connector_forms.installed() if ok else [],
+        "load_errors": connector_forms.load_errors() if ok else [],
+        "configured": connector_forms.rows(st.catalog) if ok else [],
+        "can_edit": request.state.user.is_admin, "notice": None, "error": None,
+        "problems": [], "check": None, "edit": None,
+    }
     ctx.update(extra)
     return render(request, "connectors.html", ctx, extra.get("status", 200))
 
 
 @router.get("/connectors")
-def connectors(request: Request, user: StaffUser) -> Response:
-    return _connectors_page(request)
+def connectors(request: Request, user: StaffUser, edit: str | None = None,
+               kind: str | None = None) -> Response:
+    st = state_of(request)
+    form = None
+    if edit or kind:
+        rows = {r["name"]: r for r in connector_forms.rows(st.catalog)}
+        if edit and edit not in rows:
+            raise HTTPException(404, f"no connector named {edit!r}")
+        k = rows[edit]["kind"] if edit else str(kind)
+        try:
+            form = {"name": edit or "", "kind": k, "new": not edit,
+                    "every_call": bool(edit and "every_call" in rows[edit]["on"]),
+                    "fields": connector_forms.fields(st.catalog, k, edit)}
+        except KeyError:
+            raise HTTPException(404, f"connector kind {k!r} is not installed") from None
+    return _connectors_page(request, edit=form)
+
+
+@router.post("/connectors/save")
+async def save_connector(request: Request, user: AdminUser) -> Response:
+    st = state_of(request)
+    form = await request.form()
+    name = str(form.get("name", "")).strip()
+    kind = str(form.get("kind", "")).strip()
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}", name):
+        return _connectors_page(request, status=400, error="Names are letters, digits, _ . - (max 128).")
+    outcome = connector_forms.save(st.catalog, name, kind, form,
+                                   every_call=form.get("every_call") in ("on", "true", "1"))
+    if not outcome.ok:
+        return _connectors_page(request, status=400, error=f"{name} was not saved.",
+                                problems=outcome.problems)
+    if outcome.changes:
+        st.audit.record("config_change", initiator=user.email, client_ip=client_ip(request),
+                        resource=f"connector:{name}", changes=outcome.changes)
+    return _connectors_page(request, notice=f"{name}: saved ({len(outcome.changes)} change(s)).")
 
 
 @router.post("/connectors/{name}/enabled")
@@ -106,62 +110,19 @@ async def toggle_connector(request: Request, name: str, user: AdminUser) -> Resp
     st = state_of(request)
     form = await request.form()
     enabled = form.get("enabled") in ("on", "true", "1")
-    value = config_bridge.export_section(st.catalog, "connectors")
-    found = False
-    if isinstance(value, dict) and isinstance(value.get(name), dict):
-        value[name]["enabled"] = enabled
-        found = True
-    elif isinstance(value, list):
-        for cfg in value:
-            if isinstance(cfg, dict) and cfg.get("name") == name:
-                cfg["enabled"] = enabled
-                found = True
-    if not found:
+    changes = connector_forms.set_enabled(st.catalog, name, enabled)
+    if changes is None:
         raise HTTPException(404, f"no connector named {name!r}")
-    outcome = config_bridge.apply_section(st.catalog, "connectors", value)
-    if not outcome.ok:
-        return _connectors_page(request, problems=outcome.problems, status=400,
-                                error="The change was not applied.")
-    if outcome.diff:
+    if changes:
         st.audit.record("config_change", initiator=user.email, client_ip=client_ip(request),
-                        resource=f"connector:{name}", changes=outcome.diff)
+                        resource=f"connector:{name}", changes=changes)
     return _connectors_page(request, notice=f"{name}: {'enabled' if enabled else 'disabled'}.")
-
-
-async def run_check(name: str) -> dict[str, Any]:
-    """Build the configured connector and run its check(); the stable codes (ok,
-    cannot_connect, invalid_auth, invalid_config, …) are what the page shows."""
-    try:
-        from flows.deliveries import load_connector
-
-        conn = load_connector(name)
-        if asyncio.iscoroutine(conn):
-            conn = await conn
-    except LookupError as e:
-        return {"ok": False, "code": "not_configured", "message": str(e)}
-    except Exception as e:
-        code = getattr(e, "code", "invalid_config")
-        return {"ok": False, "code": code, "message": str(e)[:500]}
-    try:
-        result = await asyncio.wait_for(conn.check(), CHECK_TIMEOUT_S)
-        return {"ok": bool(result.ok), "code": result.code, "message": result.message[:500]}
-    except TimeoutError:
-        return {"ok": False, "code": "cannot_connect", "message": "no answer in time"}
-    except Exception as e:
-        return {"ok": False, "code": getattr(e, "code", "unknown"), "message": str(e)[:500]}
-    finally:
-        close = getattr(conn, "aclose", None)
-        if close is not None:
-            try:
-                await close()
-            except Exception:
-                log.debug("aclose of %s failed", name, exc_info=True)
 
 
 @router.post("/connectors/{name}/test")
 async def test_connector(request: Request, name: str, user: StaffUser) -> Response:
     st = state_of(request)
-    result = await run_check(name)
+    result = await connector_forms.check(st.catalog, name)
     st.audit.record(
         "connector_test", initiator=user.email, client_ip=client_ip(request),
         resource=f"connector:{name}", outcome="ok" if result["ok"] else "failed",
