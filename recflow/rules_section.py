@@ -38,19 +38,11 @@ def _names_in(value: Any) -> set[str]:
 
 def configured_connectors(catalog: Catalog) -> set[str]:
     """Connector names already stored in the catalog (by the connectors feature)."""
-    names: set[str] = set()
-    try:  # the connectors feature owns this; tolerate its absence or a different shape
-        from flows import deliveries
-
-        fn = getattr(deliveries, "configured_connector_names", None)
-        if fn is not None:
-            names.update(fn(catalog))
-    except Exception:
-        pass
-    doc = catalog.get_document("connectors")
-    if doc:
-        names |= _names_in(doc)
-    return names
+    try:
+        from catalog.connector_configs import list_connectors
+    except ImportError:  # the connectors feature is not installed in this build
+        return set()
+    return {c.name for c in list_connectors(catalog)}
 
 
 def _known_connectors(ctx: ApplyContext) -> set[str]:

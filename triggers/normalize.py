@@ -177,15 +177,38 @@ def normalize_pieces(pieces: Sequence[str]) -> list[tuple[str, int, int]]:
     return out
 
 
-def normalize_words(words: Iterable[str]) -> list[tuple[str, int, int]]:
-    """Source words → tokens as (token, first_word_index, last_word_index)."""
+@lru_cache(maxsize=200_000)
+def _word_info(word: str) -> tuple[tuple[str, ...], bool]:
+    pieces = word_pieces(word)
+    return pieces, any(_is_number(p) for p in pieces)
+
+
+def normalize_arrays(words: Sequence[str]) -> tuple[list[str], list[int], list[int]]:
+    """Source words → (tokens, first source word of each, last source word of each).
+
+    The hot path of matching (every word of every call goes through it), hence parallel lists
+    and a fast lane for the common case of a segment without numbers."""
+    infos = [_word_info(w) for w in words]
+    if all(len(p) == 1 for p, _ in infos) and not any(n for _, n in infos):
+        idx = list(range(len(infos)))
+        return [p[0] for p, _ in infos], idx, idx
     pieces: list[str] = []
     owner: list[int] = []
-    for wi, w in enumerate(words):
-        for p in word_pieces(w):
-            pieces.append(p)
-            owner.append(wi)
-    return [(tok, owner[a], owner[b]) for tok, a, b in normalize_pieces(pieces)]
+    for wi, (ps, _) in enumerate(infos):
+        pieces.extend(ps)
+        owner.extend([wi] * len(ps))
+    folded = normalize_pieces(pieces)
+    return (
+        [tok for tok, _, _ in folded],
+        [owner[a] for _, a, _ in folded],
+        [owner[b] for _, _, b in folded],
+    )
+
+
+def normalize_words(words: Iterable[str]) -> list[tuple[str, int, int]]:
+    """Source words → tokens as (token, first_word_index, last_word_index)."""
+    toks, first, last = normalize_arrays(list(words))
+    return list(zip(toks, first, last, strict=True))
 
 
 def normalize_text(text: str) -> list[str]:

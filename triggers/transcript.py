@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from catalog.models import Speaker, Transcript, TranscriptSegment
-from triggers.normalize import normalize_words, split_words
+from triggers.normalize import normalize_arrays, split_words
 
 
 @dataclass
@@ -23,12 +23,12 @@ class Stream:
     turns: list[int] = field(default_factory=list)
     first_word: list[int] = field(default_factory=list)  # token -> index into words
     last_word: list[int] = field(default_factory=list)
-    words: list[str] = field(default_factory=list)  # source words as transcribed
+    words: list[str] = field(default_factory=list)  # source words as transcribed, stripped
 
     def snippet(self, first_token: int, last_token: int, context: int = 8) -> str:
         a, b = self.first_word[first_token], self.last_word[last_token]
         lo, hi = max(0, a - context), min(len(self.words), b + context + 1)
-        text = " ".join(w.strip() for w in self.words[lo:hi] if w.strip())
+        text = " ".join(self.words[lo:hi])
         return ("… " if lo > 0 else "") + text + (" …" if hi < len(self.words) else "")
 
 
@@ -71,14 +71,18 @@ def prepare(transcript: Transcript, duration: float | None = None) -> PreparedTr
         if not words:
             continue
         base = len(stream.words)
-        stream.words.extend(words)
-        for tok, a, b in normalize_words(words):
-            stream.tokens.append(tok)
-            stream.starts.append(starts[a])
-            stream.ends.append(ends[b])
-            stream.turns.append(turn)
-            stream.first_word.append(base + a)
-            stream.last_word.append(base + b)
+        stream.words.extend([w.strip() for w in words])
+        toks, first, last = normalize_arrays(words)
+        stream.tokens.extend(toks)
+        stream.starts.extend([starts[a] for a in first])
+        stream.ends.extend([ends[b] for b in last])
+        stream.turns.extend([turn] * len(toks))
+        if base:
+            stream.first_word.extend([base + a for a in first])
+            stream.last_word.extend([base + b for b in last])
+        else:
+            stream.first_word.extend(first)
+            stream.last_word.extend(last)
     if duration is None or duration <= 0:
         duration = max((s.end for s in transcript.segments), default=0.0)
     order = {Speaker.caller: 0, Speaker.callee: 1}

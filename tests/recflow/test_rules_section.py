@@ -80,7 +80,18 @@ def test_duplicate_names(cat: Catalog) -> None:
 def test_connector_already_in_catalog(cat: Catalog) -> None:
     with pytest.raises(ConfigFileError):
         _validate(cat, RULES, connectors=[])
-    cat.put_document("connectors", {"connectors": CONNECTORS})
+    apply_document(
+        cat,
+        {
+            "connectors": [
+                {"name": "support-slack", "kind": "slack",
+                 "config": {"token": "xoxb-1", "channel": "#a", "base_url": "http://127.0.0.1:9/api/"}},
+                {"name": "compliance-email", "kind": "email",
+                 "config": {"host": "127.0.0.1", "port": 2525, "from_address": "a@example.com",
+                            "to_addresses": ["b@example.com"]}},
+            ]
+        },
+    )
     assert len(_validate(cat, RULES, connectors=[]).rules) == 2
 
 

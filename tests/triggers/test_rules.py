@@ -307,3 +307,13 @@ def test_empty_transcript_and_no_rules() -> None:
     assert compile_rules([rule(any=["x"])]).evaluate(transcript()) == []
     # absence over an empty call holds
     assert fired([rule(none=["x"])], transcript()) == {"r"}
+
+
+def test_large_rule_set_multi_character_codes() -> None:
+    """5,000 distinct words need 3-character token codes; matches stay on token boundaries."""
+    rules = [rule(name=f"r{i}", any=[f"word{i}x"]) for i in range(5000)]
+    rules.append(rule(name="pair", any=["word7x word8x"]))
+    compiled = compile_rules(rules)
+    assert compiled._width == 3
+    t = transcript(seg("caller", 0, 5, "so word7x word8x and word4999x but not word50"))
+    assert {m.rule for m in compiled.evaluate(t)} == {"r7", "r8", "pair", "r4999"}
