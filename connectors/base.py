@@ -286,7 +286,15 @@ def error_for_exception(exc: BaseException) -> ConnectorError:
     try:
         import requests
 
+        if isinstance(exc, requests.exceptions.SSLError):
+            return ConfigError(f"TLS failed: {exc}"[:500])
         transport = (*transport, requests.ConnectionError, requests.Timeout)
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        import urllib3.exceptions as u3
+
+        transport = (*transport, u3.TimeoutError, u3.ProtocolError, u3.NewConnectionError, u3.MaxRetryError)
     except ImportError:  # pragma: no cover
         pass
     if isinstance(exc, transport):

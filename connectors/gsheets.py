@@ -16,11 +16,13 @@ import requests
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from connectors.base import (
+    AuthError,
     CheckResult,
     ConfigError,
     Connector,
     ConnectorConfig,
     ConnectorError,
+    PermanentError,
     error_for_exception,
     error_for_status,
 )
@@ -89,7 +91,8 @@ class _Rewrite:
             for prefix in (SHEETS_API, DRIVE_API):
                 if url.startswith(prefix):
                     url = self._base.rstrip("/") + url[len(prefix) :]
-        kwargs.setdefault("timeout", self._timeout)
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self._timeout
         return super().request(method, url, *args, **kwargs)  # type: ignore[misc]
 
 
@@ -152,6 +155,11 @@ class GsheetsConnector(Connector):
 
         try:
             return fn()
+        except gspread.exceptions.SpreadsheetNotFound:
+            raise PermanentError(f"gsheets: no spreadsheet {self.config.spreadsheet_id!r}") from None
+        except PermissionError:
+            # gspread turns a 403 on open_by_key into the builtin PermissionError
+            raise AuthError("gsheets: permission denied (share the sheet with the account)") from None
         except gspread.exceptions.WorksheetNotFound:
             raise ConfigError(f"gsheets: no worksheet {self.config.worksheet!r}") from None
         except gspread.exceptions.APIError as e:

@@ -73,7 +73,8 @@ class _Session(requests.Session):
         self._timeout = timeout
 
     def request(self, method, url, **kwargs):  # type: ignore[no-untyped-def, override]
-        kwargs.setdefault("timeout", self._timeout)
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self._timeout
         return super().request(method, url, **kwargs)
 
 

@@ -191,7 +191,9 @@ class FakeHTTPServer:
         if fault is not None:
             if fault.delay:
                 time.sleep(fault.delay)
-            body = fault.body if fault.body is not None else {"error": f"injected {fault.status}"}
+            body = fault.body if fault.body is not None else {
+                "error": {"code": fault.status, "message": "injected fault", "status": "INJECTED"}
+            }
             if isinstance(body, dict | list):
                 return Response(fault.status, json=body, headers=fault.headers)
             return Response(fault.status, body=body, headers=fault.headers)
