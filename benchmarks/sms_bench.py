@@ -1,3 +1,4 @@
+# ruff: noqa: E501, SIM105, SIM115  (a benchmark script: wide table rows, a log file kept open)
 """SMS burst: ingest/s through the REST API and through SIP MESSAGE, emails/s to a local SMTP
 server; nothing lost, nothing duplicated.
 
