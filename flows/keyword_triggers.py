@@ -10,7 +10,6 @@ backfills happen.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -75,46 +74,24 @@ async def evaluate_keyword_rules(recording: Recording, transcript: Transcript | 
 # ---------------------------------------------------------------- alerts
 
 
-def recording_url(recording_id: str) -> str:
-    """Deep link to the call in the portal: RECFLOW_PUBLIC_URL, else the portal `recflow up`
-    started for this data dir, else the default local address."""
-    base = os.environ.get("RECFLOW_PUBLIC_URL", "")
-    if not base:
-        try:
-            from recflow.context import read_runtime
-
-            rt = read_runtime()
-            base = str(rt.get("portal_url") or "")
-        except Exception:
-            base = ""
-    base = (base or "http://127.0.0.1:8080").rstrip("/")
-    return f"{base}/recordings/{recording_id}"
-
-
 def alert_context(
     recording: Recording, transcript: Transcript | None, rule: Rule, matches: list[Match]
 ) -> dict[str, Any]:
-    """The template context of an alert: templates.render.CallContext plus the rule's fields
-    (``rule`` is the name; ``extra.rule_description``, ``extra.speaker`` give the rest)."""
-    from templates.render import CallContext
+    """The template context of an alert: the connectors' call context (templates.render.
+    CallContext: recording, transcript, excerpt, recording_url, …) plus ``rule`` (its name),
+    ``matches`` (rule, phrase, kind, speaker, start, end, snippet) and ``extra.rule_description``
+    / ``extra.speaker``."""
+    from flows.deliveries import call_context
 
-    text = transcript.text if transcript else ""
-    seconds = int(round(recording.duration_seconds or 0))
-    ctx = CallContext(
-        recording=recording.model_dump(mode="json"),
-        transcript=text,
-        excerpt=text[:500],
-        segments=[
-            {"speaker": s.speaker.value, "start": s.start, "end": s.end, "text": s.text}
-            for s in (transcript.segments if transcript else [])
-        ],
-        recording_url=recording_url(recording.id),
-        duration=f"{seconds // 60}:{seconds % 60:02d}",
-        matches=[m.model_dump(mode="json") for m in matches],
-        rule=rule.name,
-        extra={"rule_description": rule.description, "speaker": rule.speaker.value},
+    ctx = call_context(recording, transcript)
+    ctx = ctx.model_copy(
+        update={
+            "matches": [m.model_dump(mode="json") for m in matches],
+            "rule": rule.name,
+            "extra": {"rule_description": rule.description, "speaker": rule.speaker.value},
+        }
     )
-    return ctx.model_dump(mode="python")
+    return ctx.model_dump(mode="python")  # type: ignore[no-any-return]
 
 
 def template_files(name: str) -> dict[str, str]:
@@ -166,7 +143,7 @@ def build_notification(
                 label="Matched", value=", ".join(sorted({m.phrase for m in matches}))[:300]
             ),
         ],
-        link_url=recording_url(recording.id),
+        link_url=str(ctx["recording_url"]) or None,
         severity="warning",
         labels=["recflow", f"rule:{rule.name}"],
         data={
