@@ -27,7 +27,9 @@ LIVE_SUFFIX = ".rec"
 
 
 class CaptureSink(Protocol):
-    def capture(self, description: dict[str, Any], audio: Path, frames: int) -> str:
+    def capture(
+        self, description: dict[str, Any], audio: Path, frames: int, *, recovered: bool = False
+    ) -> str:
         """Make the recording durable in the catalog; returns its id. Safe to repeat."""
 
 
@@ -84,10 +86,12 @@ class CatalogSink:
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
 
-    def capture(self, description: dict[str, Any], audio: Path, frames: int) -> str:
+    def capture(
+        self, description: dict[str, Any], audio: Path, frames: int, *, recovered: bool = False
+    ) -> str:
         rec = recording_from_description(description, frames)
-        if self.catalog.get_recording(rec.id) is not None:
-            return rec.id  # a previous attempt got as far as the row
+        if recovered and self.catalog.get_recording(rec.id) is not None:
+            return rec.id  # the crashed process got as far as the row
         source = audio
         store = self.catalog.store
         if isinstance(store, LocalStore):
@@ -103,8 +107,15 @@ class CatalogSink:
         return rec.id
 
 
-def finish_live(sink: CaptureSink, description: dict[str, Any], audio: Path, frames: int) -> str:
-    rid = sink.capture(description, audio, frames)
+def finish_live(
+    sink: CaptureSink,
+    description: dict[str, Any],
+    audio: Path,
+    frames: int,
+    *,
+    recovered: bool = False,
+) -> str:
+    rid = sink.capture(description, audio, frames, recovered=recovered)
     audio.unlink(missing_ok=True)
     audio.with_suffix(".json").unlink(missing_ok=True)
     return rid
@@ -131,7 +142,7 @@ def repair_live(sink: CaptureSink, directory: Path) -> list[str]:
         meta["recovered"] = True
         meta["end_reason"] = meta.get("end_reason") or "recorder-crash"
         try:
-            done.append(finish_live(sink, desc, audio, frames))
+            done.append(finish_live(sink, desc, audio, frames, recovered=True))
         except Exception:
             log.exception("capture of recovered %s failed; will retry at next start", audio.name)
     for side in directory.glob("*.json"):

@@ -45,10 +45,10 @@ class RecorderSettings(BaseModel):
         "", description="IP put in SDP/Contact; default: the local address facing the sender"
     )
     reorder_window_seconds: float = Field(
-        0.3, gt=0, le=5, description="How late a packet may arrive and still be placed"
+        0.5, gt=0, le=5, description="How late a packet may arrive and still be placed"
     )
     flush_interval_seconds: float = Field(
-        1.0, gt=0, le=5, description="How often audio is written to disk (the crash-loss bound)"
+        0.5, gt=0, le=5, description="How often audio is written to disk (the crash-loss bound)"
     )
 
     @field_validator("trusted_sources")

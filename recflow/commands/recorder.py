@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 from functools import partial
 from pathlib import Path
@@ -37,12 +38,18 @@ def recorder(
     data_dir: Optional[Path] = typer.Option(  # noqa: UP045 (typer needs Optional)
         None, "--data-dir", envvar="RECFLOW_DATA_DIR", help="Data directory"
     ),
-    max_calls: Optional[int] = typer.Option(None, "--max-calls", help="Concurrent calls (503 beyond)"),  # noqa: UP045
+    max_calls: Optional[int] = typer.Option(
+        None, "--max-calls", help="Concurrent calls (503 beyond)"
+    ),  # noqa: UP045
     trusted: Optional[list[str]] = typer.Option(  # noqa: UP045
         None, "--trusted", help="CIDR allowed to send SIP (repeatable; default: private networks)"
     ),
-    rtp_timeout: Optional[float] = typer.Option(None, "--rtp-timeout", help="Seconds without RTP that end a call"),  # noqa: UP045, E501
-    answer_delay: Optional[float] = typer.Option(None, "--answer-delay", help="Ring this long before answering"),  # noqa: UP045, E501
+    rtp_timeout: Optional[float] = typer.Option(
+        None, "--rtp-timeout", help="Seconds without RTP that end a call"
+    ),  # noqa: UP045, E501
+    answer_delay: Optional[float] = typer.Option(
+        None, "--answer-delay", help="Ring this long before answering"
+    ),  # noqa: UP045, E501
     advertise: Optional[str] = typer.Option(None, "--advertise", help="IP to put in SDP/Contact"),  # noqa: UP045
     no_tcp: bool = typer.Option(False, "--no-tcp", help="UDP only"),
 ) -> None:
@@ -53,7 +60,9 @@ def recorder(
     from recorder.capture import CatalogSink
     from recorder.server import RecorderServer, serve_forever
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     lo, hi = _port_range(rtp_ports)
     if data_dir is not None:
         use_data_dir(data_dir)
@@ -87,8 +96,11 @@ def recorder(
 
     def ready() -> None:
         proto = "udp" if no_tcp else "udp+tcp"
-        typer.echo(f"recorder listening on sip:{bind}:{server.sip_port} ({proto}), "
-                   f"rtp {lo}-{hi}, data {cfg.resolved_data_dir}", err=True)
+        typer.echo(
+            f"recorder listening on sip:{bind}:{server.sip_port} ({proto}), "
+            f"rtp {lo}-{hi}, data {cfg.resolved_data_dir}",
+            err=True,
+        )
 
     try:
         import uvloop
@@ -96,7 +108,13 @@ def recorder(
         runner: Any = uvloop.run
     except ImportError:
         runner = asyncio.run
-    runner(serve_forever(server, ready))
+    profile_to = os.environ.get("RECFLOW_RECORDER_PROFILE")
+    if profile_to:  # benchmarks/recorder_load.py --profile: where the CPU goes
+        import cProfile
+
+        cProfile.runctx("runner(serve_forever(server, ready))", globals(), locals(), profile_to)
+    else:
+        runner(serve_forever(server, ready))
     catalog.db.dispose()
 
 
