@@ -52,7 +52,8 @@ def is_secret_field(path: str) -> bool:
 def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
     if isinstance(value, BaseModel):
         value = {k: getattr(value, k) for k in type(value).model_fields}
-    if isinstance(value, dict) and value:
+    if isinstance(value, dict):
+        # an empty mapping is no field at all: "{} → null" is noise in a trail
         for k, v in value.items():
             _flatten(v, f"{prefix}.{k}" if prefix else str(k), out)
     else:
@@ -70,6 +71,8 @@ def _show(path: str, value: Any) -> Any:
         return value
     if isinstance(value, (list, tuple)):
         return [_show(path, v) for v in value]
+    if isinstance(value, dict):
+        return {k: _show(f"{path}.{k}", v) for k, v in value.items()}
     return str(value)
 
 

@@ -3,6 +3,7 @@ signer, the templates, the metrics, and a clock (tests move it to prove expiry a
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +21,15 @@ from portal.security import Network, Signer, parse_networks
 from portal.settings import PortalSettings
 
 HERE = Path(__file__).parent
+
+
+def audit_value(value: object) -> str:
+    """Old/new values in the audit page: readable, not JSON-escaped (autoescape still applies)."""
+    if value is None:
+        return "∅"
+    if isinstance(value, str):
+        return f"“{value}”"
+    return json.dumps(value, ensure_ascii=False)
 
 
 @dataclass
@@ -53,6 +63,7 @@ class PortalState:
         )
         self.audit = Audit(self.catalog)
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
+        self.templates.env.filters["audit_value"] = audit_value
         self.trusted, _ = parse_networks(s.trusted_proxies)
         self.metrics = Metrics(self.catalog)
 
