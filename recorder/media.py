@@ -284,7 +284,7 @@ class CallMedia:
             src = sources.get(ssrc)
             if src is None:
                 # a new source starts where the clock is when its first packet arrives
-                pos0 = max(int((arrival - t0_wall) * RATE), committed)
+                pos0 = max(round((arrival - t0_wall) * RATE), committed)
                 src = sources[ssrc] = _Source(ts, pos0, seq, seq)
                 if len(sources) > 1:
                     stats.ssrc_changes += 1
@@ -306,7 +306,7 @@ class CallMedia:
                 # timestamp jump (broken sender, pcap splice): re-anchor at the arrival time
                 stats.discontinuities += 1
                 src.base_ts = ts
-                src.base_pos = pos = max(int((arrival - t0_wall) * RATE), committed)
+                src.base_pos = pos = max(round((arrival - t0_wall) * RATE), committed)
             table = tables.get(pt)
             if table is not None:
                 stats.packets += 1
