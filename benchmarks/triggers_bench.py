@@ -3,9 +3,10 @@
     .venv/bin/python benchmarks/triggers_bench.py                      # 10,000 x 10,000
     .venv/bin/python benchmarks/triggers_bench.py --rules 1000 --transcripts 500
 
-Times are CPU time of this process (the machine is shared). Measures the compiled matcher (one Aho-Corasick automaton over normalised tokens, then only the
-rules an occurrence touches) end to end per transcript: normalisation of every word, matching,
-rule evaluation and building the matches. The baseline is the straightforward implementation,
+Times are CPU time of this process (the machine is shared). Measures the compiled matcher (one
+Aho-Corasick automaton over normalised tokens, then only the rules an occurrence touches) end to
+end per transcript: normalisation of every word, matching, rule evaluation and building the
+matches. The baseline is the straightforward implementation,
 one compiled regex per rule searched over each admitted speaker's text, measured in the same
 run on a sample of the same transcripts (it is ~1000x slower, so all of them would take hours).
 The baseline only tests "is any phrase present", a strict subset of the work, so the ratio is
@@ -58,7 +59,9 @@ def make_rules(rng: random.Random, vocab: list[str], n: int) -> list[Rule]:
         rules.append(Rule.model_validate(data))
     # a handful of absence-only rules, which every transcript must evaluate
     for j in range(10):
-        rules.append(Rule.model_validate({"name": f"absent-{j}", "none": [phrase()], "speaker": "callee"}))
+        rules.append(
+            Rule.model_validate({"name": f"absent-{j}", "none": [phrase()], "speaker": "callee"})
+        )
     return rules
 
 
@@ -78,16 +81,28 @@ def make_transcript(rng: random.Random, common: list[str], rules: list[Rule], i:
             ws[at:at] = said
             inject = False
         n = len(ws)
-        words = [Word.model_construct(word=" " + w, start=t + k * step, end=t + (k + 1) * step, probability=0.9) for k, w in enumerate(ws)]
+        words = [
+            Word.model_construct(
+                word=" " + w, start=t + k * step, end=t + (k + 1) * step, probability=0.9
+            )
+            for k, w in enumerate(ws)
+        ]
         segments.append(
             TranscriptSegment.model_construct(
-                speaker=speaker, channel=speaker.channel, start=t, end=t + n * step, text=" ".join(ws), words=words
+                speaker=speaker,
+                channel=speaker.channel,
+                start=t,
+                end=t + n * step,
+                text=" ".join(ws),
+                words=words,
             )
         )
         t += n * step
         left -= n
         speaker = Speaker.caller if speaker is Speaker.callee else Speaker.callee
-    return Transcript.model_construct(recording_id=f"bench-{i}", engine="synthetic", language="en", segments=segments)
+    return Transcript.model_construct(
+        recording_id=f"bench-{i}", engine="synthetic", language="en", segments=segments
+    )
 
 
 class RegexBaseline:
@@ -121,7 +136,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rules", type=int, default=10_000)
     ap.add_argument("--transcripts", type=int, default=10_000)
-    ap.add_argument("--baseline-sample", type=int, default=30, help="transcripts for the regex baseline")
+    ap.add_argument(
+        "--baseline-sample", type=int, default=30, help="transcripts for the regex baseline"
+    )
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
 

@@ -7,7 +7,16 @@ Pure core (no Prefect, no web framework): :mod:`triggers.models` (rules and matc
 from __future__ import annotations
 
 from triggers.compiler import CompiledRules, compile_rules
-from triggers.models import DEFAULT_TEMPLATE, Action, Match, Near, Rule, RuleSet, SpeakerScope, Window
+from triggers.models import (
+    DEFAULT_TEMPLATE,
+    Action,
+    Match,
+    Near,
+    Rule,
+    RuleSet,
+    SpeakerScope,
+    Window,
+)
 
 __all__ = [
     "DEFAULT_TEMPLATE",

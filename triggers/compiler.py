@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 import ahocorasick
 
@@ -257,16 +258,17 @@ def _evaluate_rule(
                     speaker=speaker,
                     start=min(lo, end),
                     end=end,
+                    snippet="",
                 )
             )
     out.sort(key=lambda m: (m.start, m.phrase))
     return out[:MAX_MATCHES_PER_RULE]
 
 
-def _match(**values: object) -> Match:
+def _match(**values: Any) -> Match:
     # built from validated rules and transcript floats: validating again would only cost time
     # (a rule set of 10,000 rules finds dozens of matches per call)
-    return Match.model_construct(**values)
+    return Match.model_construct(None, **values)
 
 
 def _near(a: Hit, b: Hit, within: int, streams: list[Stream]) -> bool:

@@ -16,7 +16,7 @@ from triggers.normalize import normalize_text
 DEFAULT_TEMPLATE = "keyword_alert"
 
 
-class SpeakerScope(str, enum.Enum):
+class SpeakerScope(enum.StrEnum):
     """Whose words a rule looks at. Channel 0 of a recording is the caller, channel 1 the callee."""
 
     caller = "caller"

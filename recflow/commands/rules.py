@@ -17,7 +17,9 @@ JSON_OPTION = typer.Option(False, "--json", help="Machine-readable output")
 
 
 def register(app: typer.Typer) -> None:
-    rules = typer.Typer(help="Keyword rules: list them, run them over past calls.", no_args_is_help=True)
+    rules = typer.Typer(
+        help="Keyword rules: list them, run them over past calls.", no_args_is_help=True
+    )
     app.add_typer(rules, name="rules")
     rules.command("list")(list_rules)
     rules.command("backfill")(backfill)
@@ -30,7 +32,9 @@ def _when(value: str | None, option: str) -> datetime | None:
     try:
         dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise typer.BadParameter(f"not an ISO 8601 date/time: {value!r}", param_hint=option) from None
+        raise typer.BadParameter(
+            f"not an ISO 8601 date/time: {value!r}", param_hint=option
+        ) from None
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
@@ -63,7 +67,9 @@ def list_rules(
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("rule", "speaker", "matches when", "actions", title=f"version {doc['version'] or '-'}")
+    table = Table(
+        "rule", "speaker", "matches when", "actions", title=f"version {doc['version'] or '-'}"
+    )
     for r in doc.get("rules", []):
         actions = ", ".join(
             f"{a['connector']}" + (f" ({a['template']})" if a.get("template") else "")
@@ -75,9 +81,13 @@ def list_rules(
 
 
 def backfill(
-    since: Optional[str] = typer.Option(None, "--since", help="From this start time (ISO 8601, inclusive)"),  # noqa: UP045
+    since: Optional[str] = typer.Option(  # noqa: UP045
+        None, "--since", help="From this start time (ISO 8601, inclusive)"
+    ),
     until: Optional[str] = typer.Option(None, "--until", help="Up to this start time (exclusive)"),  # noqa: UP045
-    alert: bool = typer.Option(False, "--alert/--no-alert", help="Also send the rules' alerts (once per rule and call)"),
+    alert: bool = typer.Option(
+        False, "--alert/--no-alert", help="Also send the rules' alerts (once per rule and call)"
+    ),
     as_json: bool = JSON_OPTION,
     data_dir: Optional[Path] = DATA_DIR_OPTION,  # noqa: UP045
 ) -> None:
@@ -99,7 +109,9 @@ def backfill(
     with Progress(transient=True, disable=as_json or total < 50) as progress:
         bar = progress.add_task("re-evaluating", total=total)
         report = asyncio.run(
-            run_backfill(catalog, start, end, alert=alert, progress=lambda n: progress.advance(bar, n))
+            run_backfill(
+                catalog, start, end, alert=alert, progress=lambda n: progress.advance(bar, n)
+            )
         )
     data = report.as_dict()
     if as_json:

@@ -19,8 +19,15 @@ def cat(tmp_path: Path) -> Catalog:
 
 
 def _match(rule: str, start: float) -> dict:
-    return {"rule": rule, "phrase": "cancel", "kind": "phrase", "speaker": "caller",
-            "start": start, "end": start + 0.5, "snippet": "I want to cancel"}
+    return {
+        "rule": rule,
+        "phrase": "cancel",
+        "kind": "phrase",
+        "speaker": "caller",
+        "start": start,
+        "end": start + 0.5,
+        "snippet": "I want to cancel",
+    }
 
 
 def test_replace_matches_is_exact(cat: Catalog) -> None:
@@ -29,7 +36,9 @@ def test_replace_matches_is_exact(cat: Catalog) -> None:
     got = tm.matches_for_recording(cat, "rec-1")
     assert [(m.rule, m.start, m.rules_version) for m in got] == [("b", 1.0, "v1"), ("a", 3.0, "v1")]
     tm.replace_matches(cat, "rec-1", [_match("c", 2.0)], "v2")
-    assert [(m.rule, m.rules_version) for m in tm.matches_for_recording(cat, "rec-1")] == [("c", "v2")]
+    assert [(m.rule, m.rules_version) for m in tm.matches_for_recording(cat, "rec-1")] == [
+        ("c", "v2")
+    ]
     tm.replace_matches(cat, "rec-1", [], "v3")
     assert tm.matches_for_recording(cat, "rec-1") == []
     assert len(tm.matches_for_recording(cat, "rec-2")) == 1
@@ -47,7 +56,12 @@ def test_alert_ledger_once(cat: Catalog) -> None:
     assert tm.claim_alert(cat, "rec-1", "other", "slack") is True
     assert tm.claim_alert(cat, "rec-2", "churn", "slack") is True
     alerts = tm.alerts_for_recording(cat, "rec-1")
-    assert alerts[0] == {"rule": "churn", "connector": "slack", "status": "sent", "delivery_id": "d-1"}
+    assert alerts[0] == {
+        "rule": "churn",
+        "connector": "slack",
+        "status": "sent",
+        "delivery_id": "d-1",
+    }
 
 
 def test_rules_document_idempotent(cat: Catalog) -> None:
@@ -71,5 +85,9 @@ def test_transcribed_ids_in_range_paged(cat: Catalog) -> None:
     flat = [i for b in batches for i in b]
     assert sorted(flat) == sorted(i for n, i in enumerate(ids) if n != 3)
     assert len(flat) == len(set(flat))
-    ranged = [i for b in tm.transcribed_recording_ids(cat, t0 + timedelta(hours=1), t0 + timedelta(hours=3)) for i in b]
+    ranged = [
+        i
+        for b in tm.transcribed_recording_ids(cat, t0 + timedelta(hours=1), t0 + timedelta(hours=3))
+        for i in b
+    ]
     assert sorted(ranged) == sorted([ids[2], ids[4], ids[5]])

@@ -46,40 +46,66 @@ def configure(cat: Catalog, slack: FakeSlack, rules: list[dict]) -> None:
         cat,
         {
             "connectors": [
-                {"name": "churn-slack", "kind": "slack",
-                 "config": {"token": "xoxb-test-token", "channel": "#churn", "base_url": slack.api_url}}
+                {
+                    "name": "churn-slack",
+                    "kind": "slack",
+                    "config": {
+                        "token": "xoxb-test-token",
+                        "channel": "#churn",
+                        "base_url": slack.api_url,
+                    },
+                }
             ],
             "rules": rules,
         },
     )
 
 
-def call(cat: Catalog, *lines: tuple[str, str], when: datetime | None = None) -> tuple[Recording, Transcript]:
-    rec = Recording(from_number="+447700900125", to_number="+441632960557", duration_seconds=30.0,
-                    started_at=when or datetime.now(UTC))
+def call(
+    cat: Catalog, *lines: tuple[str, str], when: datetime | None = None
+) -> tuple[Recording, Transcript]:
+    rec = Recording(
+        from_number="+447700900125",
+        to_number="+441632960557",
+        duration_seconds=30.0,
+        started_at=when or datetime.now(UTC),
+    )
     cat.add_recording(rec)
     segs, t = [], 0.0
     for who, text in lines:
         sp = Speaker(who)
-        segs.append(TranscriptSegment(speaker=sp, channel=sp.channel, start=t, end=t + 4, text=text))
+        segs.append(
+            TranscriptSegment(speaker=sp, channel=sp.channel, start=t, end=t + 4, text=text)
+        )
         t += 5
     tr = Transcript(recording_id=rec.id, segments=segs)
     cat.save_transcript(tr)
     return rec, tr
 
 
-CHURN = {"name": "churn-risk", "any": ["cancel", "competitor"], "speaker": "caller",
-         "actions": [{"connector": "churn-slack"}]}
-AGENT = {"name": "agent-side", "any": ["competitor"], "speaker": "callee",
-         "actions": [{"connector": "churn-slack"}]}
+CHURN = {
+    "name": "churn-risk",
+    "any": ["cancel", "competitor"],
+    "speaker": "caller",
+    "actions": [{"connector": "churn-slack"}],
+}
+AGENT = {
+    "name": "agent-side",
+    "any": ["competitor"],
+    "speaker": "callee",
+    "actions": [{"connector": "churn-slack"}],
+}
 
 
 def test_one_alert_per_rule_per_call_even_on_retries(cat: Catalog, slack: FakeSlack) -> None:
     from flows.keyword_triggers import evaluate_keyword_rules
 
     configure(cat, slack, [CHURN, AGENT])
-    rec, tr = call(cat, ("callee", "Acme support, how can I help?"),
-                   ("caller", "I want to cancel. Your competitor is cheaper, I will cancel."))
+    rec, tr = call(
+        cat,
+        ("callee", "Acme support, how can I help?"),
+        ("caller", "I want to cancel. Your competitor is cheaper, I will cancel."),
+    )
     matches = asyncio.run(evaluate_keyword_rules(rec, tr))
     assert {m.rule for m in matches} == {"churn-risk"}
     assert len(matches) == 3  # cancel twice, competitor once, all by the caller
@@ -96,11 +122,15 @@ def test_one_alert_per_rule_per_call_even_on_retries(cat: Catalog, slack: FakeSl
     assert len(slack.posts) == 1
     stored = tm.matches_for_recording(cat, rec.id)
     assert [(m.rule, m.phrase, m.speaker) for m in stored] == [
-        ("churn-risk", "cancel", "caller"), ("churn-risk", "competitor", "caller"), ("churn-risk", "cancel", "caller")
+        ("churn-risk", "cancel", "caller"),
+        ("churn-risk", "competitor", "caller"),
+        ("churn-risk", "cancel", "caller"),
     ]
     assert tm.alerts_for_recording(cat, rec.id)[0]["status"] == "sent"
     deliveries = cat.list_deliveries(subject_id=rec.id)
-    assert [(d.connector, d.action, d.status.value) for d in deliveries] == [("churn-slack", "rule:churn-risk", "succeeded")]
+    assert [(d.connector, d.action, d.status.value) for d in deliveries] == [
+        ("churn-slack", "rule:churn-risk", "succeeded")
+    ]
 
 
 def test_no_alert_without_the_keyword(cat: Catalog, slack: FakeSlack) -> None:
@@ -149,12 +179,17 @@ def test_backfill_applies_new_rules_to_history(cat: Catalog, slack: FakeSlack) -
     old, _ = call(cat, ("caller", "please cancel"), when=day)
     inside, _ = call(cat, ("caller", "cancel now"), when=day + timedelta(days=1))
     call(cat, ("caller", "nothing"), when=day + timedelta(days=1, hours=1))
-    later, _ = call(cat, ("caller", "cancel again"), when=day + timedelta(days=5))
+    call(cat, ("caller", "cancel again"), when=day + timedelta(days=5))
     configure(cat, slack, [CHURN])  # a new rule
 
     report = asyncio.run(backfill(cat, day + timedelta(hours=1), day + timedelta(days=3)))
-    assert report.as_dict() == {"recordings": 2, "with_matches": 1, "matches": 1, "alerts": 0,
-                                "by_rule": {"churn-risk": 1}}
+    assert report.as_dict() == {
+        "recordings": 2,
+        "with_matches": 1,
+        "matches": 1,
+        "alerts": 0,
+        "by_rule": {"churn-risk": 1},
+    }
     assert tm.matches_for_recording(cat, inside.id)[0].rule == "churn-risk"
     assert tm.matches_for_recording(cat, old.id) == []  # outside the range
     assert slack.posts == []  # history does not alert unless asked

@@ -11,7 +11,10 @@ from catalog.settings import RecflowSettings
 from recflow.config_file import ApplyContext, ConfigFileError, apply_document, export_document
 from recflow.rules_section import RulesSection
 
-CONNECTORS = [{"name": "support-slack", "kind": "slack"}, {"name": "compliance-email", "kind": "email"}]
+CONNECTORS = [
+    {"name": "support-slack", "kind": "slack"},
+    {"name": "compliance-email", "kind": "email"},
+]
 RULES = [
     {
         "name": "churn-risk",
@@ -57,7 +60,11 @@ def test_errors_name_the_rule(cat: Catalog) -> None:
         {"name": "window", "any": ["x"], "window": {"first_seconds": 10, "last_seconds": 5}},
         {"name": "nowords", "any": ["?!"]},
         {"name": "ghost", "any": ["x"], "actions": [{"connector": "pagerduty"}]},
-        {"name": "tmpl", "any": ["x"], "actions": [{"connector": "support-slack", "template": "nope"}]},
+        {
+            "name": "tmpl",
+            "any": ["x"],
+            "actions": [{"connector": "support-slack", "template": "nope"}],
+        },
         {"name": "proximity", "near": [{"phrases": ["a"], "near": []}]},
         {"any": ["x"]},
     ]
@@ -84,11 +91,25 @@ def test_connector_already_in_catalog(cat: Catalog) -> None:
         cat,
         {
             "connectors": [
-                {"name": "support-slack", "kind": "slack",
-                 "config": {"token": "xoxb-1", "channel": "#a", "base_url": "http://127.0.0.1:9/api/"}},
-                {"name": "compliance-email", "kind": "email",
-                 "config": {"host": "127.0.0.1", "port": 2525, "from_address": "a@example.com",
-                            "to_addresses": ["b@example.com"]}},
+                {
+                    "name": "support-slack",
+                    "kind": "slack",
+                    "config": {
+                        "token": "xoxb-1",
+                        "channel": "#a",
+                        "base_url": "http://127.0.0.1:9/api/",
+                    },
+                },
+                {
+                    "name": "compliance-email",
+                    "kind": "email",
+                    "config": {
+                        "host": "127.0.0.1",
+                        "port": 2525,
+                        "from_address": "a@example.com",
+                        "to_addresses": ["b@example.com"],
+                    },
+                },
             ]
         },
     )

@@ -42,8 +42,12 @@ rules:
         stack.cli("config", "apply", str(cfg))
         yes = make_call(CANCEL_CALL)
         no = make_call(HOURS_CALL)
-        rid_yes = stack.cli("ingest", str(yes.stereo), "--from", "+447700900125", "--to", "+441632960557").stdout.strip()
-        rid_no = stack.cli("ingest", str(no.stereo), "--from", "+447700900126", "--to", "+441632960558").stdout.strip()
+        rid_yes = stack.cli(
+            "ingest", str(yes.stereo), "--from", "+447700900125", "--to", "+441632960557"
+        ).stdout.strip()
+        rid_no = stack.cli(
+            "ingest", str(no.stereo), "--from", "+447700900126", "--to", "+441632960558"
+        ).stdout.strip()
         shown_yes = stack.wait_status(rid_yes)
         shown_no = stack.wait_status(rid_no)
         time.sleep(3)  # anything late would show up now

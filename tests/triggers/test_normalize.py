@@ -59,7 +59,15 @@ def test_numbers_as_digits_or_words(words: str, digits: str) -> None:
 
 
 def test_numbers_apart_stay_apart() -> None:
-    assert normalize_text("open at nine and close at five") == ["open", "at", "9", "and", "close", "at", "5"]
+    assert normalize_text("open at nine and close at five") == [
+        "open",
+        "at",
+        "9",
+        "and",
+        "close",
+        "at",
+        "5",
+    ]
     # "and" joins only inside a number ("hundred and five"), not between two numbers
     assert normalize_text("nine and five") == ["9", "and", "5"]
 
@@ -81,7 +89,13 @@ def test_tokens_know_their_source_words() -> None:
 
 
 def test_stem_leaves_short_words() -> None:
-    assert [stem(w) for w in ("is", "was", "has", "bus", "class")] == ["is", "was", "has", "bus", "class"]
+    assert [stem(w) for w in ("is", "was", "has", "bus", "class")] == [
+        "is",
+        "was",
+        "has",
+        "bus",
+        "class",
+    ]
 
 
 def test_punctuation_only_is_empty() -> None:

@@ -9,8 +9,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from catalog.models import Speaker, Transcript, TranscriptSegment, Word
-from triggers import Rule, SpeakerScope, compile_rules
-from triggers import compiler
+from triggers import Rule, SpeakerScope, compile_rules, compiler
 from triggers.normalize import normalize_text
 from triggers.transcript import PreparedTranscript, prepare
 
@@ -24,11 +23,18 @@ def reference(rules: list[Rule], p: PreparedTranscript) -> Counter:
         if not r.enabled:
             continue
         text: dict[tuple[str, ...], str] = {}
-        for phrase in (*r.any_, *r.all_, *r.none, *(x for n in r.near for x in (*n.phrases, *n.near))):
+        for phrase in (
+            *r.any_,
+            *r.all_,
+            *r.none,
+            *(x for n in r.near for x in (*n.phrases, *n.near)),
+        ):
             text.setdefault(tuple(normalize_text(phrase)), phrase)
         lo, hi = r.window.bounds(p.duration) if r.window else (0.0, float("inf"))
 
-        def occurrences(phrase: str) -> list[tuple[int, int, int]]:
+        def occurrences(
+            phrase: str, r: Rule = r, lo: float = lo, hi: float = hi
+        ) -> list[tuple[int, int, int]]:
             toks = normalize_text(phrase)
             found = []
             for si, s in enumerate(p.streams):
@@ -78,7 +84,16 @@ def reference(rules: list[Rule], p: PreparedTranscript) -> Counter:
         for ka, a, kb, b in pairs:
             s = p.streams[a[0]]
             first, last = min(a[1], b[1]), max(a[2], b[2])
-            out[(r.name, f"{text[ka]} ~ {text[kb]}", "near", s.speaker, s.starts[first], s.ends[last])] += 1
+            out[
+                (
+                    r.name,
+                    f"{text[ka]} ~ {text[kb]}",
+                    "near",
+                    s.speaker,
+                    s.starts[first],
+                    s.ends[last],
+                )
+            ] += 1
         if r.none and not (r.any_ or r.all_ or r.near):
             sp = None if r.speaker is SpeakerScope.either else Speaker(r.speaker.value)
             end = min(hi, p.duration)
@@ -121,7 +136,11 @@ def rules(draw: st.DrawFn) -> list[Rule]:
                 st.none(),
                 st.builds(lambda n: {"first_seconds": n}, st.integers(1, 30)),
                 st.builds(lambda n: {"last_seconds": n}, st.integers(1, 30)),
-                st.builds(lambda a, n: {"start_seconds": a, "end_seconds": a + n}, st.integers(0, 20), st.integers(1, 20)),
+                st.builds(
+                    lambda a, n: {"start_seconds": a, "end_seconds": a + n},
+                    st.integers(0, 20),
+                    st.integers(1, 20),
+                ),
             )
         )
         if window:
@@ -138,7 +157,9 @@ def transcripts(draw: st.DrawFn) -> Transcript:
     t = 0.0
     for _ in range(draw(st.integers(0, 6))):
         sp = Speaker(draw(st.sampled_from(["caller", "callee"])))
-        words = draw(st.lists(st.sampled_from([*VOCAB, "Cancel!", "my,", "X"]), min_size=2, max_size=10))
+        words = draw(
+            st.lists(st.sampled_from([*VOCAB, "Cancel!", "my,", "X"]), min_size=2, max_size=10)
+        )
         dur = float(len(words))
         timed = draw(st.booleans())
         segments.append(
@@ -148,7 +169,9 @@ def transcripts(draw: st.DrawFn) -> Transcript:
                 start=t,
                 end=t + dur,
                 text=" ".join(words),
-                words=[Word(word=w, start=t + i, end=t + i + 1) for i, w in enumerate(words)] if timed else [],
+                words=[Word(word=w, start=t + i, end=t + i + 1) for i, w in enumerate(words)]
+                if timed
+                else [],
             )
         )
         t += dur + draw(st.sampled_from([0.0, 0.5, 3.0]))

@@ -97,11 +97,22 @@ def test_any_and_none_combined() -> None:
 def test_absence_match_spans_the_window() -> None:
     r = rule(none=["lawyer"], speaker="callee", window={"first_seconds": 30})
     (m,) = compile_rules([r]).evaluate(CALL, 60.0)
-    assert (m.kind, m.phrase, m.speaker, m.start, m.end) == ("absent", "lawyer", Speaker.callee, 0.0, 30.0)
+    assert (m.kind, m.phrase, m.speaker, m.start, m.end) == (
+        "absent",
+        "lawyer",
+        Speaker.callee,
+        0.0,
+        30.0,
+    )
 
 
 def test_disabled_rule_never_fires() -> None:
-    assert fired([rule(any=["cancel"], enabled=False), rule(name="b", none=["x"], enabled=False)], CALL) == set()
+    assert (
+        fired(
+            [rule(any=["cancel"], enabled=False), rule(name="b", none=["x"], enabled=False)], CALL
+        )
+        == set()
+    )
 
 
 def test_plural_and_case_insensitive() -> None:
@@ -126,14 +137,18 @@ def test_numbers_digits_or_words() -> None:
 
 
 def test_phrase_across_segment_boundary_same_speaker() -> None:
-    t = transcript(seg("caller", 0, 2, "I want to cancel my"), seg("caller", 2.5, 4, "subscription now"))
+    t = transcript(
+        seg("caller", 0, 2, "I want to cancel my"), seg("caller", 2.5, 4, "subscription now")
+    )
     (m,) = compile_rules([rule(any=["cancel my subscription"])]).evaluate(t)
     assert m.speaker is Speaker.caller
     assert m.start < 2 < m.end
 
 
 def test_phrase_never_spans_two_speakers() -> None:
-    t = transcript(seg("caller", 0, 2, "I want to cancel my"), seg("callee", 2.5, 4, "subscription?"))
+    t = transcript(
+        seg("caller", 0, 2, "I want to cancel my"), seg("callee", 2.5, 4, "subscription?")
+    )
     assert fired([rule(any=["cancel my subscription"])], t) == set()
 
 
@@ -141,7 +156,9 @@ def test_overlapping_phrases_all_reported() -> None:
     t = transcript(seg("caller", 0, 3, "please cancel my subscription today"))
     r = rule(any=["cancel my subscription", "my subscription", "cancel", "subscription today"])
     phrases = sorted(m.phrase for m in compile_rules([r]).evaluate(t))
-    assert phrases == sorted(["cancel my subscription", "my subscription", "cancel", "subscription today"])
+    assert phrases == sorted(
+        ["cancel my subscription", "my subscription", "cancel", "subscription today"]
+    )
 
 
 def test_repeated_phrase_reported_each_time() -> None:
@@ -188,10 +205,14 @@ def test_all_split_between_speakers_needs_either() -> None:
 
 def _at(start: float) -> object:
     # one timed word "cancel" starting exactly at `start`
-    return transcript(seg("caller", start, start + 0.5, "cancel", timed=True), seg("callee", 0, 60, "hello"))
+    return transcript(
+        seg("caller", start, start + 0.5, "cancel", timed=True), seg("callee", 0, 60, "hello")
+    )
 
 
-@pytest.mark.parametrize(("start", "hit"), [(0.0, True), (29.99, True), (30.0, False), (31.0, False)])
+@pytest.mark.parametrize(
+    ("start", "hit"), [(0.0, True), (29.99, True), (30.0, False), (31.0, False)]
+)
 def test_first_seconds_boundary(start: float, hit: bool) -> None:
     r = rule(any=["cancel"], window={"first_seconds": 30})
     assert bool(fired([r], _at(start), 60.0)) is hit
@@ -228,7 +249,12 @@ def test_window_none_disclosure_said_too_late() -> None:
         seg("callee", 0, 5, "Hello, Acme support.", timed=True),
         seg("callee", 40, 45, "By the way this call is recorded.", timed=True),
     )
-    r = rule(name="missing-disclosure", none=["this call is recorded"], speaker="callee", window={"first_seconds": 30})
+    r = rule(
+        name="missing-disclosure",
+        none=["this call is recorded"],
+        speaker="callee",
+        window={"first_seconds": 30},
+    )
     assert fired([r], t) == {"missing-disclosure"}
     t2 = transcript(seg("callee", 0, 5, "This call is recorded.", timed=True))
     assert fired([r], t2) == set()
@@ -280,7 +306,9 @@ def test_near_needs_same_turn() -> None:
 
 def test_near_match_reports_both_phrases() -> None:
     r = rule(near=[{"phrases": ["refund"], "near": ["manager", "supervisor"], "within_words": 3}])
-    (m,) = compile_rules([r]).evaluate(transcript(seg("callee", 0, 5, "get a refund from my supervisor")))
+    (m,) = compile_rules([r]).evaluate(
+        transcript(seg("callee", 0, 5, "get a refund from my supervisor"))
+    )
     assert (m.kind, m.phrase) == ("near", "refund ~ supervisor")
     assert "refund from my supervisor" in m.snippet
 
