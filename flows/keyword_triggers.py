@@ -58,7 +58,9 @@ def evaluate(
     return ruleset, matches
 
 
-async def evaluate_keyword_rules(recording: Recording, transcript: Transcript | None) -> list[Match]:
+async def evaluate_keyword_rules(
+    recording: Recording, transcript: Transcript | None
+) -> list[Match]:
     """Called by `process-recording` after the transcript is stored."""
     catalog = _catalog()
     if transcript is None:
@@ -114,7 +116,11 @@ def template_exists(name: str) -> bool:
 
 
 def build_notification(
-    recording: Recording, transcript: Transcript | None, rule: Rule, matches: list[Match], template: str
+    recording: Recording,
+    transcript: Transcript | None,
+    rule: Rule,
+    matches: list[Match],
+    template: str,
 ) -> Any:
     from connectors.base import Notification, NotificationField
     from templates.render import TemplateRenderError, render
