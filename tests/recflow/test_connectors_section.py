@@ -66,11 +66,12 @@ def test_secrets_are_encrypted_at_rest(catalog, env) -> None:  # type: ignore[no
     from flows.deliveries import load_connector
     import flows.deliveries as d
 
-    d._catalog = lambda: catalog  # type: ignore[assignment]
+    mp = pytest.MonkeyPatch()
+    mp.setattr(d, "_catalog", lambda: catalog)
     try:
         slack = load_connector("support-slack")
     finally:
-        del d._catalog
+        mp.undo()
     assert slack.config.token.get_secret_value() == "xoxb-very-secret-1"  # type: ignore[attr-defined]
 
 
