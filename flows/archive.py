@@ -85,6 +85,8 @@ class ArchiveReport:
     def summary(self) -> str:
         mb = self.uploaded_bytes / 1e6
         head = f"archive {self.archive}: "
+        if not self.pending and not self.fatal:
+            return head + f"nothing new to archive ({self.seconds:.2f}s)"
         if self.dry_run:
             return head + f"dry run, {self.pending} recording(s), {len(self.planned)} object(s) to put"
         text = (
@@ -258,8 +260,12 @@ async def run_archive(
         for role, cname in targets:
             try:
                 stores[role] = _as_store(resolve(cname), cname)
+            except ArchiveError:
+                raise
             except (KeyError, LookupError) as e:
                 raise ArchiveError(f"connector {cname!r} is not configured: {e}") from None
+            except Exception as e:  # undecryptable secrets, a stored config that no longer fits
+                raise ArchiveError(f"connector {cname!r} cannot be built: {e}") from None
         batch = _Batch(catalog, dest.name, plan)
         sem = asyncio.Semaphore(dest.concurrency)
         stop = asyncio.Event()
@@ -478,13 +484,11 @@ def run_retention(
 
 
 def catalog_resolver(catalog: Catalog) -> Resolver:
-    """Build configured connectors by name (the connectors section's stored config)."""
-    from connectors import configured  # type: ignore[attr-defined]
+    """Build configured connectors by name (the `connectors:` section's stored, encrypted
+    config); an unknown name raises ConnectorNotFound, a KeyError."""
+    from connectors import configured
 
-    def resolve(name: str) -> Connector:
-        return configured.build(catalog, name)  # type: ignore[no-any-return]
-
-    return resolve
+    return lambda name: configured.load(catalog, name)
 
 
 def archive_schedules(catalog: Catalog) -> list[Any]:

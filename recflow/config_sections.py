@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from recflow.account_section import AccountSection
+from recflow.archive_section import ArchiveSection, RetentionSection
 from recflow.connectors_section import ConnectorsSection
 from recflow.recorder_section import RecorderSection
 from recflow.rules_section import RulesSection
@@ -15,4 +16,5 @@ SECTIONS = [
     SmsSection(),
     ContactsSection(),
     RecorderSection(),
+    ArchiveSection(), RetentionSection(),
 ]
