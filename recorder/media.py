@@ -112,7 +112,7 @@ class MediaStream:
     sources: dict[int, _Source] = field(default_factory=dict)
     stats: StreamStats = field(default_factory=StreamStats)
     codecs_seen: set[str] = field(default_factory=set)
-    _events_seen: set[tuple[int, int, int]] = field(default_factory=set)
+    _events_seen: dict[tuple[int, int, int], float] = field(default_factory=dict)
     _tables: dict[int, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -244,6 +244,8 @@ class CallMedia:
         unpack_hdr = _HDR.unpack_from
         unpack_ts = _TS.unpack
         t0_wall = wall - (now - self.t0)  # wall-clock time of sample 0
+        seen_pts: set[int] = set()
+        last_pt = -1
         for item in batch:
             data, anc, _flags, addr = item
             if addr[0] not in allowed:
@@ -309,6 +311,9 @@ class CallMedia:
                 src.base_pos = pos = max(round((arrival - t0_wall) * RATE), committed)
             table = tables.get(pt)
             if table is not None:
+                if pt != last_pt:
+                    seen_pts.add(pt)
+                    last_pt = pt
                 stats.packets += 1
                 payload = data[off:end]
                 stats.payload_bytes += len(payload)
@@ -326,8 +331,11 @@ class CallMedia:
                 if end - off >= 4:
                     event = data[off]
                     key = (ssrc, ts, event)
-                    if key not in st._events_seen and event < 16:
-                        st._events_seen.add(key)
+                    # one event = many packets with one timestamp; the same key again after a
+                    # silence is a new press (replayed captures reuse timestamps)
+                    last = st._events_seen.get(key)
+                    st._events_seen[key] = arrival
+                    if event < 16 and (last is None or arrival - last > 0.5):
                         digits.append(DtmfDigit(pos, _EVENTS[event], st.channel))
             elif pt == 13:
                 stats.comfort_noise += 1
@@ -337,7 +345,7 @@ class CallMedia:
             jit = max(s.jitter for s in sources.values()) / RATE * 1000
             stats.jitter_ms = jit
             stats.max_jitter_ms = max(stats.max_jitter_ms, jit)
-        st.codecs_seen.update(st.codecs[pt] for pt in st.codecs if tables.get(pt) is not None)
+        st.codecs_seen.update(st.codecs[pt] for pt in seen_pts if pt in st.codecs)
 
     # ---------------------------------------------------------------- committing
 
