@@ -24,8 +24,8 @@ from sqlalchemy import create_engine, insert, text
 
 from catalog.db import Database
 from catalog.repository import Catalog
-from catalog.store import LocalStore
 from catalog.settings import RecflowSettings
+from catalog.store import LocalStore
 from catalog.tables import RecordingRow
 from catalog.users import Users
 from portal.app import create_app
@@ -45,16 +45,38 @@ def seed(catalog: Catalog, n: int) -> list[str]:
     with catalog.db.engine.begin() as conn:
         for i in range(n):
             frm = rnd.choice(numbers)
-            batch.append({
-                "id": str(uuid.UUID(int=rnd.getrandbits(128))), "call_id": f"c{i}",
-                "from_number": frm, "from_name": "", "to_number": str(100 + i % 300), "to_name": "",
-                "direction": "inbound", "started_at": start + timedelta(seconds=i * 37),
-                "answered_at": None, "ended_at": None, "duration_seconds": 60.0, "channels": 2,
-                "sample_rate": 8000, "codec": "PCMU", "file_key": "", "file_size": 0, "sha256": "",
-                "private": i % 50 == 0, "participants": [], "pauses": [], "metadata": {},
-                "status": "processed", "attempt": 0, "flow_run_id": None, "claimed_by": None,
-                "error": "", "created_at": now, "processed_at": None,
-            })
+            batch.append(
+                {
+                    "id": str(uuid.UUID(int=rnd.getrandbits(128))),
+                    "call_id": f"c{i}",
+                    "from_number": frm,
+                    "from_name": "",
+                    "to_number": str(100 + i % 300),
+                    "to_name": "",
+                    "direction": "inbound",
+                    "started_at": start + timedelta(seconds=i * 37),
+                    "answered_at": None,
+                    "ended_at": None,
+                    "duration_seconds": 60.0,
+                    "channels": 2,
+                    "sample_rate": 8000,
+                    "codec": "PCMU",
+                    "file_key": "",
+                    "file_size": 0,
+                    "sha256": "",
+                    "private": i % 50 == 0,
+                    "participants": [],
+                    "pauses": [],
+                    "metadata": {},
+                    "status": "processed",
+                    "attempt": 0,
+                    "flow_run_id": None,
+                    "claimed_by": None,
+                    "error": "",
+                    "created_at": now,
+                    "processed_at": None,
+                }
+            )
             if len(batch) == 5000:
                 conn.execute(insert(RecordingRow.__table__), batch)
                 batch.clear()
@@ -91,7 +113,9 @@ def run(backend: str, n: int, requests: int) -> list[tuple[str, float, float]]:
         url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{PG_DB}"
     settings = RecflowSettings(data_dir=tmp, database_url=url, secret_key="bench")
     # a fresh Database (not the cached one of Catalog.open): each run recreates the PG database
-    catalog = Catalog(Database(settings.resolved_database_url), LocalStore(tmp / "recordings"), settings)
+    catalog = Catalog(
+        Database(settings.resolved_database_url), LocalStore(tmp / "recordings"), settings
+    )
     try:
         t = time.perf_counter()
         numbers = seed(catalog, n)
@@ -114,9 +138,27 @@ def run(backend: str, n: int, requests: int) -> list[tuple[str, float, float]]:
         out = [("seed rows/s", n / seed_s, 0.0)]
         out.append(("account screen", *timed(client, ["/account?tab=features"] * requests)))
         out.append(("recordings p1", *timed(client, ["/recordings?limit=50"] * requests)))
-        out.append(("recordings p21", *timed(client, [f"/recordings?limit=50&cursor={deep}"] * requests)))
-        out.append(("number filter", *timed(client, [f"/recordings?number={numbers[i % len(numbers)].replace('+', '%2B')}" for i in range(requests)])))
-        out.append(("date range", *timed(client, ["/recordings?since=2025-03-01&until=2025-03-02"] * requests)))
+        out.append(
+            ("recordings p21", *timed(client, [f"/recordings?limit=50&cursor={deep}"] * requests))
+        )
+        out.append(
+            (
+                "number filter",
+                *timed(
+                    client,
+                    [
+                        f"/recordings?number={numbers[i % len(numbers)].replace('+', '%2B')}"
+                        for i in range(requests)
+                    ],
+                ),
+            )
+        )
+        out.append(
+            (
+                "date range",
+                *timed(client, ["/recordings?since=2025-03-01&until=2025-03-02"] * requests),
+            )
+        )
         return out
     finally:
         catalog.db.dispose()

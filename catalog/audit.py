@@ -93,7 +93,9 @@ def diff(before: Any, after: Any, prefix: str = "") -> list[FieldChange]:
         raw_new = new.get_secret_value() if isinstance(new, SecretStr) else new
         if raw_old == raw_new:
             continue
-        changes.append(FieldChange(field=path or "(value)", old=_show(path, old), new=_show(path, new)))
+        changes.append(
+            FieldChange(field=path or "(value)", old=_show(path, old), new=_show(path, new))
+        )
     return changes
 
 

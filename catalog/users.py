@@ -287,9 +287,7 @@ class Users:
         return self.new_recovery_codes(user_id)
 
     def new_recovery_codes(self, user_id: str) -> list[str]:
-        codes = [
-            "-".join(secrets.token_hex(3) for _ in range(2)) for _ in range(RECOVERY_CODES)
-        ]
+        codes = ["-".join(secrets.token_hex(3) for _ in range(2)) for _ in range(RECOVERY_CODES)]
         with self.db.session() as s:
             s.execute(
                 update(UserRow)
@@ -325,7 +323,9 @@ class Users:
         try:
             return _fernet(self._key, "totp").decrypt(value.encode()).decode()
         except InvalidToken:
-            raise UserError("TOTP secret cannot be decrypted: RECFLOW_SECRET_KEY changed?") from None
+            raise UserError(
+                "TOTP secret cannot be decrypted: RECFLOW_SECRET_KEY changed?"
+            ) from None
 
 
 def _verify(hash_: str, password: str) -> bool:
@@ -370,9 +370,9 @@ class ApiTokens:
     def __init__(self, catalog: Catalog) -> None:
         self.db = catalog.db
 
-    def create(self, name: str, *, created_by: str = "", now: datetime | None = None) -> tuple[
-        ApiToken, str
-    ]:
+    def create(
+        self, name: str, *, created_by: str = "", now: datetime | None = None
+    ) -> tuple[ApiToken, str]:
         name = name.strip()
         if not name or len(name) > 128:
             raise UserError("a token needs a name of 1-128 characters")

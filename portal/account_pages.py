@@ -33,8 +33,13 @@ def _checked(form: Any, name: str) -> bool:
 
 
 def _account_page(
-    request: Request, tab: str, *, notice: str | None = None, error: str | None = None,
-    extra: dict[str, Any] | None = None, status: int = 200,
+    request: Request,
+    tab: str,
+    *,
+    notice: str | None = None,
+    error: str | None = None,
+    extra: dict[str, Any] | None = None,
+    status: int = 200,
 ) -> Response:
     st = state_of(request)
     user = request.state.user
@@ -61,8 +66,11 @@ def _save(request: Request, user: Any, before: AccountSettings, after: AccountSe
         st.catalog.save_account(after)
         st.forget_allow_list()
         st.audit.record(
-            "config_change", initiator=user.email, client_ip=client_ip(request),
-            resource="account", changes=changes,
+            "config_change",
+            initiator=user.email,
+            client_ip=client_ip(request),
+            resource="account",
+            changes=changes,
         )
     return len(changes)
 
@@ -116,7 +124,9 @@ async def save_general(request: Request, user: AdminUser) -> Response:
     current = st.catalog.account()
     name = str(form.get("name", "")).strip()
     if not (1 <= len(name) <= 200):
-        return _account_page(request, "general", error="The account name needs 1-200 characters.", status=400)
+        return _account_page(
+            request, "general", error="The account name needs 1-200 characters.", status=400
+        )
     n = _save(request, user, current, merge(current, AccountPatch(name=name)))
     return _account_page(request, "general", notice=f"Saved ({n} change(s)).")
 
@@ -128,7 +138,11 @@ async def save_retention(request: Request, user: AdminUser) -> Response:
     current = st.catalog.account()
     hold = _checked(form, "legal_hold")
     n = _save(request, user, current, merge(current, AccountPatch(legal_hold=hold)))
-    msg = "Legal hold is ON: no recording will be deleted, retention included." if hold else "Legal hold is off."
+    msg = (
+        "Legal hold is ON: no recording will be deleted, retention included."
+        if hold
+        else "Legal hold is off."
+    )
     return _account_page(request, "retention", notice=f"{msg} ({n} change(s))")
 
 
@@ -141,14 +155,19 @@ async def save_security(request: Request, user: AdminUser) -> Response:
     nets, bad = parse_networks(lines)
     if bad:
         return _account_page(
-            request, "security", error=f"Not an address or CIDR: {', '.join(bad)}", status=400,
+            request,
+            "security",
+            error=f"Not an address or CIDR: {', '.join(bad)}",
+            status=400,
             extra={"draft": "\n".join(lines)},
         )
     ip = client_ip(request)
     if nets and not in_networks(ip, nets) and not _checked(form, "confirm_lockout"):
         # the issue: warn before saving a list that excludes the admin's own address
         return _account_page(
-            request, "security", status=409,
+            request,
+            "security",
+            status=409,
             error=f"This list does not include your current address {ip}: saving it locks you "
             "out. Tick the confirmation box to save anyway.",
             extra={"draft": "\n".join(lines), "need_confirm": True},
@@ -167,11 +186,15 @@ async def create_token(request: Request, user: AdminUser) -> Response:
         return _account_page(request, "integrations", error="A token needs a name.", status=400)
     tok, secret = st.tokens.create(name, created_by=user.email, now=st.clock())
     st.audit.record(
-        "token_created", initiator=user.email, client_ip=client_ip(request),
+        "token_created",
+        initiator=user.email,
+        client_ip=client_ip(request),
         resource=f"token:{tok.name}",
     )
     return _account_page(
-        request, "integrations", notice="Token created. Copy it now: it is shown only once.",
+        request,
+        "integrations",
+        notice="Token created. Copy it now: it is shown only once.",
         extra={"new_token": secret},
     )
 
@@ -182,7 +205,9 @@ async def revoke_token(request: Request, token_id: str, user: AdminUser) -> Resp
     gone = [t for t in st.tokens.list() if t.id == token_id]
     for t in st.tokens.revoke(token_id) if gone else []:
         st.audit.record(
-            "token_revoked", initiator=user.email, client_ip=client_ip(request),
+            "token_revoked",
+            initiator=user.email,
+            client_ip=client_ip(request),
             resource=f"token:{t.name}",
         )
     return _account_page(

@@ -36,17 +36,28 @@ def audit(
 ) -> Response:
     st = state_of(request)
     flt = AuditFilter(
-        since=parse_day(since), until=parse_day(until, end=True),
-        initiator=(initiator or "").strip() or None, action=action or None,
+        since=parse_day(since),
+        until=parse_day(until, end=True),
+        initiator=(initiator or "").strip() or None,
+        action=action or None,
         resource=(resource or "").strip() or None,
     )
     entries = st.audit.list(flt, before_seq=before, limit=100)
     return render(
-        request, "audit.html",
-        {"entries": entries, "actions": st.audit.actions(),
-         "f": {"since": since or "", "until": until or "", "initiator": initiator or "",
-               "action": action or "", "resource": resource or ""},
-         "next_before": entries[-1].seq if len(entries) == 100 else None},
+        request,
+        "audit.html",
+        {
+            "entries": entries,
+            "actions": st.audit.actions(),
+            "f": {
+                "since": since or "",
+                "until": until or "",
+                "initiator": initiator or "",
+                "action": action or "",
+                "resource": resource or "",
+            },
+            "next_before": entries[-1].seq if len(entries) == 100 else None,
+        },
     )
 
 
@@ -60,16 +71,21 @@ def _connectors_page(request: Request, **extra: Any) -> Response:
         "installed": connector_forms.installed() if ok else [],
         "load_errors": connector_forms.load_errors() if ok else [],
         "configured": connector_forms.rows(st.catalog) if ok else [],
-        "can_edit": request.state.user.is_admin, "notice": None, "error": None,
-        "problems": [], "check": None, "edit": None,
+        "can_edit": request.state.user.is_admin,
+        "notice": None,
+        "error": None,
+        "problems": [],
+        "check": None,
+        "edit": None,
     }
     ctx.update(extra)
     return render(request, "connectors.html", ctx, extra.get("status", 200))
 
 
 @router.get("/connectors")
-def connectors(request: Request, user: StaffUser, edit: str | None = None,
-               kind: str | None = None) -> Response:
+def connectors(
+    request: Request, user: StaffUser, edit: str | None = None, kind: str | None = None
+) -> Response:
     st = state_of(request)
     form = None
     if edit or kind:
@@ -78,9 +94,13 @@ def connectors(request: Request, user: StaffUser, edit: str | None = None,
             raise HTTPException(404, f"no connector named {edit!r}")
         k = rows[edit]["kind"] if edit else str(kind)
         try:
-            form = {"name": edit or "", "kind": k, "new": not edit,
-                    "every_call": bool(edit and "every_call" in rows[edit]["on"]),
-                    "fields": connector_forms.fields(st.catalog, k, edit)}
+            form = {
+                "name": edit or "",
+                "kind": k,
+                "new": not edit,
+                "every_call": bool(edit and "every_call" in rows[edit]["on"]),
+                "fields": connector_forms.fields(st.catalog, k, edit),
+            }
         except KeyError:
             raise HTTPException(404, f"connector kind {k!r} is not installed") from None
     return _connectors_page(request, edit=form)
@@ -93,15 +113,24 @@ async def save_connector(request: Request, user: AdminUser) -> Response:
     name = str(form.get("name", "")).strip()
     kind = str(form.get("kind", "")).strip()
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}", name):
-        return _connectors_page(request, status=400, error="Names are letters, digits, _ . - (max 128).")
-    outcome = connector_forms.save(st.catalog, name, kind, form,
-                                   every_call=form.get("every_call") in ("on", "true", "1"))
+        return _connectors_page(
+            request, status=400, error="Names are letters, digits, _ . - (max 128)."
+        )
+    outcome = connector_forms.save(
+        st.catalog, name, kind, form, every_call=form.get("every_call") in ("on", "true", "1")
+    )
     if not outcome.ok:
-        return _connectors_page(request, status=400, error=f"{name} was not saved.",
-                                problems=outcome.problems)
+        return _connectors_page(
+            request, status=400, error=f"{name} was not saved.", problems=outcome.problems
+        )
     if outcome.changes:
-        st.audit.record("config_change", initiator=user.email, client_ip=client_ip(request),
-                        resource=f"connector:{name}", changes=outcome.changes)
+        st.audit.record(
+            "config_change",
+            initiator=user.email,
+            client_ip=client_ip(request),
+            resource=f"connector:{name}",
+            changes=outcome.changes,
+        )
     return _connectors_page(request, notice=f"{name}: saved ({len(outcome.changes)} change(s)).")
 
 
@@ -114,8 +143,13 @@ async def toggle_connector(request: Request, name: str, user: AdminUser) -> Resp
     if changes is None:
         raise HTTPException(404, f"no connector named {name!r}")
     if changes:
-        st.audit.record("config_change", initiator=user.email, client_ip=client_ip(request),
-                        resource=f"connector:{name}", changes=changes)
+        st.audit.record(
+            "config_change",
+            initiator=user.email,
+            client_ip=client_ip(request),
+            resource=f"connector:{name}",
+            changes=changes,
+        )
     return _connectors_page(request, notice=f"{name}: {'enabled' if enabled else 'disabled'}.")
 
 
@@ -124,8 +158,11 @@ async def test_connector(request: Request, name: str, user: StaffUser) -> Respon
     st = state_of(request)
     result = await connector_forms.check(st.catalog, name)
     st.audit.record(
-        "connector_test", initiator=user.email, client_ip=client_ip(request),
-        resource=f"connector:{name}", outcome="ok" if result["ok"] else "failed",
+        "connector_test",
+        initiator=user.email,
+        client_ip=client_ip(request),
+        resource=f"connector:{name}",
+        outcome="ok" if result["ok"] else "failed",
         detail=f"{result['code']}: {result['message']}"[:4000],
     )
     if "application/json" in request.headers.get("accept", ""):
@@ -138,8 +175,15 @@ async def test_connector(request: Request, name: str, user: StaffUser) -> Respon
 
 def _settings_page(request: Request, template: str = "settings.html", **extra: Any) -> Response:
     st = state_of(request)
-    ctx = {"views": config_bridge.views(st.catalog), "can_edit": request.state.user.is_admin,
-           "notice": None, "error": None, "problems": [], "drafts": {}, "only": None}
+    ctx = {
+        "views": config_bridge.views(st.catalog),
+        "can_edit": request.state.user.is_admin,
+        "notice": None,
+        "error": None,
+        "problems": [],
+        "drafts": {},
+        "only": None,
+    }
     ctx.update(extra)
     return render(request, template, ctx, extra.get("status", 200))
 
@@ -157,7 +201,9 @@ def rules(request: Request, user: StaffUser) -> Response:
 def _rules(request: Request) -> list[dict[str, Any]]:
     value = config_bridge.export_section(state_of(request).catalog, "rules")
     if isinstance(value, dict):
-        value = value.get("rules", [{"name": k, **v} for k, v in value.items() if isinstance(v, dict)])
+        value = value.get(
+            "rules", [{"name": k, **v} for k, v in value.items() if isinstance(v, dict)]
+        )
     return [r for r in value or [] if isinstance(r, dict)]
 
 
@@ -175,14 +221,25 @@ async def save_section(request: Request, key: str, user: AdminUser) -> Response:
         if back == "rules.html":
             extra["rules"] = _rules(request)
         return _settings_page(
-            request, back, status=400, error=f"Nothing was changed: {key} is not valid.",
-            problems=outcome.problems, drafts={key: text}, **extra,
+            request,
+            back,
+            status=400,
+            error=f"Nothing was changed: {key} is not valid.",
+            problems=outcome.problems,
+            drafts={key: text},
+            **extra,
         )
     if outcome.diff:
         st.forget_allow_list()
-        st.audit.record("config_change", initiator=user.email, client_ip=client_ip(request),
-                        resource=key, changes=outcome.diff)
+        st.audit.record(
+            "config_change",
+            initiator=user.email,
+            client_ip=client_ip(request),
+            resource=key,
+            changes=outcome.diff,
+        )
     if back == "rules.html":
         extra["rules"] = _rules(request)
-    return _settings_page(request, back, notice=f"{key}: {len(outcome.changes)} change(s) applied.",
-                          **extra)
+    return _settings_page(
+        request, back, notice=f"{key}: {len(outcome.changes)} change(s) applied.", **extra
+    )

@@ -25,9 +25,17 @@ from portal.state import PortalState
 
 log = logging.getLogger(__name__)
 
-ERROR_SLUGS = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-               405: "method_not_allowed", 409: "conflict", 416: "range_not_satisfiable",
-               422: "invalid_request", 429: "too_many_requests"}
+ERROR_SLUGS = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    416: "range_not_satisfiable",
+    422: "invalid_request",
+    429: "too_many_requests",
+}
 
 
 class ApiError(BaseModel):
@@ -84,8 +92,11 @@ def _out(rec: Any) -> RecordingOut:
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ApiError}, 401: {"model": ApiError}, 403: {"model": ApiError},
-    404: {"model": ApiError}, 422: {"model": ApiError},
+    400: {"model": ApiError},
+    401: {"model": ApiError},
+    403: {"model": ApiError},
+    404: {"model": ApiError},
+    422: {"model": ApiError},
 }
 
 
@@ -106,7 +117,8 @@ def create_api(st: PortalState) -> FastAPI:
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         return JSONResponse(
             {"error": ERROR_SLUGS.get(exc.status_code, "error"), "reason": str(exc.detail)},
-            exc.status_code, headers=getattr(exc, "headers", None),
+            exc.status_code,
+            headers=getattr(exc, "headers", None),
         )
 
     @api.exception_handler(RequestValidationError)
@@ -117,26 +129,35 @@ def create_api(st: PortalState) -> FastAPI:
     @api.get("/recordings", response_model=RecordingPage, tags=["recordings"])
     def list_recordings(
         caller: ApiCaller,
-        since: Annotated[datetime | None, Query(description="Started at or after (ISO 8601)")] = None,
+        since: Annotated[
+            datetime | None, Query(description="Started at or after (ISO 8601)")
+        ] = None,
         until: Annotated[datetime | None, Query(description="Started before (ISO 8601)")] = None,
         number: Annotated[str | None, Query(max_length=64, description="Caller or callee")] = None,
         status: RecordingStatus | None = None,
         direction: Direction | None = None,
         cursor: Annotated[
             str | None,
-            Query(max_length=200, pattern=r"^[A-Za-z0-9_-]+$", description="next_cursor of the previous page"),
+            Query(
+                max_length=200,
+                pattern=r"^[A-Za-z0-9_-]+$",
+                description="next_cursor of the previous page",
+            ),
         ] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
     ) -> RecordingPage:
         """Recordings, newest first, one keyset page at a time."""
         query = RecordingQuery(
-            since=_utc(since), until=_utc(until), number=number or None,
+            since=_utc(since),
+            until=_utc(until),
+            number=number or None,
             status=status.value if status else None,
             direction=direction.value if direction else None,
         )
         try:
-            rows, nxt = page_recordings(st.catalog, query, caller.visibility(), cursor=cursor,
-                                        limit=limit)
+            rows, nxt = page_recordings(
+                st.catalog, query, caller.visibility(), cursor=cursor, limit=limit
+            )
         except CursorError:
             raise HTTPException(400, "malformed cursor") from None
         return RecordingPage(items=[_out(r) for r in rows], next_cursor=nxt)
@@ -146,11 +167,14 @@ def create_api(st: PortalState) -> FastAPI:
         return _out(visible_recording(st, caller, recording_id))
 
     @api.get(
-        "/recordings/{recording_id}/audio", tags=["recordings"],
+        "/recordings/{recording_id}/audio",
+        tags=["recordings"],
         response_class=Response,
-        responses={200: {"content": {"audio/wav": {}}, "description": "The audio file"},
-                   206: {"content": {"audio/wav": {}}, "description": "The requested range"},
-                   416: {"model": ApiError}},
+        responses={
+            200: {"content": {"audio/wav": {}}, "description": "The audio file"},
+            206: {"content": {"audio/wav": {}}, "description": "The requested range"},
+            416: {"model": ApiError},
+        },
     )
     def get_audio(
         request: Request, recording_id: str, caller: ApiCaller, download: bool = False
@@ -159,8 +183,9 @@ def create_api(st: PortalState) -> FastAPI:
         rec = visible_recording(st, caller, recording_id)
         return audio_response(request, st, caller, rec, download)
 
-    @api.get("/recordings/{recording_id}/transcript", response_model=Transcript,
-             tags=["recordings"])
+    @api.get(
+        "/recordings/{recording_id}/transcript", response_model=Transcript, tags=["recordings"]
+    )
     def get_transcript(recording_id: str, caller: ApiCaller) -> Transcript:
         """Segments with speaker, start, end, text and word timings."""
         rec = visible_recording(st, caller, recording_id)
@@ -182,8 +207,10 @@ def create_api(st: PortalState) -> FastAPI:
         rec_ids = {d.subject_id for d in items if d.subject_kind == "recording"}
         recs = {r.id: r for r in st.catalog.recordings_by_ids(sorted(rec_ids))}
         items = [
-            d for d in items
-            if d.subject_kind != "recording" or (d.subject_id in recs and vis.allows(recs[d.subject_id]))
+            d
+            for d in items
+            if d.subject_kind != "recording"
+            or (d.subject_id in recs and vis.allows(recs[d.subject_id]))
         ]
         return DeliveryPage(items=items)
 

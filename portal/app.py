@@ -16,7 +16,13 @@ from datetime import datetime
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -79,8 +85,12 @@ def create_app(
         new_csrf = getattr(request.state, "new_csrf", None)
         if new_csrf:
             response.set_cookie(
-                CSRF_COOKIE, new_csrf, httponly=True, samesite="lax",
-                secure=st.settings.cookie_secure, path="/",
+                CSRF_COOKIE,
+                new_csrf,
+                httponly=True,
+                samesite="lax",
+                secure=st.settings.cookie_secure,
+                path="/",
             )
         route = request.scope.get("route")
         label = getattr(route, "path", None) or "unmatched"
@@ -105,8 +115,13 @@ def create_app(
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if request.url.path.startswith("/api/"):
             # e.g. a path the API mount's pattern cannot match (a newline in an id)
-            return JSONResponse({"error": "not_found" if exc.status_code == 404 else "error",
-                                 "reason": str(exc.detail)}, exc.status_code)
+            return JSONResponse(
+                {
+                    "error": "not_found" if exc.status_code == 404 else "error",
+                    "reason": str(exc.detail),
+                },
+                exc.status_code,
+            )
         return _page_error(request, exc.status_code, str(exc.detail), getattr(exc, "headers", None))
 
     @app.get("/healthz", include_in_schema=False)
@@ -137,7 +152,9 @@ def _refuse_ip(path: str) -> Response:
     reason = "your address is not on this account's IP allow-list"
     if path.startswith("/api/"):
         return JSONResponse({"error": "forbidden", "reason": reason}, 403)
-    return HTMLResponse(f"<!doctype html><title>403</title><h1>403 Forbidden</h1><p>{reason}</p>", 403)
+    return HTMLResponse(
+        f"<!doctype html><title>403</title><h1>403 Forbidden</h1><p>{reason}</p>", 403
+    )
 
 
 def _page_error(
@@ -147,9 +164,12 @@ def _page_error(
     return st.templates.TemplateResponse(
         request,
         "error.html",
-        {"status": status, "message": message, "user": getattr(request.state, "user", None),
-         "csrf": csrf_token(request)},
+        {
+            "status": status,
+            "message": message,
+            "user": getattr(request.state, "user", None),
+            "csrf": csrf_token(request),
+        },
         status_code=status,
         headers=headers,
     )
-

@@ -71,8 +71,13 @@ async def login(request: Request) -> Response:
     if not result.ok:
         st.metrics.logins.labels(result.reason).inc()
         st.audit.record(
-            "login_failed", initiator=email.strip().lower() or "(empty)", client_ip=ip,
-            resource="portal", outcome="denied", detail=result.reason, at=now,
+            "login_failed",
+            initiator=email.strip().lower() or "(empty)",
+            client_ip=ip,
+            resource="portal",
+            outcome="denied",
+            detail=result.reason,
+            at=now,
         )
         return render(request, "login.html", {"next": target, "error": GENERIC_FAILURE}, 401)
     assert result.user is not None
@@ -138,8 +143,13 @@ async def twofa(request: Request) -> Response:
         st.users.record_failure(user.id, now)
         st.metrics.logins.labels("bad_second_factor").inc()
         st.audit.record(
-            "login_failed", initiator=user.email, client_ip=ip, resource="portal",
-            outcome="denied", detail=f"wrong {method}", at=now,
+            "login_failed",
+            initiator=user.email,
+            client_ip=ip,
+            resource="portal",
+            outcome="denied",
+            detail=f"wrong {method}",
+            at=now,
         )
         if st.users.is_locked(user.id, now):
             st.sessions.delete(sess.raw_id)
@@ -152,8 +162,12 @@ async def twofa(request: Request) -> Response:
     assert new_raw is not None
     st.metrics.logins.labels("ok").inc()
     st.audit.record(
-        "login", initiator=user.email, client_ip=ip, resource="portal",
-        detail=f"2fa={method}" + (" (enrolled)" if first else ""), at=now,
+        "login",
+        initiator=user.email,
+        client_ip=ip,
+        resource="portal",
+        detail=f"2fa={method}" + (" (enrolled)" if first else ""),
+        at=now,
     )
     if codes:
         request.state.user = st.users.get(user.id)
@@ -172,8 +186,10 @@ async def logout(request: Request) -> Response:
         st.sessions.delete(sess.raw_id)
         user = st.users.get(sess.user_id)
         st.audit.record(
-            "logout", initiator=user.email if user else sess.user_id,
-            client_ip=client_ip(request), resource="portal",
+            "logout",
+            initiator=user.email if user else sess.user_id,
+            client_ip=client_ip(request),
+            resource="portal",
         )
     response = RedirectResponse("/login", 303)
     response.delete_cookie(SESSION_COOKIE, path="/")

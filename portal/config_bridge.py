@@ -46,7 +46,11 @@ def views(catalog: Catalog) -> list[SectionView]:
     out = []
     for sec in sections():
         value = sec.export(catalog)
-        text = yaml.safe_dump({sec.key: value}, sort_keys=False, allow_unicode=True) if value is not None else f"{sec.key}:\n"
+        text = (
+            yaml.safe_dump({sec.key: value}, sort_keys=False, allow_unicode=True)
+            if value is not None
+            else f"{sec.key}:\n"
+        )
         out.append(SectionView(sec.key, TITLES.get(sec.key, sec.key.title()), text))
     return out
 

@@ -60,8 +60,11 @@ def rows(catalog: Catalog) -> list[dict[str, Any]]:
 def installed() -> list[dict[str, Any]]:
     _, _, registry, _ = _modules()
     return [
-        {"kind": k, "display_name": getattr(c, "display_name", k),
-         "capabilities": sorted(getattr(c, "capabilities", []))}
+        {
+            "kind": k,
+            "display_name": getattr(c, "display_name", k),
+            "capabilities": sorted(getattr(c, "capabilities", [])),
+        }
         for k, c in sorted(registry.available().items())
     ]
 
@@ -111,8 +114,17 @@ def fields(catalog: Catalog, kind: str, name: str | None) -> list[FormField]:
             kind_, shown = "text", "" if value is None else str(value)
         else:
             kind_, shown = "json", json.dumps(value)
-        out.append(FormField(fname, fname.replace("_", " "), f.description or "", kind_, shown,
-                             f.is_required(), fname in set_secrets))
+        out.append(
+            FormField(
+                fname,
+                fname.replace("_", " "),
+                f.description or "",
+                kind_,
+                shown,
+                f.is_required(),
+                fname in set_secrets,
+            )
+        )
     return out
 
 
@@ -133,7 +145,9 @@ def save(catalog: Catalog, name: str, kind: str, form: Any, *, every_call: bool)
     secrets = set(secret_fields(model))
     old = cc.get_connector(catalog, name)
     if old is not None and old.kind != kind:
-        return SaveOutcome(False, [("kind", "a connector keeps its kind; remove and re-add it")], [])
+        return SaveOutcome(
+            False, [("kind", "a connector keeps its kind; remove and re-add it")], []
+        )
     previous: dict[str, Any] = {}
     if old is not None:
         previous = configured.values_of(old, secret_key=_key(catalog))
@@ -172,8 +186,13 @@ def save(catalog: Catalog, name: str, kind: str, form: Any, *, every_call: bool)
     # a `${VAR}` reference from the config file stays only while its value is unchanged
     refs = {k: v for k, v in (old.refs if old else {}).items() if clean.get(k) == previous.get(k)}
     stored = configured.make_stored(
-        name=name, kind=kind, values=clean, enabled=old.enabled if old else True, on=on,
-        refs=refs, secret_key=_key(catalog),
+        name=name,
+        kind=kind,
+        values=clean,
+        enabled=old.enabled if old else True,
+        on=on,
+        refs=refs,
+        secret_key=_key(catalog),
     )
     if old is not None:
         stored.created_at = old.created_at
@@ -181,8 +200,14 @@ def save(catalog: Catalog, name: str, kind: str, form: Any, *, every_call: bool)
     after = _public(stored, secrets)
     changes = diff(before, after, f"connectors.{name}")
     changed_secrets = sorted(k for k in secrets if clean.get(k) != previous.get(k))
-    changes += [FieldChange(field=f"connectors.{name}.config.{k}", old="••••••" if k in previous else None,
-                            new="••••••" if k in clean else None) for k in changed_secrets]
+    changes += [
+        FieldChange(
+            field=f"connectors.{name}.config.{k}",
+            old="••••••" if k in previous else None,
+            new="••••••" if k in clean else None,
+        )
+        for k in changed_secrets
+    ]
     cc.put_connector(catalog, stored)
     return SaveOutcome(True, [], changes)
 

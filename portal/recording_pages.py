@@ -51,8 +51,10 @@ def audio_response(
     # a player issues many range requests per listen; the first one (from byte 0) is the event
     if download or not rng or rng.replace(" ", "").startswith("bytes=0-"):
         st.audit.record(
-            "download" if download else "playback", initiator=principal.name,
-            client_ip=client_ip(request), resource=f"recording:{rec.id}",
+            "download" if download else "playback",
+            initiator=principal.name,
+            client_ip=client_ip(request),
+            resource=f"recording:{rec.id}",
         )
     name = f"{rec.started_at:%Y%m%d%H%M%S}-{rec.id}{path.suffix or '.wav'}"
     return FileResponse(
@@ -76,7 +78,9 @@ def recordings(
     st = state_of(request)
     principal = Principal(name=user.email, user=user)
     query = RecordingQuery(
-        since=parse_day(since), until=parse_day(until, end=True), number=(number or "").strip() or None
+        since=parse_day(since),
+        until=parse_day(until, end=True),
+        number=(number or "").strip() or None,
     )
     try:
         rows, next_cursor = page_recordings(
@@ -87,8 +91,14 @@ def recordings(
     return render(
         request,
         "recordings.html",
-        {"rows": rows, "next_cursor": next_cursor, "since": since or "", "until": until or "",
-         "number": number or "", "limit": limit},
+        {
+            "rows": rows,
+            "next_cursor": next_cursor,
+            "since": since or "",
+            "until": until or "",
+            "number": number or "",
+            "limit": limit,
+        },
     )
 
 
@@ -102,9 +112,13 @@ def recording_detail(request: Request, recording_id: str, user: CurrentUser) -> 
         "view", initiator=user.email, client_ip=client_ip(request), resource=f"recording:{rec.id}"
     )
     return render(
-        request, "recording.html",
-        {"rec": rec, "transcript": transcript,
-         "deliveries": st.catalog.list_deliveries(subject_id=rec.id, limit=50)},
+        request,
+        "recording.html",
+        {
+            "rec": rec,
+            "transcript": transcript,
+            "deliveries": st.catalog.list_deliveries(subject_id=rec.id, limit=50),
+        },
     )
 
 

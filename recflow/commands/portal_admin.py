@@ -25,7 +25,9 @@ def _initiator() -> str:
 
 def register(app: typer.Typer) -> None:
     users = typer.Typer(help="Portal users (first admin, roles, unlock).", no_args_is_help=True)
-    tokens = typer.Typer(help="API tokens for /api/v1 (shown once, stored hashed).", no_args_is_help=True)
+    tokens = typer.Typer(
+        help="API tokens for /api/v1 (shown once, stored hashed).", no_args_is_help=True
+    )
     app.add_typer(users, name="users")
     app.add_typer(tokens, name="tokens")
 
@@ -41,14 +43,14 @@ def register(app: typer.Typer) -> None:
         """Create a user; prints the initial password and the otpauth:// enrolment URI once."""
         catalog = open_catalog()
         try:
-            new = Users(catalog).create(
-                email, role, numbers=number, group_numbers=group_number
-            )
+            new = Users(catalog).create(email, role, numbers=number, group_numbers=group_number)
         except UserError as e:
             typer.echo(f"error: {e}", err=True)
             raise typer.Exit(1) from None
         Audit(catalog).record(
-            "user_created", initiator=_initiator(), resource=f"user:{new.user.email}",
+            "user_created",
+            initiator=_initiator(),
+            resource=f"user:{new.user.email}",
             detail=f"role={new.user.role.value}",
         )
         typer.echo(f"user:     {new.user.email} ({new.user.role.value})")
@@ -96,8 +98,10 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1) from None
         Audit(catalog).record("token_created", initiator=_initiator(), resource=f"token:{tok.name}")
         typer.echo(secret)
-        typer.echo(f"(token {tok.name!r}, id {tok.id}; shown once, use as 'Authorization: Bearer …')",
-                   err=True)
+        typer.echo(
+            f"(token {tok.name!r}, id {tok.id}; shown once, use as 'Authorization: Bearer …')",
+            err=True,
+        )
 
     @tokens.command("list")
     def tokens_list(
@@ -123,5 +127,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"error: no active token {id_or_name}", err=True)
             raise typer.Exit(1)
         for t in gone:
-            Audit(catalog).record("token_revoked", initiator=_initiator(), resource=f"token:{t.name}")
+            Audit(catalog).record(
+                "token_revoked", initiator=_initiator(), resource=f"token:{t.name}"
+            )
             typer.echo(f"revoked {t.name} ({t.id})")

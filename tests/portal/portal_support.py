@@ -44,10 +44,16 @@ def add_transcript(catalog: Catalog, rec: Recording) -> Transcript:
         recording_id=rec.id,
         engine="test",
         segments=[
-            TranscriptSegment(speaker=Speaker.caller, channel=0, start=0.0, end=0.4,
-                              text="I want to cancel my subscription"),
-            TranscriptSegment(speaker=Speaker.callee, channel=1, start=0.5, end=0.9,
-                              text="Sorry to hear that"),
+            TranscriptSegment(
+                speaker=Speaker.caller,
+                channel=0,
+                start=0.0,
+                end=0.4,
+                text="I want to cancel my subscription",
+            ),
+            TranscriptSegment(
+                speaker=Speaker.callee, channel=1, start=0.5, end=0.9, text="Sorry to hear that"
+            ),
         ],
     )
     catalog.save_transcript(t)
@@ -67,8 +73,12 @@ def login(client: TestClient, person, clock, *, next_: str = "/recordings") -> N
     page = client.get(f"/login?next={next_}")
     r = client.post(
         "/login",
-        data={"email": person.email, "password": person.new.password, "next": next_,
-              "csrf": csrf_of(page.text)},
+        data={
+            "email": person.email,
+            "password": person.new.password,
+            "next": next_,
+            "csrf": csrf_of(page.text),
+        },
         follow_redirects=False,
     )
     assert r.status_code == 303, r.text

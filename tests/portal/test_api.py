@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from portal_support import add_calls, add_transcript
 
 from catalog.models import Delivery
-from portal_support import add_calls, add_transcript
 
 
 @pytest.fixture
@@ -24,19 +24,29 @@ def api(app, token) -> TestClient:
 
 def test_auth_errors_are_json_with_reason(app):
     c = TestClient(app)
-    for headers in ({}, {"Authorization": "Bearer not-a-token"}, {"Authorization": "Basic eDp5"},
-                    {"Authorization": "Bearer rf_" + "A" * 43}):
+    for headers in (
+        {},
+        {"Authorization": "Bearer not-a-token"},
+        {"Authorization": "Basic eDp5"},
+        {"Authorization": "Bearer rf_" + "A" * 43},
+    ):
         r = c.get("/api/v1/recordings", headers=headers)
         assert r.status_code == 401 and r.json()["error"] == "unauthorized" and r.json()["reason"]
         assert r.headers["www-authenticate"].startswith("Bearer")
 
 
 def test_keyset_pages_cover_everything_once(api, catalog, clock, tmp_path):
-    recs = add_calls(catalog, tmp_path, clock.now,
-                     [{"from_number": f"+1555{i:04d}", "to_number": "100"} for i in range(23)])
+    recs = add_calls(
+        catalog,
+        tmp_path,
+        clock.now,
+        [{"from_number": f"+1555{i:04d}", "to_number": "100"} for i in range(23)],
+    )
     seen, cursor, pages = [], None, 0
     while True:
-        r = api.get("/api/v1/recordings", params={"limit": 5, **({"cursor": cursor} if cursor else {})})
+        r = api.get(
+            "/api/v1/recordings", params={"limit": 5, **({"cursor": cursor} if cursor else {})}
+        )
         assert r.status_code == 200
         body = r.json()
         seen += [it["id"] for it in body["items"]]
@@ -45,24 +55,34 @@ def test_keyset_pages_cover_everything_once(api, catalog, clock, tmp_path):
         if not cursor:
             break
     assert pages == 5 and seen == [r.id for r in reversed(recs)]
-    r = api.get("/api/v1/recordings", params={"since": (clock.now + timedelta(minutes=20)).isoformat()})
+    r = api.get(
+        "/api/v1/recordings", params={"since": (clock.now + timedelta(minutes=20)).isoformat()}
+    )
     assert len(r.json()["items"]) == 3
     r = api.get("/api/v1/recordings", params={"number": "+15550007"})
     assert [it["id"] for it in r.json()["items"]] == [recs[7].id]
-    assert api.get("/api/v1/recordings", params={"cursor": "!!"}).json()["error"] == "invalid_request"
+    assert (
+        api.get("/api/v1/recordings", params={"cursor": "!!"}).json()["error"] == "invalid_request"
+    )
     assert api.get("/api/v1/recordings", params={"cursor": "AAAA"}).json()["error"] == "bad_request"
     assert api.get("/api/v1/recordings", params={"limit": 0}).status_code == 422
 
 
 def test_detail_audio_transcript_deliveries_and_private_calls(api, catalog, clock, tmp_path, app):
-    pub, priv = add_calls(catalog, tmp_path, clock.now, [
-        {"from_number": "+15550001", "to_number": "100"},
-        {"from_number": "+15550002", "to_number": "100", "private": True},
-    ])
+    pub, priv = add_calls(
+        catalog,
+        tmp_path,
+        clock.now,
+        [
+            {"from_number": "+15550001", "to_number": "100"},
+            {"from_number": "+15550002", "to_number": "100", "private": True},
+        ],
+    )
     add_transcript(catalog, pub)
     for rec in (pub, priv):
-        catalog.record_delivery(Delivery(subject_id=rec.id, connector="slack",
-                                         idempotency_key=f"k-{rec.id}"))
+        catalog.record_delivery(
+            Delivery(subject_id=rec.id, connector="slack", idempotency_key=f"k-{rec.id}")
+        )
     assert api.get(f"/api/v1/recordings/{pub.id}").json()["sha256"] == pub.sha256
     t = api.get(f"/api/v1/recordings/{pub.id}/transcript").json()
     assert [s["speaker"] for s in t["segments"]] == ["caller", "callee"]
@@ -77,7 +97,10 @@ def test_detail_audio_transcript_deliveries_and_private_calls(api, catalog, cloc
     assert ids == [pub.id]
     subjects = [d["subject_id"] for d in api.get("/api/v1/deliveries").json()["items"]]
     assert subjects == [pub.id]
-    assert api.get("/api/v1/recordings/nope").json() == {"error": "not_found", "reason": "no such recording"}
+    assert api.get("/api/v1/recordings/nope").json() == {
+        "error": "not_found",
+        "reason": "no such recording",
+    }
     from catalog.audit import AuditFilter
 
     entry = app.state.portal.audit.list(AuditFilter(action="playback"))[0]
@@ -88,6 +111,6 @@ def test_metrics_count_requests_and_recordings(api, catalog, clock, tmp_path):
     add_calls(catalog, tmp_path, clock.now, [{"from_number": "1"}])
     api.get("/api/v1/recordings")
     text = api.get("/metrics").text
-    assert '# TYPE recflow_recordings gauge' in text
+    assert "# TYPE recflow_recordings gauge" in text
     assert 'recflow_recordings{status="captured"} 1.0' in text
     assert 'route="/api/v1/recordings",status="200"' in text

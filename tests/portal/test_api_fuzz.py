@@ -7,7 +7,6 @@ import pytest
 
 schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, settings  # noqa: E402
-
 from portal_support import add_calls, add_transcript  # noqa: E402
 
 
@@ -34,8 +33,6 @@ def test_api_conforms(api_schema):  # type: ignore[no-untyped-def]
         def check(case):  # type: ignore[no-untyped-def]
             # an opaque keyset cursor cannot be described by a schema: a well-formed but
             # made-up cursor is rightly a 400 (documented), not "valid data rejected"
-            case.call_and_validate(
-                excluded_checks=[schemathesis.checks.positive_data_acceptance]
-            )
+            case.call_and_validate(excluded_checks=[schemathesis.checks.positive_data_acceptance])
 
         check()

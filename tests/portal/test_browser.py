@@ -5,14 +5,15 @@ keyword rule, and the forced-comments/reviews exclusion. Screenshots go to test-
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 import socket
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyotp
 import pytest
+from portal_support import add_calls, add_transcript
 
 from catalog.audit import AuditFilter
 from catalog.repository import Catalog
@@ -20,12 +21,17 @@ from catalog.settings import RecflowSettings
 from catalog.users import Users
 from portal.app import create_app
 from portal.settings import PortalSettings
-from portal_support import add_calls, add_transcript
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "portal"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium")
 
@@ -82,7 +88,9 @@ def test_admin_journey_in_chromium(server, fake_webhook, tmp_path):  # type: ign
 
     base, catalog, app = server
     new = Users(catalog).create("admin@example.com", "admin")
-    rec = add_calls(catalog, tmp_path, datetime.now(UTC), [{"from_number": "+15550001", "to_number": "100"}])[0]
+    rec = add_calls(
+        catalog, tmp_path, datetime.now(UTC), [{"from_number": "+15550001", "to_number": "100"}]
+    )[0]
     add_transcript(catalog, rec)
 
     with sync_playwright() as p:
@@ -125,19 +133,27 @@ def test_admin_journey_in_chromium(server, fake_webhook, tmp_path):  # type: ign
             expect(page.locator("#check-result")).to_contain_text("ok")
             _shot(page, "06-connector-tested")
             page.click("#connector-ops-hook button.toggle")
-            expect(page.locator("#connector-ops-hook button.toggle")).to_have_attribute("aria-pressed", "false")
+            expect(page.locator("#connector-ops-hook button.toggle")).to_have_attribute(
+                "aria-pressed", "false"
+            )
             page.goto(base + "/connectors?edit=ops-hook")
             assert page.locator("#cf-signing_secret").input_value() == ""  # write-only
             assert "s3cret-signing-value" not in page.content()
 
             # keyword rule, edited in the same format as the config file
             page.goto(base + "/rules")
-            page.fill("#yaml-rules", "rules:\n  - name: cancellation\n    any: [cancel my subscription]\n    actions:\n      - connector: ops-hook\n")
+            page.fill(
+                "#yaml-rules",
+                "rules:\n  - name: cancellation\n    any: [cancel my subscription]\n    actions:\n      - connector: ops-hook\n",
+            )
             page.click("form.panel button[type=submit]")
             expect(page.locator(".notice")).to_contain_text("change")
             expect(page.locator("table.list")).to_contain_text("cancellation")
             _shot(page, "07-rules")
-            page.fill("#yaml-rules", "rules:\n  - name: broken\n    any: [x]\n    actions:\n      - connector: nowhere\n")
+            page.fill(
+                "#yaml-rules",
+                "rules:\n  - name: broken\n    any: [x]\n    actions:\n      - connector: nowhere\n",
+            )
             page.click("form.panel button[type=submit]")
             expect(page.locator("ul.error")).to_contain_text("unknown connector")
 

@@ -7,7 +7,6 @@ import re
 
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
-
 from portal_support import add_calls, csrf_of, logged_in
 
 PUBLIC = {"/login", "/login/2fa", "/logout", "/healthz", "/metrics"}
@@ -54,23 +53,36 @@ def test_every_route_is_gated_without_credentials(app, catalog, clock, tmp_path,
             assert r.status_code == 401, (method, url, r.status_code)
             assert rec.id not in r.text
         else:
-            assert r.status_code == 303 and r.headers["location"].startswith("/login"), (method, url, r.status_code)
+            assert r.status_code == 303 and r.headers["location"].startswith("/login"), (
+                method,
+                url,
+                r.status_code,
+            )
         checked += 1
     assert checked >= 15
 
 
 def test_lower_roles_see_only_what_they_may(app, catalog, clock, tmp_path, make_user):
-    own, other, private_other = add_calls(catalog, tmp_path, clock.now, [
-        {"from_number": "+15550001", "to_number": "201"},
-        {"from_number": "+15550002", "to_number": "202"},
-        {"from_number": "+15550003", "to_number": "203", "private": True},
-    ])
+    own, other, private_other = add_calls(
+        catalog,
+        tmp_path,
+        clock.now,
+        [
+            {"from_number": "+15550001", "to_number": "201"},
+            {"from_number": "+15550002", "to_number": "202"},
+            {"from_number": "+15550003", "to_number": "203", "private": True},
+        ],
+    )
     user = make_user("user@example.com", "user", numbers=["201"])
-    sup = make_user("sup@example.com", "supervisor", numbers=["200"], group_numbers=["201", "202", "203"])
+    sup = make_user(
+        "sup@example.com", "supervisor", numbers=["200"], group_numbers=["201", "202", "203"]
+    )
     uc = logged_in(app, user, clock, follow_redirects=False)
     for path in STAFF_ONLY | ADMIN_ONLY:
         r = uc.get(path)
-        assert r.status_code == 403 or (r.status_code == 303 and uc.get(r.headers["location"]).status_code == 403), path
+        assert r.status_code == 403 or (
+            r.status_code == 303 and uc.get(r.headers["location"]).status_code == 403
+        ), path
     listing = uc.get("/recordings").text
     assert own.id in listing and other.id not in listing
     assert uc.get(f"/recordings/{other.id}").status_code == 404
@@ -83,10 +95,12 @@ def test_lower_roles_see_only_what_they_may(app, catalog, clock, tmp_path, make_
     assert own.id in listing and other.id in listing and private_other.id not in listing
     assert sc.get(f"/recordings/{private_other.id}").status_code == 404
     csrf = csrf_of(sc.get("/account").text)
-    for path, data in [("/account/features", {"transcription": "on"}),
-                       ("/account/security", {"ip_allow_list": "10.0.0.0/8"}),
-                       ("/account/tokens", {"name": "sneaky"}),
-                       ("/settings/config/account", {"yaml": "account: {legal_hold: true}"})]:
+    for path, data in [
+        ("/account/features", {"transcription": "on"}),
+        ("/account/security", {"ip_allow_list": "10.0.0.0/8"}),
+        ("/account/tokens", {"name": "sneaky"}),
+        ("/settings/config/account", {"yaml": "account: {legal_hold: true}"}),
+    ]:
         assert sc.post(path, data={**data, "csrf": csrf}).status_code == 403, path
     assert catalog.account().ip_allow_list == [] and not catalog.account().legal_hold
     assert app.state.portal.tokens.list() == []

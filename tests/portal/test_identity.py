@@ -35,7 +35,10 @@ def test_lockout_after_failures_and_expiry(catalog, clock):
     users = Users(catalog, max_failures=3, lockout=timedelta(minutes=10))
     new = users.create("bob@example.com", "user")
     for _ in range(3):
-        assert users.authenticate("bob@example.com", "wrong-password!", clock.now).reason == "bad_credentials"
+        assert (
+            users.authenticate("bob@example.com", "wrong-password!", clock.now).reason
+            == "bad_credentials"
+        )
     # locked: even the right password fails
     assert users.authenticate("bob@example.com", new.password, clock.now).reason == "locked"
     clock.advance(minutes=11)
@@ -111,8 +114,13 @@ def test_diff_masks_secrets_and_nests():
 def test_audit_filters_and_keyset(catalog, clock):
     audit = Audit(catalog)
     for i in range(7):
-        audit.record("playback", initiator=f"u{i % 2}@x", client_ip="10.0.0.1",
-                     resource=f"recording:{i}", at=clock.now)
+        audit.record(
+            "playback",
+            initiator=f"u{i % 2}@x",
+            client_ip="10.0.0.1",
+            resource=f"recording:{i}",
+            at=clock.now,
+        )
         clock.advance(hours=1)
     audit.record("login", initiator="u0@x", at=clock.now)
     assert len(audit.list(AuditFilter(action="playback"))) == 7

@@ -4,18 +4,20 @@ account tabs and what each action leaves in the audit trail."""
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
+from portal_support import add_calls, add_transcript, csrf_of, logged_in, login
 
 from catalog.audit import AuditFilter
 from portal.deps import SESSION_COOKIE
-
-from portal_support import add_calls, add_transcript, csrf_of, logged_in, login
 
 
 def test_login_requires_totp_and_enrols_with_recovery_codes(app, admin, clock):
     client = TestClient(app, client=("127.0.0.1", 5000))
     page = client.get("/login")
-    r = client.post("/login", data={"email": admin.email, "password": admin.new.password,
-                                    "csrf": csrf_of(page.text)}, follow_redirects=False)
+    r = client.post(
+        "/login",
+        data={"email": admin.email, "password": admin.new.password, "csrf": csrf_of(page.text)},
+        follow_redirects=False,
+    )
     assert r.status_code == 303 and r.headers["location"].startswith("/login/2fa")
     # password alone is not a login
     assert client.get("/recordings", follow_redirects=False).headers["location"] == "/login/2fa"
@@ -40,12 +42,17 @@ def test_recovery_code_logs_in_once(app, admin, clock):
     for attempt, expect in ((1, 303), (2, 401)):
         client = TestClient(app)
         page = client.get("/login")
-        client.post("/login", data={"email": admin.email, "password": admin.new.password,
-                                    "csrf": csrf_of(page.text)})
+        client.post(
+            "/login",
+            data={"email": admin.email, "password": admin.new.password, "csrf": csrf_of(page.text)},
+        )
         page = client.get("/login/2fa")
         assert "Use a recovery code" in page.text
-        r = client.post("/login/2fa", data={"recovery": codes[0], "csrf": csrf_of(page.text)},
-                        follow_redirects=False)
+        r = client.post(
+            "/login/2fa",
+            data={"recovery": codes[0], "csrf": csrf_of(page.text)},
+            follow_redirects=False,
+        )
         assert r.status_code == expect, attempt
 
 
@@ -65,12 +72,17 @@ def test_lockout_after_failures(app, make_user, clock):
     client = TestClient(app)
     for _ in range(3):
         page = client.get("/login")
-        r = client.post("/login", data={"email": bob.email, "password": "wrong-password-1",
-                                        "csrf": csrf_of(page.text)})
+        r = client.post(
+            "/login",
+            data={"email": bob.email, "password": "wrong-password-1", "csrf": csrf_of(page.text)},
+        )
         assert r.status_code == 401
     page = client.get("/login")
-    r = client.post("/login", data={"email": bob.email, "password": bob.new.password,
-                                    "csrf": csrf_of(page.text)}, follow_redirects=False)
+    r = client.post(
+        "/login",
+        data={"email": bob.email, "password": bob.new.password, "csrf": csrf_of(page.text)},
+        follow_redirects=False,
+    )
     assert r.status_code == 401, "a locked account logged in"
     clock.advance(minutes=11)
     login(client, bob, clock)
@@ -83,8 +95,10 @@ def test_wrong_totp_codes_count_toward_lockout(app, make_user, clock):
     eve = make_user("eve@example.com", "user")
     client = TestClient(app)
     page = client.get("/login")
-    client.post("/login", data={"email": eve.email, "password": eve.new.password,
-                                "csrf": csrf_of(page.text)})
+    client.post(
+        "/login",
+        data={"email": eve.email, "password": eve.new.password, "csrf": csrf_of(page.text)},
+    )
     for _ in range(3):
         page = client.get("/login/2fa")
         if page.url.path != "/login/2fa":
@@ -132,7 +146,10 @@ def test_allow_list_enforced_on_pages_and_api_with_trusted_proxy(app, admin, clo
     assert outside.get("/login", headers={"X-Forwarded-For": "192.0.2.9"}).status_code == 403
     inside = TestClient(app, client=("192.0.2.44", 1000))
     assert inside.get("/login").status_code == 200
-    assert inside.get("/api/v1/recordings", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    assert (
+        inside.get("/api/v1/recordings", headers={"Authorization": f"Bearer {token}"}).status_code
+        == 200
+    )
     assert outside.get("/healthz").status_code == 200  # liveness probes are not gated
 
 
@@ -140,8 +157,11 @@ def test_allow_list_behind_trusted_proxy(catalog, clock):
     from portal.app import create_app
     from portal.settings import PortalSettings
 
-    app = create_app(catalog, PortalSettings(trusted_proxies=["10.0.0.0/8"],
-                                             allow_list_cache_seconds=0), clock=clock)
+    app = create_app(
+        catalog,
+        PortalSettings(trusted_proxies=["10.0.0.0/8"], allow_list_cache_seconds=0),
+        clock=clock,
+    )
     acct = catalog.account()
     acct.ip_allow_list = ["192.0.2.0/24"]
     catalog.save_account(acct)
@@ -158,8 +178,9 @@ def test_allow_list_form_warns_before_locking_admin_out(admin_client, catalog):
     assert catalog.account().ip_allow_list == []
     r = admin_client.post("/account/security", data={"ip_allow_list": "not-an-ip", "csrf": csrf})
     assert r.status_code == 400
-    r = admin_client.post("/account/security",
-                          data={"ip_allow_list": "127.0.0.0/8\n192.0.2.1", "csrf": csrf})
+    r = admin_client.post(
+        "/account/security", data={"ip_allow_list": "127.0.0.0/8\n192.0.2.1", "csrf": csrf}
+    )
     assert r.status_code == 200
     assert catalog.account().ip_allow_list == ["127.0.0.0/8", "192.0.2.1/32"]
 
@@ -169,17 +190,22 @@ def test_forced_comments_and_reviews_exclude_each_other(app, admin_client, catal
     base = {"transcription": "on", "announcements": "none", "csrf": csrf}
     admin_client.post("/account/features", data={**base, "forced_comments": "on"})
     assert catalog.account().features.forced_comments
-    r = admin_client.post("/account/features",
-                          data={**base, "forced_comments": "on", "communication_reviews": "on"})
+    r = admin_client.post(
+        "/account/features", data={**base, "forced_comments": "on", "communication_reviews": "on"}
+    )
     assert "forced comments were switched off" in r.text
     f = catalog.account().features
     assert f.communication_reviews and not f.forced_comments
-    r = admin_client.post("/account/features",
-                          data={**base, "forced_comments": "on", "communication_reviews": "on"})
+    r = admin_client.post(
+        "/account/features", data={**base, "forced_comments": "on", "communication_reviews": "on"}
+    )
     f = catalog.account().features
     assert f.forced_comments and not f.communication_reviews
-    changes = [c.field for e in app.state.portal.audit.list(AuditFilter(action="config_change"))
-               for c in e.changes]
+    changes = [
+        c.field
+        for e in app.state.portal.audit.list(AuditFilter(action="config_change"))
+        for c in e.changes
+    ]
     assert "account.features.communication_reviews" in changes
 
 
@@ -199,19 +225,34 @@ def test_token_page_shows_token_once_and_revokes(app, admin_client):
     import re
 
     token = re.search(r'id="new-token">([^<]+)<', r.text).group(1)
-    assert TestClient(app).get("/api/v1/recordings", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    assert (
+        TestClient(app)
+        .get("/api/v1/recordings", headers={"Authorization": f"Bearer {token}"})
+        .status_code
+        == 200
+    )
     page = admin_client.get("/account?tab=integrations")
     assert token not in page.text
     tok = app.state.portal.tokens.list()[0]
     admin_client.post(f"/account/tokens/{tok.id}/revoke", data={"csrf": csrf})
-    assert TestClient(app).get("/api/v1/recordings", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert (
+        TestClient(app)
+        .get("/api/v1/recordings", headers={"Authorization": f"Bearer {token}"})
+        .status_code
+        == 401
+    )
 
 
 def test_recordings_list_detail_playback_audited(app, admin_client, catalog, clock, tmp_path):
-    recs = add_calls(catalog, tmp_path, clock.now, [
-        {"from_number": "+15550001", "to_number": "100"},
-        {"from_number": "+15550002", "to_number": "101"},
-    ])
+    recs = add_calls(
+        catalog,
+        tmp_path,
+        clock.now,
+        [
+            {"from_number": "+15550001", "to_number": "100"},
+            {"from_number": "+15550002", "to_number": "101"},
+        ],
+    )
     add_transcript(catalog, recs[0])
     page = admin_client.get("/recordings?number=%2B15550001")
     assert recs[0].id in page.text and recs[1].id not in page.text

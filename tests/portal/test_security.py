@@ -10,7 +10,9 @@ def test_forwarded_for_only_from_trusted_proxies():
     # an untrusted peer cannot claim another address
     assert client_address("203.0.113.9", "192.0.2.1", trusted) == "203.0.113.9"
     # a trusted proxy's header is read from the right, skipping other trusted hops
-    assert client_address("10.0.0.2", "192.0.2.1, 198.51.100.7, 10.0.0.3", trusted) == "198.51.100.7"
+    assert (
+        client_address("10.0.0.2", "192.0.2.1, 198.51.100.7, 10.0.0.3", trusted) == "198.51.100.7"
+    )
     assert client_address("10.0.0.2", "garbage", trusted) == "10.0.0.2"
     assert client_address("10.0.0.2", None, trusted) == "10.0.0.2"
 
@@ -29,7 +31,11 @@ def test_csrf_and_cookie_signing():
     s = Signer("k1")
     tok = s.csrf_token("cookie-a")
     assert s.csrf_ok("cookie-a", tok)
-    assert not s.csrf_ok("cookie-b", tok) and not s.csrf_ok(None, tok) and not s.csrf_ok("cookie-a", "")
+    assert (
+        not s.csrf_ok("cookie-b", tok)
+        and not s.csrf_ok(None, tok)
+        and not s.csrf_ok("cookie-a", "")
+    )
     assert not Signer("k2").csrf_ok("cookie-a", tok)
     signed = s.sign_session("raw-id")
     assert s.unsign_session(signed, 60) == "raw-id"
