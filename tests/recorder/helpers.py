@@ -3,12 +3,12 @@ whose packets we control (loss, reordering, duplicates, SSRC changes). 127.0.0.1
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import socket
 import sqlite3
-import json
 import struct
 import subprocess
 import sys
@@ -49,14 +49,25 @@ class Recorder:
 
     def start(self, timeout: float = 60) -> Recorder:
         self.data.mkdir(parents=True, exist_ok=True)
-        cmd = [str(RECFLOW), "recorder", "--sip-port", str(self.sip), "--rtp-ports",
-               f"{self.rtp[0]}-{self.rtp[1]}", "--bind", "127.0.0.1", "--data-dir",
-               str(self.data), *self.extra]
+        cmd = [
+            str(RECFLOW),
+            "recorder",
+            "--sip-port",
+            str(self.sip),
+            "--rtp-ports",
+            f"{self.rtp[0]}-{self.rtp[1]}",
+            "--bind",
+            "127.0.0.1",
+            "--data-dir",
+            str(self.data),
+            *self.extra,
+        ]
         env = {**os.environ, "RECFLOW_DATA_DIR": str(self.data)}
         env.pop("RECFLOW_DATABASE_URL", None)
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -100,8 +111,9 @@ class Recorder:
             if len(rows) >= n:
                 return rows
             time.sleep(0.2)
-        raise AssertionError(f"expected {n} recordings, have {len(self.rows())}; "
-                             f"log: {self.log.read_text()[-1500:]}")
+        raise AssertionError(
+            f"expected {n} recordings, have {len(self.rows())}; log: {self.log.read_text()[-1500:]}"
+        )
 
     def audio(self, row: dict[str, Any]) -> np.ndarray:
         import wave
@@ -177,12 +189,24 @@ def sdp_media_ports(msg: bytes) -> list[int]:
     return [int(p) for p in re.findall(rb"(?m)^m=audio (\d+) ", msg)]
 
 
-def sdp_offer(port: int, *, direction: str = "sendonly", labels: list[str] | None = None,
-              ports: list[int] | None = None, host: str = "127.0.0.1") -> str:
+def sdp_offer(
+    port: int,
+    *,
+    direction: str = "sendonly",
+    labels: list[str] | None = None,
+    ports: list[int] | None = None,
+    host: str = "127.0.0.1",
+) -> str:
     lines = ["v=0", f"o=test 1 1 IN IP4 {host}", "s=-", f"c=IN IP4 {host}", "t=0 0"]
     for i, p in enumerate(ports or [port]):
-        lines += [f"m=audio {p} RTP/AVP 0 8 101", "a=rtpmap:0 PCMU/8000", "a=rtpmap:8 PCMA/8000",
-                  "a=rtpmap:101 telephone-event/8000", "a=fmtp:101 0-15", f"a={direction}"]
+        lines += [
+            f"m=audio {p} RTP/AVP 0 8 101",
+            "a=rtpmap:0 PCMU/8000",
+            "a=rtpmap:8 PCMA/8000",
+            "a=rtpmap:101 telephone-event/8000",
+            "a=fmtp:101 0-15",
+            f"a={direction}",
+        ]
         if labels:
             lines.append(f"a=label:{labels[i]}")
     return "\r\n".join(lines) + "\r\n"
@@ -191,8 +215,15 @@ def sdp_offer(port: int, *, direction: str = "sendonly", labels: list[str] | Non
 class Dialog:
     """One call placed by a :class:`Uac`."""
 
-    def __init__(self, uac: Uac, *, from_user: str = "+447700900123", to_user: str = "1000",
-                 from_name: str = "Test Caller", call_id: str | None = None) -> None:
+    def __init__(
+        self,
+        uac: Uac,
+        *,
+        from_user: str = "+447700900123",
+        to_user: str = "1000",
+        from_name: str = "Test Caller",
+        call_id: str | None = None,
+    ) -> None:
         self.uac = uac
         self.call_id = call_id or f"{uuid.uuid4().hex}@test"
         self.from_tag = uuid.uuid4().hex[:8]
@@ -202,9 +233,15 @@ class Dialog:
         self.branch = ""
         self.answer = b""
 
-    def _req(self, method: str, body: str = "", ctype: str = "application/sdp",
-             branch: str | None = None, cseq: int | None = None,
-             extra: str = "") -> bytes:
+    def _req(
+        self,
+        method: str,
+        body: str = "",
+        ctype: str = "application/sdp",
+        branch: str | None = None,
+        cseq: int | None = None,
+        extra: str = "",
+    ) -> bytes:
         if cseq is None:
             self.cseq += 1
             cseq = self.cseq
@@ -214,7 +251,7 @@ class Dialog:
         msg = (
             f"{method} sip:{self.to_user}@127.0.0.1:{self.uac.server[1]} SIP/2.0\r\n"
             f"Via: SIP/2.0/{proto} 127.0.0.1:{self.uac.port};branch={self.branch};rport\r\n"
-            f"From: \"{self.from_name}\" <sip:{self.from_user}@127.0.0.1>;tag={self.from_tag}\r\n"
+            f'From: "{self.from_name}" <sip:{self.from_user}@127.0.0.1>;tag={self.from_tag}\r\n'
             f"To: {to}\r\nCall-ID: {self.call_id}\r\nCSeq: {cseq} {method}\r\n"
             f"Contact: <sip:{self.from_user}@127.0.0.1:{self.uac.port}>\r\nMax-Forwards: 70\r\n"
             f"{extra}"
@@ -225,8 +262,9 @@ class Dialog:
         msg += f"Content-Length: {len(b)}\r\n\r\n"
         return msg.encode() + b
 
-    def invite(self, sdp: str, ctype: str = "application/sdp", expect: int = 200,
-               extra: str = "") -> bytes:
+    def invite(
+        self, sdp: str, ctype: str = "application/sdp", expect: int = 200, extra: str = ""
+    ) -> bytes:
         self.uac.send(self._req("INVITE", sdp, ctype, extra=extra))
         resp = self.uac.response()
         assert int(resp[8:11]) == expect, resp.decode(errors="replace")
@@ -254,10 +292,15 @@ class Dialog:
 # ---------------------------------------------------------------- RTP
 
 
-def rtp_packet(seq: int, ts: int, ssrc: int, payload: bytes, pt: int = 0,
-               marker: bool = False) -> bytes:
-    return struct.pack("!BBHII", 0x80, (0x80 if marker else 0) | pt, seq & 0xFFFF,
-                       ts & 0xFFFFFFFF, ssrc) + payload
+def rtp_packet(
+    seq: int, ts: int, ssrc: int, payload: bytes, pt: int = 0, marker: bool = False
+) -> bytes:
+    return (
+        struct.pack(
+            "!BBHII", 0x80, (0x80 if marker else 0) | pt, seq & 0xFFFF, ts & 0xFFFFFFFF, ssrc
+        )
+        + payload
+    )
 
 
 def ulaw_encode(pcm: np.ndarray) -> bytes:
@@ -278,9 +321,17 @@ def tone(seconds: float, freq: float, seed: int = 0) -> bytes:
     return ulaw_encode(pcm)
 
 
-def send_stream(dest: tuple[str, int], audio: bytes, *, ssrc: int = 0x1234, seq0: int = 100,
-                ts0: int = 5000, order: list[int] | None = None, pacing: float = 0.02,
-                sock: socket.socket | None = None) -> None:
+def send_stream(
+    dest: tuple[str, int],
+    audio: bytes,
+    *,
+    ssrc: int = 0x1234,
+    seq0: int = 100,
+    ts0: int = 5000,
+    order: list[int] | None = None,
+    pacing: float = 0.02,
+    sock: socket.socket | None = None,
+) -> None:
     """Send ``audio`` as 20 ms PCMU packets, in ``order`` (indices; may drop/repeat/reorder)."""
     chunks = [audio[i : i + 160] for i in range(0, len(audio), 160)]
     s = sock or socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

@@ -92,21 +92,57 @@ def recorder(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyp
 @pytest.fixture(scope="module")
 def speech(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("speech")
-    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "170", "-w", str(d / "s.wav"),
-                    "Hello, I would like to cancel my subscription, please."], check=True)
-    subprocess.run(["sox", str(d / "s.wav"), "-r", "8000", "-c", "1", "-t", "ul",
-                    str(d / "s.ul")], check=True)
+    subprocess.run(
+        [
+            "espeak-ng",
+            "-v",
+            "en-us",
+            "-s",
+            "170",
+            "-w",
+            str(d / "s.wav"),
+            "Hello, I would like to cancel my subscription, please.",
+        ],
+        check=True,
+    )
+    subprocess.run(
+        ["sox", str(d / "s.wav"), "-r", "8000", "-c", "1", "-t", "ul", str(d / "s.ul")], check=True
+    )
     return d / "s.ul"
 
 
 def run_sipp(recorder: Recorder, tmp: Path, media: str, *extra: str, timeout: int = 40) -> None:
     scen = tmp / "uac.xml"
     scen.write_text(SIPP_UAC.replace("@MEDIA@", media))
-    r = subprocess.run(["sipp", "-sf", str(scen), "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp",
-                        str(free_port()), "-p", str(free_port()), "-m", "1", "-l", "1", "-nostdin",
-                        "-timeout", str(timeout), "-timeout_error", *extra,
-                        f"127.0.0.1:{recorder.sip}"],
-                       capture_output=True, text=True, timeout=timeout + 20, cwd=tmp)
+    r = subprocess.run(
+        [
+            "sipp",
+            "-sf",
+            str(scen),
+            "-i",
+            "127.0.0.1",
+            "-mi",
+            "127.0.0.1",
+            "-mp",
+            str(free_port()),
+            "-p",
+            str(free_port()),
+            "-m",
+            "1",
+            "-l",
+            "1",
+            "-nostdin",
+            "-timeout",
+            str(timeout),
+            "-timeout_error",
+            *extra,
+            f"127.0.0.1:{recorder.sip}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout + 20,
+        cwd=tmp,
+    )
     assert r.returncode == 0, (r.stdout + r.stderr)[-2000:]
 
 
@@ -122,8 +158,12 @@ def find(x: np.ndarray, ref: np.ndarray) -> int:
 def test_sipp_speech_call_is_sample_exact(recorder: Recorder, speech: Path, tmp_path: Path) -> None:
     n = len(recorder.rows())
     secs = len(speech.read_bytes()) / 8000
-    run_sipp(recorder, tmp_path, f'<nop><action><exec rtp_stream="{speech},1,0"/></action></nop>'
-             f'<pause milliseconds="{int(secs * 1000) + 600}"/>')
+    run_sipp(
+        recorder,
+        tmp_path,
+        f'<nop><action><exec rtp_stream="{speech},1,0"/></action></nop>'
+        f'<pause milliseconds="{int(secs * 1000) + 600}"/>',
+    )
     row = recorder.wait_rows(n + 1)[-1]
     pcm = recorder.audio(row)
     src = ULAW[np.frombuffer(speech.read_bytes(), np.uint8)]
@@ -140,19 +180,25 @@ def test_sipp_speech_call_is_sample_exact(recorder: Recorder, speech: Path, tmp_
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="play_pcap_audio needs raw sockets (root)")
-def test_sipp_dtmf_pcaps_mark_private_and_pause(recorder: Recorder, speech: Path,
-                                                tmp_path: Path) -> None:
+def test_sipp_dtmf_pcaps_mark_private_and_pause(
+    recorder: Recorder, speech: Path, tmp_path: Path
+) -> None:
     pcaps = Path("/usr/share/sip-tester")
     for f in ("dtmf_2833_star.pcap", "dtmf_2833_1.pcap", "dtmf_2833_2.pcap", "dtmf_2833_3.pcap"):
         shutil.copy(pcaps / f, tmp_path / f)
     play = '<nop><action><exec play_pcap_audio="{}"/></action></nop><pause milliseconds="600"/>'
-    media = (f'<nop><action><exec rtp_stream="{speech},1,0"/></action></nop>'
-             '<pause milliseconds="500"/>'
-             + play.format("dtmf_2833_star.pcap") + play.format("dtmf_2833_1.pcap")  # *1 private
-             + play.format("dtmf_2833_star.pcap") + play.format("dtmf_2833_2.pcap")  # *2 pause
-             + '<pause milliseconds="800"/>'
-             + play.format("dtmf_2833_star.pcap") + play.format("dtmf_2833_3.pcap")  # *3 resume
-             + '<pause milliseconds="500"/>')
+    media = (
+        f'<nop><action><exec rtp_stream="{speech},1,0"/></action></nop>'
+        '<pause milliseconds="500"/>'
+        + play.format("dtmf_2833_star.pcap")
+        + play.format("dtmf_2833_1.pcap")  # *1 private
+        + play.format("dtmf_2833_star.pcap")
+        + play.format("dtmf_2833_2.pcap")  # *2 pause
+        + '<pause milliseconds="800"/>'
+        + play.format("dtmf_2833_star.pcap")
+        + play.format("dtmf_2833_3.pcap")  # *3 resume
+        + '<pause milliseconds="500"/>'
+    )
     n = len(recorder.rows())
     run_sipp(recorder, tmp_path, media)
     row = recorder.wait_rows(n + 1)[-1]
@@ -169,18 +215,24 @@ def test_sipp_dtmf_pcaps_mark_private_and_pause(recorder: Recorder, speech: Path
 def test_siprec_two_participants_over_tcp(recorder: Recorder) -> None:
     uac = Uac(("127.0.0.1", recorder.sip), "tcp")
     d = Dialog(uac, from_user="srs-client", to_user="srs")
-    meta = ('<?xml version="1.0"?><recording xmlns="urn:ietf:params:xml:ns:recording:1">'
-            '<participant participant_id="A"><nameID aor="sip:+15550001@pbx"><name>Ann</name>'
-            '</nameID></participant><participant participant_id="B"><nameID aor="sip:2002@pbx">'
-            '<name>Ben</name></nameID></participant>'
-            '<stream stream_id="s1"><label>10</label></stream>'
-            '<stream stream_id="s2"><label>20</label></stream>'
-            '<participantstreamassoc participant_id="A"><send>s1</send></participantstreamassoc>'
-            '<participantstreamassoc participant_id="B"><send>s2</send></participantstreamassoc>'
-            '</recording>')
-    body = ("--x\r\nContent-Type: application/sdp\r\n\r\n"
-            + sdp_offer(0, ports=[7000, 7002], labels=["10", "20"])
-            + "--x\r\nContent-Type: application/rs-metadata+xml\r\n\r\n" + meta + "\r\n--x--\r\n")
+    meta = (
+        '<?xml version="1.0"?><recording xmlns="urn:ietf:params:xml:ns:recording:1">'
+        '<participant participant_id="A"><nameID aor="sip:+15550001@pbx"><name>Ann</name>'
+        '</nameID></participant><participant participant_id="B"><nameID aor="sip:2002@pbx">'
+        "<name>Ben</name></nameID></participant>"
+        '<stream stream_id="s1"><label>10</label></stream>'
+        '<stream stream_id="s2"><label>20</label></stream>'
+        '<participantstreamassoc participant_id="A"><send>s1</send></participantstreamassoc>'
+        '<participantstreamassoc participant_id="B"><send>s2</send></participantstreamassoc>'
+        "</recording>"
+    )
+    body = (
+        "--x\r\nContent-Type: application/sdp\r\n\r\n"
+        + sdp_offer(0, ports=[7000, 7002], labels=["10", "20"])
+        + "--x\r\nContent-Type: application/rs-metadata+xml\r\n\r\n"
+        + meta
+        + "\r\n--x--\r\n"
+    )
     n = len(recorder.rows())
     resp = d.invite(body, 'multipart/mixed;boundary="x"', extra="Require: siprec\r\n")
     p1, p2 = sdp_media_ports(resp)
@@ -193,7 +245,11 @@ def test_siprec_two_participants_over_tcp(recorder: Recorder) -> None:
     uac.close()
     row = recorder.wait_rows(n + 1)[-1]
     assert (row["from_number"], row["from_name"], row["to_number"], row["to_name"]) == (
-        "+15550001", "Ann", "2002", "Ben")
+        "+15550001",
+        "Ann",
+        "2002",
+        "Ben",
+    )
     assert row["metadata"]["capture"] == "siprec" and row["metadata"]["transport"] == "tcp"
     pcm = recorder.audio(row)
     ra, rb = ULAW[np.frombuffer(a, np.uint8)], ULAW[np.frombuffer(b, np.uint8)]
@@ -214,8 +270,9 @@ def test_loss_reorder_duplicates_keep_the_timeline(recorder: Recorder) -> None:
     order.remove(20)  # lost
     order[40], order[41] = order[41], order[40]  # reordered
     order.insert(60, 60)  # duplicated
-    t1 = threading.Thread(target=send_stream, args=(("127.0.0.1", port[0]), a),
-                          kwargs={"ssrc": 5, "order": order})
+    t1 = threading.Thread(
+        target=send_stream, args=(("127.0.0.1", port[0]), a), kwargs={"ssrc": 5, "order": order}
+    )
     t2 = threading.Thread(target=send_stream, args=(("127.0.0.1", port[1]), b), kwargs={"ssrc": 6})
     t1.start(), t2.start()
     t1.join(), t2.join()

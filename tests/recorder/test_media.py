@@ -45,7 +45,9 @@ def test_two_streams_aligned_despite_loss_reorder_duplicates() -> None:
         if i == 30:
             continue  # lost on channel 1
         j = i + 1 if i % 10 == 4 else i - 1 if i % 10 == 5 else i  # swap pairs: reordering
-        events.append((at + 0.003, 1, rtp_packet(60000 + j, 7 + 160 * j, 2, b[j * 160 : (j + 1) * 160])))
+        events.append(
+            (at + 0.003, 1, rtp_packet(60000 + j, 7 + 160 * j, 2, b[j * 160 : (j + 1) * 160]))
+        )
         if i == 50:
             events.append((at + 0.004, 1, events[-1][2]))  # duplicate
     events.append((0.5, 0, rtp_packet(1, 1, 3, b"\xff" * 160)))
@@ -84,8 +86,12 @@ def test_ssrc_change_late_packets_and_timestamp_jump() -> None:
     m.flush(0.6, T0_WALL + 0.6)
     feed(m, 0, rtp_packet(1, 160, 11, a[:160]), 0.61)  # long gone: late
     for i in range(25):  # new SSRC after a transfer, with a random timestamp base
-        feed(m, 0, rtp_packet(900 + i, 123456 + 160 * i, 22, a[i * 160 : (i + 1) * 160]),
-             0.7 + 0.02 * i)
+        feed(
+            m,
+            0,
+            rtp_packet(900 + i, 123456 + 160 * i, 22, a[i * 160 : (i + 1) * 160]),
+            0.7 + 0.02 * i,
+        )
     feed(m, 0, rtp_packet(925, 123456 + 160 * 25 + 8000 * 3600, 22, a[:160]), 1.3)  # jump
     m.flush(1.4, T0_WALL + 1.4)
     out = m.finish(1.5, T0_WALL + 1.5)
@@ -107,8 +113,13 @@ def test_dtmf_and_pause_silence_the_span() -> None:
             for rep in range(3):
                 ev = bytes([10, 0x80 if rep else 0x0A, 0, 160])
                 m.streams[0].inbox.append(
-                    (rtp_packet(5000 + rep, 160 * i, 5, ev, pt=101),
-                     ancillary_timestamp(T0_WALL + at), 0, PEER))
+                    (
+                        rtp_packet(5000 + rep, 160 * i, 5, ev, pt=101),
+                        ancillary_timestamp(T0_WALL + at),
+                        0,
+                        PEER,
+                    )
+                )
         if i % 25 == 24:
             pcm, new = m.flush(at, T0_WALL + at)
             digits += new
