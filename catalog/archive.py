@@ -17,7 +17,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import and_, delete, exists, func, select, update
+from sqlalchemy import and_, delete, exists, func, select, tuple_, update
 
 from catalog.archive_tables import (
     ArchiveDoneRow,
@@ -531,16 +531,19 @@ def record_objects(db: Database, entries: Sequence[LedgerEntry]) -> None:
     replaced (the key may change when the layout changes)."""
     if not entries:
         return
+    by_archive: dict[str, list[tuple[str, str, str]]] = {}
+    for e in entries:
+        by_archive.setdefault(e.archive, []).append((e.role, e.recording_id, e.name))
     with db.session() as s:
-        for e in entries:
-            s.execute(
-                delete(ArchiveObjectRow).where(
-                    ArchiveObjectRow.archive == e.archive,
-                    ArchiveObjectRow.role == e.role,
-                    ArchiveObjectRow.recording_id == e.recording_id,
-                    ArchiveObjectRow.name == e.name,
+        for archive, keys in by_archive.items():
+            for i in range(0, len(keys), 300):
+                s.execute(
+                    delete(ArchiveObjectRow).where(
+                        ArchiveObjectRow.archive == archive,
+                        tuple_(ArchiveObjectRow.role, ArchiveObjectRow.recording_id,
+                               ArchiveObjectRow.name).in_(keys[i : i + 300]),
+                    )
                 )
-            )
         s.add_all(
             ArchiveObjectRow(
                 archive=e.archive, role=e.role, connector=e.connector,

@@ -45,6 +45,7 @@ from flows.archive_core import (
     AudioFormat,
     PlannedObject,
     PlanOptions,
+    passthrough,
     plan_recording,
     render_artifact,
 )
@@ -277,15 +278,19 @@ async def run_archive(
             if account.legal_hold:
                 protected = {r.id for r in pending}
 
-        async def one(rec: Recording, known: dict[tuple[str, str, str], LedgerEntry]) -> None:
+        async def one(
+            rec: Recording, known: dict[tuple[str, str, str], LedgerEntry], prep: Prepared | Exception
+        ) -> None:
             nonlocal finished
             async with sem:
                 if stop.is_set():
                     return
                 try:
+                    if isinstance(prep, Exception):
+                        raise prep
                     moved = await _archive_one(
                         catalog, dest, rec, opts, account.name, targets, stores, known, batch,
-                        report, workdir, move=dest.mode == "move" and rec.id not in protected,
+                        report, workdir, prep, move=dest.mode == "move" and rec.id not in protected,
                         actor=actor,
                     )
                     batch.done.append((rec.id, moved))
@@ -310,7 +315,8 @@ async def run_archive(
             for i in range(0, len(pending), 500):
                 chunk = pending[i : i + 500]
                 known = ledger.ledger_for(catalog.db, dest.name, [r.id for r in chunk])
-                await asyncio.gather(*(one(r, known) for r in chunk))
+                prepared = await asyncio.to_thread(_prepare_chunk, catalog, chunk, opts, account.name)
+                await asyncio.gather(*(one(r, known, prepared[r.id]) for r in chunk))
                 if stop.is_set():
                     break
         finally:
@@ -341,15 +347,13 @@ async def _archive_one(
     batch: _Batch,
     report: ArchiveReport,
     workdir: Path,
+    prepared: Prepared,
     *,
     move: bool,
     actor: str,
 ) -> bool:
-    objects = plan_recording(rec, opts, account=account)
+    objects, source, passthrough = prepared
     audio_key = {o.fmt: o.key for o in objects if o.artifact.value == "audio"}
-    source = catalog.store.local_path(rec.file_key)
-    if not source.is_file():
-        raise PermanentError(f"audio file {rec.file_key} is missing from the store")
     transcript = catalog.get_transcript(rec.id) if opts.transcript else None
     rendered: dict[str, Path] = {}
     meta = {"recording-id": rec.id, "call-id": rec.call_id[:200]}
@@ -360,7 +364,7 @@ async def _archive_one(
                 if prev is not None and prev.key == obj.key:
                     report.skipped_objects += 1
                     continue
-                path = rendered.get(obj.name)
+                path = source if obj.name in passthrough else rendered.get(obj.name)
                 if path is None:
                     path = await asyncio.to_thread(
                         render_artifact, obj, rec, source=source, workdir=workdir,
@@ -385,6 +389,46 @@ async def _archive_one(
         _remove_local_copy(catalog, dest, rec, objects, actor=actor)
         return True
     return False
+
+
+def run_archive_sync(
+    catalog: Catalog, dest: ArchiveDestination, resolve: Resolver, **kwargs: Any
+) -> ArchiveReport:
+    """``run_archive`` in a fresh event loop whose thread pool fits the archive's concurrency
+    (asyncio's default pool has cpu+4 threads; conversion and blocking SDK calls need more to
+    keep ``concurrency`` uploads in flight). For the CLI and benchmarks."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    async def main() -> ArchiveReport:
+        loop = asyncio.get_running_loop()
+        pool = ThreadPoolExecutor(max_workers=dest.concurrency * 2 + 2, thread_name_prefix="archive")
+        loop.set_default_executor(pool)
+        return await run_archive(catalog, dest, resolve, **kwargs)
+
+    return asyncio.run(main())
+
+
+Prepared = tuple[list[PlannedObject], Path, set[str]]
+
+
+def _prepare_chunk(
+    catalog: Catalog, recs: list[Recording], opts: PlanOptions, account: str
+) -> dict[str, Prepared | Exception]:
+    """Plan a chunk of recordings in one worker-thread hop: keys (templates), the audio file,
+    and which objects are the stored file itself. Per-file hops between the event loop and
+    threads cost more than the planning under load (GIL hand-offs), so they are batched."""
+    out: dict[str, Prepared | Exception] = {}
+    for rec in recs:
+        try:
+            objects = plan_recording(rec, opts, account=account)
+            source = catalog.store.local_path(rec.file_key)
+            if not source.is_file():
+                raise PermanentError(f"audio file {rec.file_key} is missing from the store")
+            same = {o.name for o in objects if o.artifact.value == "audio" and passthrough(source, o.fmt)}
+            out[rec.id] = (objects, source, same)
+        except Exception as e:  # reported per recording, like an upload failure
+            out[rec.id] = e
+    return out
 
 
 def _remove_local_copy(

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -87,13 +88,18 @@ def _is_wav_16_8000_s(src: Path) -> bool:
         return False
 
 
+def passthrough(src: Path, fmt: AudioFormat) -> bool:
+    """True when ``src`` already is ``fmt`` byte for byte (uploaded as is, no conversion)."""
+    return fmt is AudioFormat.WAV_16_8000_S and _is_wav_16_8000_s(src)
+
+
 def convert_audio(src: Path, fmt: AudioFormat, dest: Path) -> Path:
     """Write ``src`` (a PCM WAV) to ``dest`` in ``fmt``; returns the file to upload.
 
     The store already holds 16-bit stereo 8 kHz WAVs, so WAV_16_8000_S usually needs no work:
     the source file itself is returned and uploaded as is.
     """
-    if fmt is AudioFormat.WAV_16_8000_S and _is_wav_16_8000_s(src):
+    if passthrough(src, fmt):
         return src
     samples, rate = _read_pcm(src)
     samples = _to_8k(samples, rate)
@@ -242,17 +248,14 @@ def _render_masergy(template: str, ctx: LayoutContext) -> str:
     return _MASERGY.sub(sub, template)
 
 
-_JINJA_ENV: Any = None
+@lru_cache(maxsize=64)
+def _compiled(template: str) -> Any:
+    """Compiling a template costs milliseconds; an archive renders one per object."""
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment
 
-
-def _jinja() -> Any:
-    global _JINJA_ENV
-    if _JINJA_ENV is None:
-        from jinja2 import StrictUndefined
-        from jinja2.sandbox import SandboxedEnvironment
-
-        _JINJA_ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
-    return _JINJA_ENV
+    env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+    return env.from_string(template)
 
 
 def template_of(layout: str) -> str:
@@ -283,7 +286,7 @@ def render_key(layout: str, ctx: LayoutContext) -> str:
         from jinja2 import TemplateError
 
         try:
-            raw = _jinja().from_string(template).render(**dict(ctx))
+            raw = _compiled(template).render(**dict(ctx))
         except TemplateError as e:
             raise LayoutError(f"layout template: {e}") from None
     key = sanitise_key(raw)

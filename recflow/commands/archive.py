@@ -6,7 +6,6 @@ without a running Prefect server; the scheduled deployments run the very same co
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import json
 import sys
@@ -46,7 +45,7 @@ def archive_run(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from catalog.archive import get_destination, load_destinations
-    from flows.archive import catalog_resolver, run_archive
+    from flows.archive import catalog_resolver, run_archive_sync
 
     use_data_dir(data_dir)
     catalog = open_catalog()
@@ -64,9 +63,9 @@ def archive_run(
         def tick(done: int, total: int) -> None:
             progress.update(bar, completed=done, total=total)
 
-        report = asyncio.run(
-            run_archive(catalog, dest, catalog_resolver(catalog), dry_run=dry_run, progress=tick,
-                        limit=limit, actor="cli")
+        report = run_archive_sync(
+            catalog, dest, catalog_resolver(catalog), dry_run=dry_run, progress=tick, limit=limit,
+            actor="cli",
         )
     if as_json:
         out = report.as_dict()
