@@ -33,15 +33,32 @@ def make_recordings(n: int):  # type: ignore[no-untyped-def]
 
     out = []
     for i in range(n):
-        rec = Recording(from_number=f"+1415555{i:04d}", to_number="+14155550000",
-                        direction=Direction.inbound, duration_seconds=60 + i,
-                        started_at=datetime(2024, 1, 1, tzinfo=UTC))
-        tr = Transcript(recording_id=rec.id, segments=[
-            TranscriptSegment(speaker=Speaker.caller, channel=0, start=0, end=2,
-                              text="Hello, I would like to cancel my subscription please."),
-            TranscriptSegment(speaker=Speaker.callee, channel=1, start=2, end=4,
-                              text="Sure, let me look up your account."),
-        ])
+        rec = Recording(
+            from_number=f"+1415555{i:04d}",
+            to_number="+14155550000",
+            direction=Direction.inbound,
+            duration_seconds=60 + i,
+            started_at=datetime(2024, 1, 1, tzinfo=UTC),
+        )
+        tr = Transcript(
+            recording_id=rec.id,
+            segments=[
+                TranscriptSegment(
+                    speaker=Speaker.caller,
+                    channel=0,
+                    start=0,
+                    end=2,
+                    text="Hello, I would like to cancel my subscription please.",
+                ),
+                TranscriptSegment(
+                    speaker=Speaker.callee,
+                    channel=1,
+                    start=2,
+                    end=4,
+                    text="Sure, let me look up your account.",
+                ),
+            ],
+        )
         out.append((rec, tr))
     return out
 
@@ -66,8 +83,11 @@ def direct_calls(n: int, slack, hub, sheets, hook) -> float:  # type: ignore[no-
     with httpx.Client(trust_env=False) as http:
         for i in range(n):
             sc.chat_postMessage(channel="#c", text=f"call {i}")
-            hc.crm.objects.calls.basic_api.create(SimplePublicObjectInputForCreate(
-                properties={"hs_timestamp": "2024-01-01T00:00:00Z", "hs_call_body": f"call {i}"}))
+            hc.crm.objects.calls.basic_api.create(
+                SimplePublicObjectInputForCreate(
+                    properties={"hs_timestamp": "2024-01-01T00:00:00Z", "hs_call_body": f"call {i}"}
+                )
+            )
             ws.append_rows([[f"k{i}", "x"]], value_input_option="RAW")
             http.post(hook.hook_url, json={"call": i})
     return time.perf_counter() - t0
@@ -106,29 +126,56 @@ def main() -> None:
     os.environ["RECFLOW_SECRET_KEY"] = "bench-key"
     os.environ["RECFLOW_PUBLIC_URL"] = "https://recflow.example.com"
 
+    import flows.deliveries as d
     from catalog.repository import Catalog
     from recflow.config_file import apply_document
     from tests.fakes.crm import FakeHubSpot, FakeSheets
     from tests.fakes.slack import FakeSlack
     from tests.fakes.webhook import FakeWebhook
 
-    import flows.deliveries as d
-
     catalog = Catalog.open()
     d._catalog = lambda: catalog  # type: ignore[assignment]
-    with FakeSlack("xoxb-b") as slack, FakeHubSpot("pat-b") as hub, FakeSheets() as sheets, \
-            FakeWebhook() as hook:
-        apply_document(catalog, {"connectors": [
-            {"name": "slack", "kind": "slack", "on": "every_call",
-             "config": {"token": "xoxb-b", "channel": "#c", "base_url": slack.api_url}},
-            {"name": "crm", "kind": "hubspot", "on": "every_call",
-             "config": {"access_token": "pat-b", "host": hub.url}},
-            {"name": "sheet", "kind": "gsheets", "on": "every_call",
-             "config": {"spreadsheet_id": sheets.spreadsheet_id, "access_token": sheets.token,
-                        "api_base_url": sheets.url}},
-            {"name": "hook", "kind": "webhook", "on": "every_call",
-             "config": {"url": hook.hook_url, "signing_secret": "s"}},
-        ]})
+    with (
+        FakeSlack("xoxb-b") as slack,
+        FakeHubSpot("pat-b") as hub,
+        FakeSheets() as sheets,
+        FakeWebhook() as hook,
+    ):
+        apply_document(
+            catalog,
+            {
+                "connectors": [
+                    {
+                        "name": "slack",
+                        "kind": "slack",
+                        "on": "every_call",
+                        "config": {"token": "xoxb-b", "channel": "#c", "base_url": slack.api_url},
+                    },
+                    {
+                        "name": "crm",
+                        "kind": "hubspot",
+                        "on": "every_call",
+                        "config": {"access_token": "pat-b", "host": hub.url},
+                    },
+                    {
+                        "name": "sheet",
+                        "kind": "gsheets",
+                        "on": "every_call",
+                        "config": {
+                            "spreadsheet_id": sheets.spreadsheet_id,
+                            "access_token": sheets.token,
+                            "api_base_url": sheets.url,
+                        },
+                    },
+                    {
+                        "name": "hook",
+                        "kind": "webhook",
+                        "on": "every_call",
+                        "config": {"url": hook.hook_url, "signing_secret": "s"},
+                    },
+                ]
+            },
+        )
         batch = make_recordings(n)
         # warm-up outside the timings: SDK imports (hubspot-api-client alone takes ~1 s) and
         # first connections must not be billed to whichever path runs first
@@ -148,9 +195,12 @@ def main() -> None:
     mode = "in Prefect flow (1 task/delivery)" if args.prefect else "deliver_every_call, no Prefect"
     print(f"{'path':<40} {'deliveries':>10} {'seconds':>8} {'deliv/s':>8} {'ms/deliv':>9}")
     print(f"{mode:<40} {total:>10} {fw:>8.2f} {total / fw:>8.1f} {1000 * fw / total:>9.1f}")
-    print(f"{'direct SDK calls (no framework)':<40} {total:>10} {direct:>8.2f} {total / direct:>8.1f} "
-          f"{1000 * direct / total:>9.1f}")
-    print(f"framework / direct time ratio: {fw / direct:.2f}x  (slack posts {posts}, hubspot calls {calls})")
+    print(
+        f"{'direct SDK calls (no framework)':<40} {total:>10} {direct:>8.2f} "
+        f"{total / direct:>8.1f} {1000 * direct / total:>9.1f}"
+    )
+    ratio = fw / direct
+    print(f"framework / direct time ratio: {ratio:.2f}x  (slack posts {posts}, hubspot {calls})")
 
 
 if __name__ == "__main__":

@@ -74,7 +74,9 @@ def delete_connector(catalog: Catalog, name: str) -> bool:
         return res.rowcount == 1  # type: ignore[attr-defined, no-any-return]
 
 
-def put_payload(catalog: Catalog, idempotency_key: str, capability: str, payload: dict[str, Any]) -> None:
+def put_payload(
+    catalog: Catalog, idempotency_key: str, capability: str, payload: dict[str, Any]
+) -> None:
     with catalog.db.session() as s:
         row = s.get(DeliveryPayloadRow, idempotency_key)
         if row is None:

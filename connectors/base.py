@@ -294,7 +294,13 @@ def error_for_exception(exc: BaseException) -> ConnectorError:
     try:
         import urllib3.exceptions as u3
 
-        transport = (*transport, u3.TimeoutError, u3.ProtocolError, u3.NewConnectionError, u3.MaxRetryError)
+        transport = (
+            *transport,
+            u3.TimeoutError,
+            u3.ProtocolError,
+            u3.NewConnectionError,
+            u3.MaxRetryError,
+        )
     except ImportError:  # pragma: no cover
         pass
     if isinstance(exc, transport):

@@ -37,7 +37,8 @@ class EmailConfig(ConnectorConfig):
     password: SecretStr | None = Field(None, description="SMTP AUTH password")
     from_address: str = Field(description="Envelope and header From address")
     to_addresses: list[str] = Field(
-        default_factory=list, description="Recipients of notifications (send_message brings its own)"
+        default_factory=list,
+        description="Recipients of notifications (send_message brings its own)",
     )
     starttls: bool = Field(True, description="Upgrade the connection with STARTTLS")
     ssl: bool = Field(False, description="Implicit TLS from the first byte (port 465)")

@@ -156,10 +156,14 @@ class GsheetsConnector(Connector):
         try:
             return fn()
         except gspread.exceptions.SpreadsheetNotFound:
-            raise PermanentError(f"gsheets: no spreadsheet {self.config.spreadsheet_id!r}") from None
+            raise PermanentError(
+                f"gsheets: no spreadsheet {self.config.spreadsheet_id!r}"
+            ) from None
         except PermissionError:
             # gspread turns a 403 on open_by_key into the builtin PermissionError
-            raise AuthError("gsheets: permission denied (share the sheet with the account)") from None
+            raise AuthError(
+                "gsheets: permission denied (share the sheet with the account)"
+            ) from None
         except gspread.exceptions.WorksheetNotFound:
             raise ConfigError(f"gsheets: no worksheet {self.config.worksheet!r}") from None
         except gspread.exceptions.APIError as e:

@@ -45,7 +45,7 @@ def call_properties(call: CallActivity, idempotency_key: str, owner_id: str = ""
         "hs_call_title": call.subject[:255],
         "hs_call_body": call.body[:_BODY_MAX],
         "hs_call_direction": "OUTBOUND" if call.direction == "outbound" else "INBOUND",
-        "hs_call_duration": str(int(round(call.duration_seconds * 1000))),
+        "hs_call_duration": str(round(call.duration_seconds * 1000)),
         "hs_call_from_number": call.from_number,
         "hs_call_to_number": call.to_number,
         "hs_call_status": "COMPLETED",
@@ -99,7 +99,9 @@ class HubspotConnector(Connector):
             if isinstance(status, int) and status >= 400:
                 headers = getattr(e, "headers", None) or {}
                 ra = headers.get("Retry-After") if hasattr(headers, "get") else None
-                raise error_for_status(status, f"hubspot {getattr(e, 'reason', '')}", retry_after=ra) from None
+                raise error_for_status(
+                    status, f"hubspot {getattr(e, 'reason', '')}", retry_after=ra
+                ) from None
             raise error_for_exception(e) from None
 
     def _search(self, api: Any, filter_groups: list[dict[str, Any]], props: list[str]) -> list[Any]:
@@ -131,16 +133,27 @@ class HubspotConnector(Connector):
         if not exact:
             return None
         # the most recently modified contact wins a tie (what Aircall and others do)
-        exact.sort(key=lambda c: str((c.properties or {}).get("lastmodifieddate") or ""), reverse=True)
+        exact.sort(
+            key=lambda c: str((c.properties or {}).get("lastmodifieddate") or ""), reverse=True
+        )
         return str(exact[0].id)
 
     def _log(self, client: Any, call: CallActivity, key: str) -> str:
-        from hubspot.crm.objects.calls import SimplePublicObjectInput, SimplePublicObjectInputForCreate
+        from hubspot.crm.objects.calls import (
+            SimplePublicObjectInput,
+            SimplePublicObjectInputForCreate,
+        )
 
         props = call_properties(call, key, self.config.owner_id)
         existing = self._search(
             client.crm.objects.calls.search_api,
-            [{"filters": [{"propertyName": "hs_call_external_id", "operator": "EQ", "value": key}]}],
+            [
+                {
+                    "filters": [
+                        {"propertyName": "hs_call_external_id", "operator": "EQ", "value": key}
+                    ]
+                }
+            ],
             ["hs_call_external_id"],
         )
         if existing:
@@ -157,7 +170,10 @@ class HubspotConnector(Connector):
                 {
                     "to": {"id": contact},
                     "types": [
-                        {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": CALL_TO_CONTACT}
+                        {
+                            "associationCategory": "HUBSPOT_DEFINED",
+                            "associationTypeId": CALL_TO_CONTACT,
+                        }
                     ],
                 }
             ]

@@ -98,7 +98,9 @@ class JiraConnector(Connector):
         return client
 
     async def notify(self, message: Notification, *, idempotency_key: str) -> str:
-        return await asyncio.to_thread(self._guard, lambda j: self._create(j, message, idempotency_key))  # type: ignore[no-any-return]
+        return await asyncio.to_thread(
+            self._guard, lambda j: self._create(j, message, idempotency_key)
+        )  # type: ignore[no-any-return]
 
     async def check(self) -> CheckResult:
         try:
@@ -116,7 +118,9 @@ class JiraConnector(Connector):
             status = int(e.status_code or 0)
             headers = getattr(e.response, "headers", None) or {}
             if status >= 400:
-                raise error_for_status(status, "jira", retry_after=headers.get("Retry-After")) from None
+                raise error_for_status(
+                    status, "jira", retry_after=headers.get("Retry-After")
+                ) from None
             raise error_for_exception(e) from None
         except ConnectorError:
             raise

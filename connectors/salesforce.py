@@ -32,7 +32,7 @@ from connectors.base import (
 from connectors.phone import e164
 
 _DESCRIPTION_MAX = 32000
-_SOSL_RESERVED = set('?&|!{}[]()^~*:\\"\'+-')
+_SOSL_RESERVED = set("?&|!{}[]()^~*:\\\"'+-")
 _CALL_TYPES = {"inbound": "Inbound", "outbound": "Outbound", "internal": "Internal"}
 _PHONE_FIELDS = ("Phone", "MobilePhone", "HomePhone", "OtherPhone", "AssistantPhone")
 
@@ -46,8 +46,9 @@ class SalesforceConfig(ConnectorConfig):
     domain: str = Field("login", description="Login domain: login, test, or a My Domain prefix")
     api_version: str = Field("59.0", description="REST API version")
     external_id_field: str = Field(
-        "", description="Task External ID field (e.g. Recording_Id__c) for upserts; empty = "
-        "dedup by CallObject"
+        "",
+        description="Task External ID field (e.g. Recording_Id__c) for upserts; empty = "
+        "dedup by CallObject",
     )
     match_objects: list[Literal["Contact", "Lead"]] = Field(
         default_factory=lambda: ["Contact", "Lead"],
@@ -95,7 +96,7 @@ def task_fields(call: CallActivity, who_id: str | None, owner_id: str = "") -> d
         "TaskSubtype": "Call",
         "Status": "Completed",
         "CallType": _CALL_TYPES.get(call.direction, "Inbound"),
-        "CallDurationInSeconds": int(round(call.duration_seconds)),
+        "CallDurationInSeconds": round(call.duration_seconds),
         "CallObject": call.recording_id[:255],
         "ActivityDate": call.started_at.date().isoformat(),
     }
@@ -106,7 +107,9 @@ def task_fields(call: CallActivity, who_id: str | None, owner_id: str = "") -> d
     return fields
 
 
-def pick_match(records: list[dict[str, Any]], number: str, order: list[str], region: str) -> str | None:
+def pick_match(
+    records: list[dict[str, Any]], number: str, order: list[str], region: str
+) -> str | None:
     """Contact beats Lead; within a type the most recently modified exact E.164 match wins."""
     target = e164(number, region)
     if not target:
@@ -203,7 +206,9 @@ class SalesforceConnector(Connector):
         sosl = f"FIND {{{sosl_escape(target)}}} IN PHONE FIELDS RETURNING {', '.join(returning)}"
         res = sf.search(sosl) or {}
         records = res.get("searchRecords", []) if isinstance(res, dict) else []
-        return pick_match(records, target, list(self.config.match_objects), self.config.default_region)
+        return pick_match(
+            records, target, list(self.config.match_objects), self.config.default_region
+        )
 
     def _upsert_task(self, sf: Any, call: CallActivity, key: str) -> str:
         who = self._find_who(sf, call.external_number) if call.external_number else None

@@ -56,7 +56,10 @@ def _clip(text: str, n: int) -> str:
 def blocks_for(message: Notification) -> list[dict[str, Any]]:
     """Block Kit for a notification: header, body section, fields, link button."""
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": _clip(message.title, _HEADER_MAX)}}
+        {
+            "type": "header",
+            "text": {"type": "plain_text", "text": _clip(message.title, _HEADER_MAX)},
+        }
     ]
     body = message.markdown or message.text
     if body:
@@ -112,7 +115,11 @@ class SlackConnector(Connector):
         blocks = blocks_for(message)
         if self.config.webhook_url is not None:
             return await self._post_webhook({"text": fallback, "blocks": blocks})
-        kwargs: dict[str, Any] = {"channel": self.config.channel, "text": fallback, "blocks": blocks}
+        kwargs: dict[str, Any] = {
+            "channel": self.config.channel,
+            "text": fallback,
+            "blocks": blocks,
+        }
         if self.config.username:
             kwargs["username"] = self.config.username
         if self.config.icon_emoji:

@@ -44,7 +44,10 @@ def adaptive_card(message: Notification) -> dict[str, Any]:
     ]
     if message.fields:
         body.append(
-            {"type": "FactSet", "facts": [{"title": f.label, "value": f.value} for f in message.fields]}
+            {
+                "type": "FactSet",
+                "facts": [{"title": f.label, "value": f.value} for f in message.fields],
+            }
         )
     card: dict[str, Any] = {
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",

@@ -71,7 +71,9 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={mac.hexdigest()}"
 
 
-def verify(secret: str, header: str, body: bytes, *, tolerance: float = 300, now: float | None = None) -> bool:
+def verify(
+    secret: str, header: str, body: bytes, *, tolerance: float = 300, now: float | None = None
+) -> bool:
     """Receiver side of :func:`sign` (used by tests and by people writing receivers)."""
     try:
         parts = dict(p.split("=", 1) for p in header.split(","))

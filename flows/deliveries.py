@@ -115,7 +115,9 @@ def load_connector(name: str) -> Connector:
     except SecretsError as e:
         raise ConfigError(str(e)) from None
     except ValidationError as e:
-        raise ConfigError(f"connector {name}: stored config no longer valid: {e.error_count()} error(s)") from None
+        raise ConfigError(
+            f"connector {name}: stored config no longer valid: {e.error_count()} error(s)"
+        ) from None
 
 
 # ---------------------------------------------------------------- building payloads
@@ -154,7 +156,9 @@ def excerpt_of(transcript: Transcript | None, limit: int = EXCERPT_CHARS) -> str
     return "\n".join(out)
 
 
-def call_context(recording: Recording, transcript: Transcript | None, account: str = "recflow") -> Any:
+def call_context(
+    recording: Recording, transcript: Transcript | None, account: str = "recflow"
+) -> Any:
     from templates.render import CallContext, _duration
 
     return CallContext(
@@ -200,7 +204,9 @@ def every_call_notification(ctx: Any) -> Notification:
 def call_activity(recording: Recording, ctx: Any) -> CallActivity:
     from templates.render import render
 
-    external = recording.to_number if recording.direction.value == "outbound" else recording.from_number
+    external = (
+        recording.to_number if recording.direction.value == "outbound" else recording.from_number
+    )
     row = {
         "recording_id": recording.id,
         "call_id": recording.call_id,
@@ -259,7 +265,11 @@ def every_call_payload(
 
 async def _invoke(connector: Connector, capability: str, payload: dict[str, Any], key: str) -> str:
     proto = CAPABILITY_PROTOCOLS.get(capability)
-    if capability not in type(connector).capabilities or proto is None or not isinstance(connector, proto):
+    if (
+        capability not in type(connector).capabilities
+        or proto is None
+        or not isinstance(connector, proto)
+    ):
         raise ConfigError(f"connector {connector.name} ({connector.kind}) cannot {capability}")
     if capability == "notify":
         return await connector.notify(Notification.model_validate(payload), idempotency_key=key)  # type: ignore[attr-defined, no-any-return]
@@ -331,7 +341,12 @@ async def run_delivery(
     def finish(status: DeliveryStatus, *, error: str = "", external_id: str = "") -> Delivery:
         nonlocal delivery
         delivery = delivery.model_copy(
-            update={"status": status, "error": error, "external_id": external_id, "updated_at": utcnow()}
+            update={
+                "status": status,
+                "error": error,
+                "external_id": external_id,
+                "updated_at": utcnow(),
+            }
         )
         return catalog.record_delivery(delivery)
 
@@ -342,7 +357,11 @@ async def run_delivery(
         return finish(DeliveryStatus.failed, error=f"invalid_config: {e.args[0] if e.args else e}")
     except (SecretsError, ValidationError) as e:
         delivery.attempt = attempt + 1
-        msg = str(e) if isinstance(e, SecretsError) else f"stored config invalid ({e.error_count()} errors)"
+        msg = (
+            str(e)
+            if isinstance(e, SecretsError)
+            else f"stored config invalid ({e.error_count()} errors)"
+        )
         return finish(DeliveryStatus.failed, error=f"invalid_config: {msg}")
     secrets = _secret_values(connector)
     try:
@@ -358,7 +377,10 @@ async def run_delivery(
         return finish(DeliveryStatus.failed, error=f"{e.code}: {redact(str(e), secrets)}")
     except Exception as e:  # a template that does not render is a configuration problem
         delivery.attempt = attempt + 1
-        return finish(DeliveryStatus.failed, error=f"invalid_config: {type(e).__name__}: {redact(str(e), secrets)}"[:2000])
+        return finish(
+            DeliveryStatus.failed,
+            error=f"invalid_config: {type(e).__name__}: {redact(str(e), secrets)}"[:2000],
+        )
 
     try:
         for n in range(1, policy.max_attempts + 1):
@@ -370,7 +392,9 @@ async def run_delivery(
                 err = error_for_exception(exc)
                 text = f"{err.code}: {redact(str(err), secrets)}"[:2000]
                 if not err.retriable or n == policy.max_attempts:
-                    log.warning("delivery %s via %s failed: %s", idempotency_key, connector_name, text)
+                    log.warning(
+                        "delivery %s via %s failed: %s", idempotency_key, connector_name, text
+                    )
                     return finish(DeliveryStatus.failed, error=text)
                 delivery.error = text
                 finish(DeliveryStatus.pending, error=text)
@@ -382,7 +406,11 @@ async def run_delivery(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-@task(name="deliver_to_connector", task_run_name="deliver-{connector_name}-{action}", persist_result=False)
+@task(
+    name="deliver_to_connector",
+    task_run_name="deliver-{connector_name}-{action}",
+    persist_result=False,
+)
 async def deliver_to_connector(
     connector_name: str,
     *,
@@ -494,7 +522,9 @@ async def notify_connector(
     )
 
 
-async def retry_delivery(catalog: Catalog, key_or_id: str, *, policy: RetryPolicy | None = None) -> Delivery:
+async def retry_delivery(
+    catalog: Catalog, key_or_id: str, *, policy: RetryPolicy | None = None
+) -> Delivery:
     """Send a logged delivery again (``recflow deliveries retry``). A succeeded one is left
     alone; the stored payload is resent, or, for every-call deliveries without one, rebuilt."""
     d = catalog.get_delivery(key_or_id)

@@ -63,8 +63,10 @@ def _fmt_time(value: Any, fmt: str = "%Y-%m-%d %H:%M:%S UTC") -> str:
 
 
 def _duration(seconds: Any) -> str:
-    s = int(round(float(seconds or 0)))
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+    s = round(float(seconds or 0))
+    return (
+        f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+    )
 
 
 def _truncate_chars(value: str, n: int = 500) -> str:

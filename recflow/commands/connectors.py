@@ -17,11 +17,15 @@ JSON_OPTION = typer.Option(False, "--json", help="Machine-readable output")
 
 
 def register(app: typer.Typer) -> None:
-    conn = typer.Typer(help="Installed connector kinds and configured connectors.", no_args_is_help=True)
+    conn = typer.Typer(
+        help="Installed connector kinds and configured connectors.", no_args_is_help=True
+    )
     app.add_typer(conn, name="connectors")
     conn.command("list")(list_connectors)
     conn.command("check")(check)
-    dlv = typer.Typer(help="The delivery log: every attempt of every connector call.", no_args_is_help=True)
+    dlv = typer.Typer(
+        help="The delivery log: every attempt of every connector call.", no_args_is_help=True
+    )
     app.add_typer(dlv, name="deliveries")
     dlv.command("list")(list_deliveries)
     dlv.command("retry")(retry)
@@ -152,7 +156,8 @@ def retry(
     if as_json:
         typer.echo(json.dumps(d.model_dump(mode="json")))
     else:
-        typer.echo(f"{d.id[:8]} {d.status.value} via {d.connector} (try {d.attempt}) {d.external_id or d.error}")
+        detail = d.external_id or d.error
+        typer.echo(f"{d.id[:8]} {d.status.value} via {d.connector} (try {d.attempt}) {detail}")
     if d.status is not DeliveryStatus.succeeded:
         raise typer.Exit(1)
 

@@ -46,9 +46,19 @@ def transcript(recording: Recording) -> Transcript:
         recording_id=recording.id,
         engine="test",
         segments=[
-            TranscriptSegment(speaker=Speaker.caller, channel=0, start=0.5, end=3.0,
-                              text="Hi, I want to cancel my subscription."),
-            TranscriptSegment(speaker=Speaker.callee, channel=1, start=3.5, end=6.0,
-                              text="I can help with that. May I have your account number?"),
+            TranscriptSegment(
+                speaker=Speaker.caller,
+                channel=0,
+                start=0.5,
+                end=3.0,
+                text="Hi, I want to cancel my subscription.",
+            ),
+            TranscriptSegment(
+                speaker=Speaker.callee,
+                channel=1,
+                start=3.5,
+                end=6.0,
+                text="I can help with that. May I have your account number?",
+            ),
         ],
     )

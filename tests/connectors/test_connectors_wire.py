@@ -88,8 +88,15 @@ async def test_email_multipart_plain_smtp(message: Notification) -> None:
     from tests.fakes.smtp import FakeSMTP
 
     with FakeSMTP() as smtp:
-        c = EmailConnector(EmailConfig(host="127.0.0.1", port=smtp.port, from_address="rec@acme.test",
-                                       to_addresses=["ops@acme.test"], starttls=False))
+        c = EmailConnector(
+            EmailConfig(
+                host="127.0.0.1",
+                port=smtp.port,
+                from_address="rec@acme.test",
+                to_addresses=["ops@acme.test"],
+                starttls=False,
+            )
+        )
         mid = await c.notify(message, idempotency_key="rec-1:mail:every_call")
         assert mid == message_id_for("rec-1:mail:every_call", "rec@acme.test")
         [got] = smtp.messages
@@ -106,8 +113,15 @@ async def test_email_starttls_with_auth_and_send_message() -> None:
     from tests.fakes.smtp import FakeSMTP
 
     with FakeSMTP(starttls=True, auth=("user", "pw-123")) as smtp:
-        cfg = EmailConfig(host="localhost", port=smtp.port, from_address="rec@acme.test",
-                          username="user", password="pw-123", starttls=True, ca_file=smtp.ca_file)
+        cfg = EmailConfig(
+            host="localhost",
+            port=smtp.port,
+            from_address="rec@acme.test",
+            username="user",
+            password="pw-123",
+            starttls=True,
+            ca_file=smtp.ca_file,
+        )
         c = EmailConnector(cfg)
         msg = EmailMessage()
         msg["To"] = "someone@acme.test"
@@ -127,8 +141,16 @@ async def test_email_implicit_tls(message: Notification) -> None:
     from tests.fakes.smtp import FakeSMTP
 
     with FakeSMTP(implicit_tls=True) as smtp:
-        c = EmailConnector(EmailConfig(host="localhost", port=smtp.port, from_address="r@a.test",
-                                       to_addresses="ops@a.test", ssl=True, ca_file=smtp.ca_file))
+        c = EmailConnector(
+            EmailConfig(
+                host="localhost",
+                port=smtp.port,
+                from_address="r@a.test",
+                to_addresses="ops@a.test",
+                ssl=True,
+                ca_file=smtp.ca_file,
+            )
+        )
         await c.notify(message, idempotency_key="k")
         assert len(smtp.messages) == 1
 
@@ -138,8 +160,16 @@ async def test_email_refused_connection_is_retriable(message: Notification) -> N
     from connectors.email import EmailConfig, EmailConnector
     from tests.fakes.smtp import _free_port
 
-    c = EmailConnector(EmailConfig(host="127.0.0.1", port=_free_port(), from_address="r@a.test",
-                                   to_addresses=["o@a.test"], starttls=False, timeout=2))
+    c = EmailConnector(
+        EmailConfig(
+            host="127.0.0.1",
+            port=_free_port(),
+            from_address="r@a.test",
+            to_addresses=["o@a.test"],
+            starttls=False,
+            timeout=2,
+        )
+    )
     with pytest.raises(RetriableError):
         await c.notify(message, idempotency_key="k")
 
@@ -170,9 +200,14 @@ async def test_webhook_signed_json(message: Notification) -> None:
     from tests.fakes.webhook import FakeWebhook
 
     with FakeWebhook() as fake:
-        c = WebhookConnector(WebhookConfig(url=fake.hook_url, signing_secret="s3cret",
-                                           headers={"X-Env": "test"},
-                                           secret_headers={"Authorization": "Bearer abc"}))
+        c = WebhookConnector(
+            WebhookConfig(
+                url=fake.hook_url,
+                signing_secret="s3cret",
+                headers={"X-Env": "test"},
+                secret_headers={"Authorization": "Bearer abc"},
+            )
+        )
         assert await c.notify(message, idempotency_key="key-1") == "evt-1"
         [req] = fake.received
         assert req.headers["idempotency-key"] == "key-1"
@@ -207,8 +242,9 @@ def test_webhook_template_syntax_checked_at_config_time() -> None:
 async def test_webhook_sandbox_blocks_python_internals(message: Notification) -> None:
     from connectors.webhook import WebhookConfig, WebhookConnector
 
-    c = WebhookConnector(WebhookConfig(url="http://127.0.0.1:9/",
-                                       body_template="{{ message.__class__.__mro__ }}"))
+    c = WebhookConnector(
+        WebhookConfig(url="http://127.0.0.1:9/", body_template="{{ message.__class__.__mro__ }}")
+    )
     with pytest.raises(ConfigError):
         c.build_body(message)
 
@@ -224,8 +260,14 @@ async def test_salesforce_task_on_contact_by_e164_and_dedup(activity: CallActivi
         lead = fake.add("Lead", Phone="+447700900124")
         contact = fake.add("Contact", Phone="07700 900124", MobilePhone="")  # national format
         other = fake.add("Contact", Phone="+447700900999")
-        c = SalesforceConnector(SalesforceConfig(instance_url=fake.url, access_token=fake.token,
-                                                 ca_file=fake.ca_file, default_region="GB"))
+        c = SalesforceConnector(
+            SalesforceConfig(
+                instance_url=fake.url,
+                access_token=fake.token,
+                ca_file=fake.ca_file,
+                default_region="GB",
+            )
+        )
         tid = await c.log_call(activity, idempotency_key="rec:sf:every_call")
         task = fake.tasks[tid]
         assert task["WhoId"] == contact and task["WhoId"] not in (lead, other)
@@ -245,9 +287,14 @@ async def test_salesforce_upsert_on_external_id(activity: CallActivity) -> None:
     from tests.fakes.crm import FakeSalesforce
 
     with FakeSalesforce() as fake:
-        c = SalesforceConnector(SalesforceConfig(instance_url=fake.url, access_token=fake.token,
-                                                 ca_file=fake.ca_file,
-                                                 external_id_field="Recording_Id__c"))
+        c = SalesforceConnector(
+            SalesforceConfig(
+                instance_url=fake.url,
+                access_token=fake.token,
+                ca_file=fake.ca_file,
+                external_id_field="Recording_Id__c",
+            )
+        )
         await c.log_call(activity, idempotency_key="rec-9:sf:every_call")
         await c.log_call(activity, idempotency_key="rec-9:sf:every_call")
         assert len(fake.tasks) == 1
@@ -259,8 +306,9 @@ async def test_salesforce_expired_session_is_auth_error(activity: CallActivity) 
     from tests.fakes.crm import FakeSalesforce
 
     with FakeSalesforce() as fake:
-        c = SalesforceConnector(SalesforceConfig(instance_url=fake.url, access_token="stale",
-                                                 ca_file=fake.ca_file))
+        c = SalesforceConnector(
+            SalesforceConfig(instance_url=fake.url, access_token="stale", ca_file=fake.ca_file)
+        )
         with pytest.raises(AuthError):
             await c.log_call(activity, idempotency_key="k")
 
@@ -296,8 +344,15 @@ async def test_jira_issue_and_dedup(message: Notification) -> None:
     from tests.fakes.crm import FakeJira
 
     with FakeJira("bot@acme.test", "tok") as fake:
-        c = JiraConnector(JiraConfig(server=fake.url, email="bot@acme.test", api_token="tok",
-                                     project="SUP", labels=["calls"]))
+        c = JiraConnector(
+            JiraConfig(
+                server=fake.url,
+                email="bot@acme.test",
+                api_token="tok",
+                project="SUP",
+                labels=["calls"],
+            )
+        )
         key = await c.notify(message, idempotency_key="rec:jira:every_call")
         assert key == "SUP-1"
         fields = fake.issues[key]
@@ -305,7 +360,9 @@ async def test_jira_issue_and_dedup(message: Notification) -> None:
         assert fields["summary"] == message.title
         assert "cancel my subscription" in fields["description"]
         assert message.link_url in fields["description"]
-        assert "calls" in fields["labels"] and dedup_label("rec:jira:every_call") in fields["labels"]
+        assert (
+            "calls" in fields["labels"] and dedup_label("rec:jira:every_call") in fields["labels"]
+        )
         assert await c.notify(message, idempotency_key="rec:jira:every_call") == "SUP-1"
         assert len(fake.issues) == 1
         assert (await c.check()).ok
@@ -319,9 +376,12 @@ async def test_gsheets_header_then_rows_raw_and_dedup(activity: CallActivity) ->
     from tests.fakes.crm import FakeSheets
 
     with FakeSheets() as fake:
-        c = GsheetsConnector(GsheetsConfig(spreadsheet_id=fake.spreadsheet_id,
-                                           access_token=fake.token, api_base_url=fake.url))
-        row = {**activity.row, "transcript_excerpt": "=HYPERLINK(\"http://evil\")"}
+        c = GsheetsConnector(
+            GsheetsConfig(
+                spreadsheet_id=fake.spreadsheet_id, access_token=fake.token, api_base_url=fake.url
+            )
+        )
+        row = {**activity.row, "transcript_excerpt": '=HYPERLINK("http://evil")'}
         await c.append_row(row, idempotency_key="rec:sheet:every_call")
         assert fake.rows[0] == ["key", *DEFAULT_COLUMNS]
         assert fake.rows[1][0] == "rec:sheet:every_call"
@@ -339,8 +399,14 @@ async def test_gsheets_missing_worksheet_is_config_error(activity: CallActivity)
     from tests.fakes.crm import FakeSheets
 
     with FakeSheets() as fake:
-        c = GsheetsConnector(GsheetsConfig(spreadsheet_id=fake.spreadsheet_id, worksheet="Nope",
-                                           access_token=fake.token, api_base_url=fake.url))
+        c = GsheetsConnector(
+            GsheetsConfig(
+                spreadsheet_id=fake.spreadsheet_id,
+                worksheet="Nope",
+                access_token=fake.token,
+                api_base_url=fake.url,
+            )
+        )
         with pytest.raises(ConfigError):
             await c.append_row(activity.row, idempotency_key="k")
 

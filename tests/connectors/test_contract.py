@@ -30,18 +30,38 @@ SECRET = "sEcReT-VaLuE-1234567890"
 
 # A valid config per kind of ours, with every secret field set to SECRET (for leak tests).
 SAMPLES: dict[str, dict[str, Any]] = {
-    "slack": {"token": SECRET, "channel": "#c", "webhook_url": f"https://hooks.slack.test/{SECRET}"},
+    "slack": {
+        "token": SECRET,
+        "channel": "#c",
+        "webhook_url": f"https://hooks.slack.test/{SECRET}",
+    },
     "email": {"host": "smtp.test", "from_address": "a@b.test", "username": "u", "password": SECRET},
     "teams": {"webhook_url": f"https://teams.test/{SECRET}"},
-    "webhook": {"url": "https://hook.test/", "signing_secret": SECRET,
-                "secret_headers": {"Authorization": SECRET}},
-    "salesforce": {"instance_url": "https://x.my.salesforce.com", "access_token": SECRET,
-                   "password": SECRET, "security_token": SECRET, "username": "u"},
+    "webhook": {
+        "url": "https://hook.test/",
+        "signing_secret": SECRET,
+        "secret_headers": {"Authorization": SECRET},
+    },
+    "salesforce": {
+        "instance_url": "https://x.my.salesforce.com",
+        "access_token": SECRET,
+        "password": SECRET,
+        "security_token": SECRET,
+        "username": "u",
+    },
     "hubspot": {"access_token": SECRET},
-    "jira": {"server": "https://j.test", "email": "e", "api_token": SECRET,
-             "personal_access_token": SECRET, "project": "P"},
-    "gsheets": {"spreadsheet_id": "s", "access_token": SECRET,
-                "service_account_json": json.dumps({"private_key": SECRET})},
+    "jira": {
+        "server": "https://j.test",
+        "email": "e",
+        "api_token": SECRET,
+        "personal_access_token": SECRET,
+        "project": "P",
+    },
+    "gsheets": {
+        "spreadsheet_id": "s",
+        "access_token": SECRET,
+        "service_account_json": json.dumps({"private_key": SECRET}),
+    },
 }
 
 
@@ -99,8 +119,14 @@ def test_secrets_never_in_repr_json_or_logs(kind: str, caplog: pytest.LogCapture
     connector = cls(config, name="leak-check")
     caplog.set_level(logging.DEBUG)
     logging.getLogger("test").info("built %r with %s", connector, config)
-    printable = [repr(connector), str(config), repr(config), config.model_dump_json(),
-                 json.dumps(config.model_dump(mode="json")), caplog.text]
+    printable = [
+        repr(connector),
+        str(config),
+        repr(config),
+        config.model_dump_json(),
+        json.dumps(config.model_dump(mode="json")),
+        caplog.text,
+    ]
     for text in printable:
         assert SECRET not in text
     for name in secret_fields(cls.config_model):
@@ -109,6 +135,7 @@ def test_secrets_never_in_repr_json_or_logs(kind: str, caplog: pytest.LogCapture
 
 
 # ---------------------------------------------------------------- error-mapping table
+
 
 def _slack(url: str) -> tuple[Connector, Callable[[Connector], Any]]:
     from connectors.slack import SlackConfig, SlackConnector
@@ -134,8 +161,13 @@ def _webhook(url: str) -> tuple[Connector, Callable[[Connector], Any]]:
 def _activity() -> CallActivity:
     from datetime import UTC, datetime
 
-    return CallActivity(recording_id="r", external_number="+14155551212", subject="s", body="b",
-                        started_at=datetime(2024, 1, 1, tzinfo=UTC))
+    return CallActivity(
+        recording_id="r",
+        external_number="+14155551212",
+        subject="s",
+        body="b",
+        started_at=datetime(2024, 1, 1, tzinfo=UTC),
+    )
 
 
 def _hubspot(url: str) -> tuple[Connector, Callable[[Connector], Any]]:
@@ -155,20 +187,29 @@ def _jira(url: str) -> tuple[Connector, Callable[[Connector], Any]]:
 def _gsheets(url: str) -> tuple[Connector, Callable[[Connector], Any]]:
     from connectors.gsheets import GsheetsConfig, GsheetsConnector
 
-    c = GsheetsConnector(GsheetsConfig(spreadsheet_id="s", access_token="t", api_base_url=url, timeout=1))
+    c = GsheetsConnector(
+        GsheetsConfig(spreadsheet_id="s", access_token="t", api_base_url=url, timeout=1)
+    )
     return c, lambda c: c.append_row({"a": "b"}, idempotency_key="k")
 
 
 def _salesforce(url: str, ca: str) -> tuple[Connector, Callable[[Connector], Any]]:
     from connectors.salesforce import SalesforceConfig, SalesforceConnector
 
-    c = SalesforceConnector(SalesforceConfig(instance_url=url, access_token="t", ca_file=ca, timeout=1))
+    c = SalesforceConnector(
+        SalesforceConfig(instance_url=url, access_token="t", ca_file=ca, timeout=1)
+    )
     return c, lambda c: c.log_call(_activity(), idempotency_key="k")
 
 
 HTTP_CONNECTORS: dict[str, Callable[..., tuple[Connector, Callable[[Connector], Any]]]] = {
-    "slack": _slack, "teams": _teams, "webhook": _webhook, "hubspot": _hubspot,
-    "jira": _jira, "gsheets": _gsheets, "salesforce": _salesforce,
+    "slack": _slack,
+    "teams": _teams,
+    "webhook": _webhook,
+    "hubspot": _hubspot,
+    "jira": _jira,
+    "gsheets": _gsheets,
+    "salesforce": _salesforce,
 }
 
 TABLE = [

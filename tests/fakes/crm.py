@@ -33,7 +33,9 @@ class FakeHubSpot(FakeHTTPServer):
         def authed(fn):  # type: ignore[no-untyped-def]
             def wrap(req: Request, m: Any) -> Response:
                 if bearer(req) != self.token:
-                    return Response(401, json={"status": "error", "category": "INVALID_AUTHENTICATION"})
+                    return Response(
+                        401, json={"status": "error", "category": "INVALID_AUTHENTICATION"}
+                    )
                 return fn(req, m)  # type: ignore[no-any-return]
 
             return wrap
@@ -54,12 +56,19 @@ class FakeHubSpot(FakeHTTPServer):
 
         def page(objs: dict[str, dict[str, Any]], body: dict[str, Any]) -> Response:
             found = [
-                {"id": i, "properties": p, "archived": False,
-                 "createdAt": "2024-01-01T00:00:00Z", "updatedAt": "2024-01-01T00:00:00Z"}
+                {
+                    "id": i,
+                    "properties": p,
+                    "archived": False,
+                    "createdAt": "2024-01-01T00:00:00Z",
+                    "updatedAt": "2024-01-01T00:00:00Z",
+                }
                 for i, p in objs.items()
                 if match(p, body.get("filterGroups", []))
             ]
-            return Response(200, json={"total": len(found), "results": found[: body.get("limit", 10)]})
+            return Response(
+                200, json={"total": len(found), "results": found[: body.get("limit", 10)]}
+            )
 
         @self.route("POST", r"/crm/v3/objects/contacts/search")
         @authed
@@ -88,9 +97,19 @@ class FakeHubSpot(FakeHTTPServer):
                 self.calls[cid] = dict(props)
                 for a in body.get("associations", []):
                     for t in a.get("types", []):
-                        self.associations.append((cid, str(a["to"]["id"]), int(t["associationTypeId"])))
-            return Response(201, json={"id": cid, "properties": props, "archived": False,
-                                       "createdAt": "2024-01-01T00:00:00Z", "updatedAt": "2024-01-01T00:00:00Z"})
+                        self.associations.append(
+                            (cid, str(a["to"]["id"]), int(t["associationTypeId"]))
+                        )
+            return Response(
+                201,
+                json={
+                    "id": cid,
+                    "properties": props,
+                    "archived": False,
+                    "createdAt": "2024-01-01T00:00:00Z",
+                    "updatedAt": "2024-01-01T00:00:00Z",
+                },
+            )
 
         @self.route("PATCH", r"/crm/v3/objects/calls/(\d+)")
         @authed
@@ -99,8 +118,16 @@ class FakeHubSpot(FakeHTTPServer):
             if cid not in self.calls:
                 return Response(404, json={"status": "error"})
             self.calls[cid].update(req.json().get("properties", {}))
-            return Response(200, json={"id": cid, "properties": self.calls[cid], "archived": False,
-                                       "createdAt": "2024-01-01T00:00:00Z", "updatedAt": "2024-01-01T00:00:00Z"})
+            return Response(
+                200,
+                json={
+                    "id": cid,
+                    "properties": self.calls[cid],
+                    "archived": False,
+                    "createdAt": "2024-01-01T00:00:00Z",
+                    "updatedAt": "2024-01-01T00:00:00Z",
+                },
+            )
 
     def add_contact(self, phone: str, **props: Any) -> str:
         cid = str(next(_ids))
@@ -124,7 +151,15 @@ class FakeSalesforce(FakeHTTPServer):
         def authed(fn):  # type: ignore[no-untyped-def]
             def wrap(req: Request, m: Any) -> Response:
                 if bearer(req) != self.token:
-                    return Response(401, json=[{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}])
+                    return Response(
+                        401,
+                        json=[
+                            {
+                                "message": "Session expired or invalid",
+                                "errorCode": "INVALID_SESSION_ID",
+                            }
+                        ],
+                    )
                 return fn(req, m)  # type: ignore[no-any-return]
 
             return wrap
@@ -143,7 +178,9 @@ class FakeSalesforce(FakeHTTPServer):
                 if f"{typ}(" not in q:
                     continue
                 for rid, rec in self.records[typ].items():
-                    phones = [rec.get(f) for f in ("Phone", "MobilePhone", "HomePhone", "OtherPhone")]
+                    phones = [
+                        rec.get(f) for f in ("Phone", "MobilePhone", "HomePhone", "OtherPhone")
+                    ]
                     if any(p and re.sub(r"\D", "", p).endswith(digits) for p in phones):
                         out.append({"attributes": {"type": typ}, "Id": rid, **rec})
             return Response(200, json={"searchRecords": out})
@@ -180,7 +217,7 @@ class FakeSalesforce(FakeHTTPServer):
             fld, val = m.group(1), unquote(m.group(2))
             body = req.json()
             with self.mu:
-                for rid, rec in self.records["Task"].items():
+                for rec in self.records["Task"].values():
                     if str(rec.get(fld)) == val:
                         rec.update({k: v for k, v in body.items() if k != "TaskSubtype"})
                         return Response(204)
@@ -240,7 +277,9 @@ class FakeJira(FakeHTTPServer):
         @authed
         def fields(req: Request, _m: Any) -> Response:
             names = ["summary", "description", "labels", "project", "issuetype"]
-            return Response(200, json=[{"id": n, "name": n.capitalize(), "custom": False} for n in names])
+            return Response(
+                200, json=[{"id": n, "name": n.capitalize(), "custom": False} for n in names]
+            )
 
         @self.route("GET", r"/rest/api/2/search")
         @authed
@@ -248,10 +287,13 @@ class FakeJira(FakeHTTPServer):
             jql = req.q("jql")
             label = re.search(r'labels = "([^"]+)"', jql)
             found = [
-                self._issue(k) for k, f in self.issues.items()
+                self._issue(k)
+                for k, f in self.issues.items()
                 if label and label.group(1) in f.get("labels", [])
             ]
-            return Response(200, json={"startAt": 0, "maxResults": 50, "total": len(found), "issues": found})
+            return Response(
+                200, json={"startAt": 0, "maxResults": 50, "total": len(found), "issues": found}
+            )
 
         @self.route("POST", r"/rest/api/2/issue")
         @authed
@@ -262,7 +304,14 @@ class FakeJira(FakeHTTPServer):
                 return Response(400, json={"errors": {f: "required" for f in missing}})
             key = f"{fields['project']['key']}-{next(counter)}"
             self.issues[key] = fields
-            return Response(201, json={"id": str(len(self.issues)), "key": key, "self": f"{self.url}/rest/api/2/issue/{key}"})
+            return Response(
+                201,
+                json={
+                    "id": str(len(self.issues)),
+                    "key": key,
+                    "self": f"{self.url}/rest/api/2/issue/{key}",
+                },
+            )
 
         @self.route("GET", r"/rest/api/2/issue/([A-Z]+-\d+)")
         @authed
@@ -272,7 +321,12 @@ class FakeJira(FakeHTTPServer):
             return Response(200, json=self._issue(m.group(1)))
 
     def _issue(self, key: str) -> dict[str, Any]:
-        return {"id": key.split("-")[1], "key": key, "self": f"{self.url}/rest/api/2/issue/{key}", "fields": self.issues[key]}
+        return {
+            "id": key.split("-")[1],
+            "key": key,
+            "self": f"{self.url}/rest/api/2/issue/{key}",
+            "fields": self.issues[key],
+        }
 
 
 # ---------------------------------------------------------------- Google Sheets
@@ -281,7 +335,12 @@ class FakeJira(FakeHTTPServer):
 class FakeSheets(FakeHTTPServer):
     """Sheets API v4: spreadsheet metadata, values get (A:A columns), values append."""
 
-    def __init__(self, spreadsheet_id: str = "sheet123", token: str = "ya29.test-token", title: str = "Sheet1") -> None:
+    def __init__(
+        self,
+        spreadsheet_id: str = "sheet123",
+        token: str = "ya29.test-token",
+        title: str = "Sheet1",
+    ) -> None:
         super().__init__()
         self.spreadsheet_id = spreadsheet_id
         self.token = token
@@ -292,9 +351,23 @@ class FakeSheets(FakeHTTPServer):
         def authed(fn):  # type: ignore[no-untyped-def]
             def wrap(req: Request, m: Any) -> Response:
                 if bearer(req) != self.token:
-                    return Response(401, json={"error": {"code": 401, "message": "invalid credentials", "status": "UNAUTHENTICATED"}})
+                    return Response(
+                        401,
+                        json={
+                            "error": {
+                                "code": 401,
+                                "message": "invalid credentials",
+                                "status": "UNAUTHENTICATED",
+                            }
+                        },
+                    )
                 if m.group(1) != self.spreadsheet_id:
-                    return Response(404, json={"error": {"code": 404, "message": "not found", "status": "NOT_FOUND"}})
+                    return Response(
+                        404,
+                        json={
+                            "error": {"code": 404, "message": "not found", "status": "NOT_FOUND"}
+                        },
+                    )
                 return fn(req, m)  # type: ignore[no-any-return]
 
             return wrap
@@ -302,12 +375,23 @@ class FakeSheets(FakeHTTPServer):
         @self.route("GET", r"/v4/spreadsheets/([^/]+)")
         @authed
         def meta(req: Request, _m: Any) -> Response:
-            return Response(200, json={
-                "spreadsheetId": self.spreadsheet_id,
-                "properties": {"title": "Calls"},
-                "sheets": [{"properties": {"sheetId": 0, "title": self.title, "index": 0,
-                                           "gridProperties": {"rowCount": 1000, "columnCount": 26}}}],
-            })
+            return Response(
+                200,
+                json={
+                    "spreadsheetId": self.spreadsheet_id,
+                    "properties": {"title": "Calls"},
+                    "sheets": [
+                        {
+                            "properties": {
+                                "sheetId": 0,
+                                "title": self.title,
+                                "index": 0,
+                                "gridProperties": {"rowCount": 1000, "columnCount": 26},
+                            }
+                        }
+                    ],
+                },
+            )
 
         @self.route("GET", r"/v4/spreadsheets/([^/]+)/values/(.+)")
         @authed
@@ -329,12 +413,20 @@ class FakeSheets(FakeHTTPServer):
         @authed
         def append(req: Request, _m: Any) -> Response:
             if req.q("valueInputOption") not in ("RAW", "USER_ENTERED"):
-                return Response(400, json={"error": {"code": 400, "message": "valueInputOption required"}})
+                return Response(
+                    400, json={"error": {"code": 400, "message": "valueInputOption required"}}
+                )
             values = req.json()["values"]
             with self.mu:
                 start = len(self.rows) + 1
                 self.rows.extend([[str(v) for v in row] for row in values])
                 end = len(self.rows)
             rng = f"{self.title}!A{start}:{chr(64 + max(len(r) for r in values))}{end}"
-            return Response(200, json={"spreadsheetId": self.spreadsheet_id, "tableRange": f"{self.title}!A1",
-                                       "updates": {"updatedRange": rng, "updatedRows": len(values)}})
+            return Response(
+                200,
+                json={
+                    "spreadsheetId": self.spreadsheet_id,
+                    "tableRange": f"{self.title}!A1",
+                    "updates": {"updatedRange": rng, "updatedRows": len(values)},
+                },
+            )

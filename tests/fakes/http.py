@@ -86,8 +86,10 @@ class FakeHTTPServer:
                     body,
                 )
                 resp = fake._dispatch(req)
-                data = resp.body if resp.body is not None else (
-                    b"" if resp.json is None else json.dumps(resp.json).encode()
+                data = (
+                    resp.body
+                    if resp.body is not None
+                    else (b"" if resp.json is None else json.dumps(resp.json).encode())
                 )
                 if isinstance(data, str):
                     data = data.encode()
@@ -191,9 +193,17 @@ class FakeHTTPServer:
         if fault is not None:
             if fault.delay:
                 time.sleep(fault.delay)
-            body = fault.body if fault.body is not None else {
-                "error": {"code": fault.status, "message": "injected fault", "status": "INJECTED"}
-            }
+            body = (
+                fault.body
+                if fault.body is not None
+                else {
+                    "error": {
+                        "code": fault.status,
+                        "message": "injected fault",
+                        "status": "INJECTED",
+                    }
+                }
+            )
             if isinstance(body, dict | list):
                 return Response(fault.status, json=body, headers=fault.headers)
             return Response(fault.status, body=body, headers=fault.headers)

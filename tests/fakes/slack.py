@@ -20,9 +20,11 @@ class FakeSlack(FakeHTTPServer):
         def post(req: Request, _m: Any) -> Response:
             if bearer(req) != self.token:
                 return Response(200, json={"ok": False, "error": "invalid_auth"})
-            data = req.json() if "json" in req.headers.get("content-type", "") else {
-                k: v[0] for k, v in req.form().items()
-            }
+            data = (
+                req.json()
+                if "json" in req.headers.get("content-type", "")
+                else {k: v[0] for k, v in req.form().items()}
+            )
             if not data.get("channel"):
                 return Response(200, json={"ok": False, "error": "channel_not_found"})
             self.posts.append(data)

@@ -54,17 +54,23 @@ class FakeSMTP:
             self.ca_file = str(Path(self._tmp.name) / "ca.pem")
             ca.cert_pem.write_to_path(self.ca_file)
 
-        def authenticator(_server: Any, _session: Any, _envelope: Any, mechanism: str, data: Any) -> AuthResult:
-            ok = isinstance(data, LoginPassword) and auth is not None and (
-                data.login.decode(), data.password.decode()
-            ) == auth
+        def authenticator(
+            _server: Any, _session: Any, _envelope: Any, mechanism: str, data: Any
+        ) -> AuthResult:
+            ok = (
+                isinstance(data, LoginPassword)
+                and auth is not None
+                and (data.login.decode(), data.password.decode()) == auth
+            )
             return AuthResult(success=ok, handled=False)
 
         kwargs: dict[str, Any] = {}
         if starttls:
             kwargs.update(tls_context=tls_ctx, require_starttls=True)
         if auth:
-            kwargs.update(authenticator=authenticator, auth_require_tls=bool(starttls or implicit_tls))
+            kwargs.update(
+                authenticator=authenticator, auth_require_tls=bool(starttls or implicit_tls)
+            )
             if not (starttls or implicit_tls):
                 kwargs["auth_require_tls"] = False
         self.controller = Controller(

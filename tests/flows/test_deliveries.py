@@ -10,18 +10,27 @@ from typing import Any
 import pytest
 import yaml
 
+import tests.connectors.conftest as shared
 from catalog.models import DeliveryStatus, Recording, Transcript
 from recflow.config_file import apply_document
-from tests.connectors.conftest import isolated_settings, recording, transcript  # noqa: F401
 from tests.fakes.crm import FakeHubSpot, FakeSheets
 from tests.fakes.slack import FakeSlack
 from tests.fakes.webhook import FakeWebhook
 
+# the connector tests' fixtures: isolated settings + key, a sample call
+isolated_settings = shared.isolated_settings
+recording = shared.recording
+transcript = shared.transcript
+
 
 @pytest.fixture
 def fakes() -> Iterator[dict[str, Any]]:
-    with FakeSlack("xoxb-flow") as slack, FakeHubSpot("pat-flow") as hub, FakeSheets() as sheets, \
-            FakeWebhook() as hook:
+    with (
+        FakeSlack("xoxb-flow") as slack,
+        FakeHubSpot("pat-flow") as hub,
+        FakeSheets() as sheets,
+        FakeWebhook() as hook,
+    ):
         yield {"slack": slack, "hubspot": hub, "sheets": sheets, "hook": hook}
 
 
@@ -36,30 +45,32 @@ def configured(catalog, fakes, monkeypatch: pytest.MonkeyPatch):  # type: ignore
 connectors:
   - name: support-slack
     kind: slack
-    config: {{token: "${{SLACK_TOKEN}}", channel: "#support", base_url: "{fakes['slack'].api_url}"}}
+    config: {{token: "${{SLACK_TOKEN}}", channel: "#support", base_url: "{fakes["slack"].api_url}"}}
     on: every_call
   - name: crm
     kind: hubspot
-    config: {{access_token: "${{HUBSPOT_TOKEN}}", host: "{fakes['hubspot'].url}"}}
+    config: {{access_token: "${{HUBSPOT_TOKEN}}", host: "{fakes["hubspot"].url}"}}
     on: every_call
   - name: sheet
     kind: gsheets
-    config: {{spreadsheet_id: sheet123, access_token: ya29.test-token, api_base_url: "{fakes['sheets'].url}"}}
+    config: {{spreadsheet_id: sheet123, access_token: ya29.test-token,
+              api_base_url: "{fakes["sheets"].url}"}}
     on: every_call
   - name: hook
     kind: webhook
-    config: {{url: "{fakes['hook'].hook_url}", signing_secret: whsec}}
+    config: {{url: "{fakes["hook"].hook_url}", signing_secret: whsec}}
     on: every_call
   - name: quiet
     kind: webhook
-    config: {{url: "{fakes['hook'].hook_url}"}}
+    config: {{url: "{fakes["hook"].hook_url}"}}
 """)
     apply_document(catalog, doc)
     return catalog
 
 
-async def test_every_call_reaches_all_four_once(configured, fakes, recording: Recording,
-                                                transcript: Transcript) -> None:
+async def test_every_call_reaches_all_four_once(
+    configured, fakes, recording: Recording, transcript: Transcript
+) -> None:
     from flows.deliveries import deliver_every_call
 
     configured.add_recording(recording)
@@ -77,8 +88,9 @@ async def test_every_call_reaches_all_four_once(configured, fakes, recording: Re
     assert len(fakes["sheets"].rows) == 2 and len(fakes["hook"].received) == 1
 
 
-async def test_one_failure_never_stops_the_others(configured, fakes, recording: Recording,
-                                                  transcript: Transcript) -> None:
+async def test_one_failure_never_stops_the_others(
+    configured, fakes, recording: Recording, transcript: Transcript
+) -> None:
     from flows.deliveries import DeliveriesFailed, deliver_every_call
 
     fakes["hubspot"].token = "rotated"  # crm now answers 401: permanent, not retried
@@ -113,8 +125,9 @@ async def test_retriable_errors_are_retried_honouring_retry_after(
     assert len(fakes["slack"].posts) == 1 and len(fakes["hook"].received) == 1
 
 
-async def test_retries_are_bounded(configured, fakes, recording: Recording,
-                                   transcript: Transcript, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_retries_are_bounded(
+    configured, fakes, recording: Recording, transcript: Transcript, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from flows.deliveries import DeliveriesFailed, deliver_every_call
 
     monkeypatch.setenv("RECFLOW_DELIVERY_MAX_ATTEMPTS", "3")
@@ -133,21 +146,45 @@ async def test_notify_connector_for_rules(configured, fakes, recording: Recordin
     from flows.deliveries import notify_connector, retry_delivery
 
     msg = Notification(title="Keyword: cancel", text="Caller said cancel")
-    d = await notify_connector("support-slack", subject_kind="recording", subject_id=recording.id,
-                               action="rule:churn", message=msg, idempotency_key="r:rule:churn:slack")
+    d = await notify_connector(
+        "support-slack",
+        subject_kind="recording",
+        subject_id=recording.id,
+        action="rule:churn",
+        message=msg,
+        idempotency_key="r:rule:churn:slack",
+    )
     assert d.status is DeliveryStatus.succeeded and d.action == "rule:churn"
     assert fakes["slack"].posts[0]["text"].startswith("Keyword: cancel")
     # a CRM cannot take a notification: a failed delivery, not an exception
-    bad = await notify_connector("crm", subject_kind="recording", subject_id=recording.id,
-                                 action="rule:churn", message=msg, idempotency_key="r:rule:churn:crm")
+    bad = await notify_connector(
+        "crm",
+        subject_kind="recording",
+        subject_id=recording.id,
+        action="rule:churn",
+        message=msg,
+        idempotency_key="r:rule:churn:crm",
+    )
     assert bad.status is DeliveryStatus.failed and "cannot notify" in bad.error
-    missing = await notify_connector("nope", subject_kind="recording", subject_id=recording.id,
-                                     action="rule:x", message=msg, idempotency_key="r:rule:x:nope")
+    missing = await notify_connector(
+        "nope",
+        subject_kind="recording",
+        subject_id=recording.id,
+        action="rule:x",
+        message=msg,
+        idempotency_key="r:rule:x:nope",
+    )
     assert missing.status is DeliveryStatus.failed and missing.error.startswith("invalid_config")
     # the stored payload lets an operator resend a trigger message exactly
     fakes["slack"].fail_next(500, times=100)
-    d2 = await notify_connector("support-slack", subject_kind="recording", subject_id=recording.id,
-                                action="rule:churn", message=msg, idempotency_key="r:rule:churn:2")
+    d2 = await notify_connector(
+        "support-slack",
+        subject_kind="recording",
+        subject_id=recording.id,
+        action="rule:churn",
+        message=msg,
+        idempotency_key="r:rule:churn:2",
+    )
     assert d2.status is DeliveryStatus.failed
     fakes["slack"].faults.clear()
     d3 = await retry_delivery(configured, d2.id)
@@ -155,8 +192,9 @@ async def test_notify_connector_for_rules(configured, fakes, recording: Recordin
     assert fakes["slack"].posts[-1]["text"].startswith("Keyword: cancel")
 
 
-async def test_disabled_connector_is_skipped(configured, fakes, recording: Recording,
-                                             transcript: Transcript) -> None:
+async def test_disabled_connector_is_skipped(
+    configured, fakes, recording: Recording, transcript: Transcript
+) -> None:
     from catalog.connector_configs import get_connector, put_connector
     from flows.deliveries import deliver_every_call
 
@@ -167,8 +205,9 @@ async def test_disabled_connector_is_skipped(configured, fakes, recording: Recor
     assert "support-slack" not in {d.connector for d in out} and not fakes["slack"].posts
 
 
-async def test_user_template_override(configured, fakes, recording: Recording, transcript: Transcript,
-                                      tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_user_template_override(
+    configured, fakes, recording: Recording, transcript: Transcript, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
     from catalog.settings import get_settings
     from flows.deliveries import deliver_every_call
 
@@ -176,4 +215,6 @@ async def test_user_template_override(configured, fakes, recording: Recording, t
     d.mkdir(parents=True)
     (d / "every_call_title.txt.j2").write_text("CALL {{ recording.from_number }} for {{ account }}")
     await deliver_every_call(recording, transcript)
-    assert fakes["slack"].posts[0]["blocks"][0]["text"]["text"] == "CALL +44 7700 900124 for recflow"
+    assert (
+        fakes["slack"].posts[0]["blocks"][0]["text"]["text"] == "CALL +44 7700 900124 for recflow"
+    )

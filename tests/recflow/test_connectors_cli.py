@@ -17,14 +17,25 @@ def test_list_check_deliveries_retry(tmp_path, monkeypatch) -> None:  # type: ig
     with FakeSlack("xoxb-cli") as fake:
         cfg = tmp_path / "c.yaml"
         cfg.write_text(f"""connectors:
-  - {{name: ops, kind: slack, config: {{token: "${{T}}", channel: "#ops", base_url: "{fake.api_url}"}}, on: every_call}}
-  - {{name: stale, kind: slack, config: {{token: xoxb-old, channel: "#ops", base_url: "{fake.api_url}"}}}}
+  - {{name: ops, kind: slack, on: every_call,
+      config: {{token: "${{T}}", channel: "#ops", base_url: "{fake.api_url}"}}}}
+  - {{name: stale, kind: slack,
+      config: {{token: xoxb-old, channel: "#ops", base_url: "{fake.api_url}"}}}}
 """)
         monkeypatch.setenv("T", "xoxb-cli")
         r = runner.invoke(app, ["config", "apply", str(cfg)])
         assert r.exit_code == 0, r.output
         out = runner.invoke(app, ["connectors", "list"]).output
-        for kind in ("slack", "email", "teams", "webhook", "salesforce", "hubspot", "jira", "gsheets"):
+        for kind in (
+            "slack",
+            "email",
+            "teams",
+            "webhook",
+            "salesforce",
+            "hubspot",
+            "jira",
+            "gsheets",
+        ):
             assert kind in out
         assert "ops" in out and "on every_call" in out
         data = json.loads(runner.invoke(app, ["connectors", "list", "--json"]).output)
@@ -37,16 +48,23 @@ def test_list_check_deliveries_retry(tmp_path, monkeypatch) -> None:  # type: ig
         # a failed trigger delivery, then a retry from the CLI
         import asyncio
 
+        import flows.deliveries as d
         from connectors.base import Notification
         from flows.deliveries import notify_connector
         from recflow.context import open_catalog
-        import flows.deliveries as d
 
         monkeypatch.setattr(d, "_catalog", open_catalog)
         fake.fail_next(500, times=100)
-        failed = asyncio.run(notify_connector("ops", subject_kind="recording", subject_id="rec-1",
-                                              action="rule:x", message=Notification(title="t", text="x"),
-                                              idempotency_key="rec-1:rule:x:ops"))
+        failed = asyncio.run(
+            notify_connector(
+                "ops",
+                subject_kind="recording",
+                subject_id="rec-1",
+                action="rule:x",
+                message=Notification(title="t", text="x"),
+                idempotency_key="rec-1:rule:x:ops",
+            )
+        )
         assert failed.status.value == "failed"
         listed = runner.invoke(app, ["deliveries", "list", "--failed"]).output
         assert failed.id[:8] in listed and "cannot_connect" in listed

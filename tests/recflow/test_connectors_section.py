@@ -34,8 +34,11 @@ def env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_apply_is_idempotent_and_export_has_only_references(catalog, env) -> None:  # type: ignore[no-untyped-def]
     changes = apply_document(catalog, load_yaml(DOC))
-    assert changes == ["connectors.support-slack: created (slack)", "connectors.crm: created (hubspot)",
-                       "connectors.mail: created (email)"]
+    assert changes == [
+        "connectors.support-slack: created (slack)",
+        "connectors.crm: created (hubspot)",
+        "connectors.mail: created (email)",
+    ]
     assert apply_document(catalog, load_yaml(DOC)) == []
     out = yaml.safe_dump(export_document(catalog))
     for secret in ("xoxb-very-secret-1", "pat-very-secret-2", "pl41n-pw"):
@@ -63,8 +66,8 @@ def test_secrets_are_encrypted_at_rest(catalog, env) -> None:  # type: ignore[no
         dump = repr(conn.execute(text("SELECT * FROM connectors")).fetchall())
     assert "xoxb-very-secret-1" not in dump and "pl41n-pw" not in dump
     assert "#support" in dump  # plain fields stay readable for the portal
-    from flows.deliveries import load_connector
     import flows.deliveries as d
+    from flows.deliveries import load_connector
 
     mp = pytest.MonkeyPatch()
     mp.setattr(d, "_catalog", lambda: catalog)
@@ -96,9 +99,19 @@ connectors:
 
 def test_connectors_missing_from_the_file_are_removed(catalog, env) -> None:  # type: ignore[no-untyped-def]
     apply_document(catalog, load_yaml(DOC))
-    changes = apply_document(catalog, {"connectors": [
-        {"name": "crm", "kind": "hubspot", "config": {"access_token": "${HUBSPOT_TOKEN}"}, "on": "every_call"}
-    ]})
+    changes = apply_document(
+        catalog,
+        {
+            "connectors": [
+                {
+                    "name": "crm",
+                    "kind": "hubspot",
+                    "config": {"access_token": "${HUBSPOT_TOKEN}"},
+                    "on": "every_call",
+                }
+            ]
+        },
+    )
     assert changes == ["connectors.mail: removed", "connectors.support-slack: removed"]
 
 
