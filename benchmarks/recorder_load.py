@@ -88,9 +88,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_times(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of the process, all threads."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tck = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tck, int(fields[12]) / tck
 
 
 def rss_mb(pid: int) -> float:
@@ -167,7 +169,7 @@ def run(args: argparse.Namespace, work: Path) -> None:
     data = work / "data"
     sip = free_port()
     recflow = ROOT / ".venv" / "bin" / "recflow"
-    log = open(work / "recorder.log", "w")
+    log = open(work / "recorder.log", "w")  # noqa: SIM115 (the child keeps it)
     proc = subprocess.Popen(
         [
             str(recflow if recflow.exists() else "recflow"),
@@ -195,7 +197,7 @@ def run(args: argparse.Namespace, work: Path) -> None:
         while time.time() < deadline and "listening" not in (work / "recorder.log").read_text():
             time.sleep(0.2)
         time.sleep(1)
-        cpu0, t0 = cpu_seconds(proc.pid), time.time()
+        cpu0, t0 = cpu_times(proc.pid), time.time()
         r = subprocess.run(
             [
                 "sipp",
@@ -229,7 +231,9 @@ def run(args: argparse.Namespace, work: Path) -> None:
             cwd=work,
         )
         time.sleep(5)
-        cpu = cpu_seconds(proc.pid) - cpu0
+        cpu1 = cpu_times(proc.pid)
+        user, system = cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]
+        cpu = user + system
         wall = time.time() - t0
         rss = rss_mb(proc.pid)
     finally:
@@ -251,13 +255,13 @@ def run(args: argparse.Namespace, work: Path) -> None:
     call_s = args.calls * args.seconds
     print(f"sipp rc={r.returncode}")
     print(
-        "| calls | seconds | WAVs | sample-exact | rows | lost | late | recorder CPU s | "
+        "| calls | seconds | WAVs | sample-exact | rows | lost | late | recorder CPU s (user+sys) | "
         "wall s | call-s per CPU-s (calls/core) | peak RSS MB |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     print(
         f"| {args.calls} | {args.seconds} | {len(wavs)} | {n_exact} | {len(rows)} | {lost} | "
-        f"{late} | {cpu:.2f} | {wall:.0f} | {call_s / cpu if cpu else float('nan'):.0f} | "
+        f"{late} | {cpu:.2f} ({user:.2f}+{system:.2f}) | {wall:.0f} | {call_s / cpu if cpu else float('nan'):.0f} | "
         f"{rss:.0f} |"
     )
     if (work / "profile.out").exists():

@@ -15,6 +15,7 @@ import asyncio
 import collections
 import contextlib
 import errno
+import gc
 import logging
 import select
 import signal
@@ -449,6 +450,11 @@ async def serve_forever(server: RecorderServer, ready: Callable[[], None] | None
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await server.start()
+    # Start-up objects (ORM, pydantic, modules) never die: keep them out of every collection,
+    # and collect rarely -- the hot path allocates only acyclic tuples and bytes.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
     if ready:
         ready()
     await stop.wait()

@@ -174,9 +174,8 @@ class Uac:
         deadline = time.time() + timeout
         while time.time() < deadline:
             msg = self.recv(max(0.1, deadline - time.time()))
-            if msg.startswith(b"SIP/2.0 "):
-                if int(msg[8:11]) >= status_min:
-                    return msg
+            if msg.startswith(b"SIP/2.0 ") and int(msg[8:11]) >= status_min:
+                return msg
         raise TimeoutError("no final response")
 
 

@@ -96,8 +96,10 @@ def test_cancel_before_answer() -> None:
 def test_siprec_participants_mapped_to_channels() -> None:
     meta = """<?xml version="1.0"?>
 <recording xmlns="urn:ietf:params:xml:ns:recording:1">
- <participant participant_id="P2"><nameID aor="sip:2001@pbx"><name>Bob Agent</name></nameID></participant>
- <participant participant_id="P1"><nameID aor="sip:+15551234@pbx"><name>Carol Customer</name></nameID></participant>
+ <participant participant_id="P2">
+  <nameID aor="sip:2001@pbx"><name>Bob Agent</name></nameID></participant>
+ <participant participant_id="P1">
+  <nameID aor="sip:+15551234@pbx"><name>Carol Customer</name></nameID></participant>
  <stream stream_id="S1" session_id="x"><label>1</label></stream>
  <stream stream_id="S2" session_id="x"><label>2</label></stream>
  <participantstreamassoc participant_id="P1"><send>S1</send></participantstreamassoc>
@@ -189,7 +191,7 @@ def test_limits_trust_options_message_and_unknown_methods() -> None:
         now=0,
         wall=1_700_000_000,
     )
-    sms = [a for a in acts if isinstance(a, SmsReceived)][0]
+    sms = next(a for a in acts if isinstance(a, SmsReceived))
     assert (sms.from_number, sms.to_number, sms.text, sms.from_name) == (
         "+447700900123",
         "1000",

@@ -121,7 +121,7 @@ def test_dtmf_and_pause_silence_the_span() -> None:
                     )
                 )
         if i % 25 == 24:
-            pcm, new = m.flush(at, T0_WALL + at)
+            _pcm, new = m.flush(at, T0_WALL + at)
             digits += new
             if new:
                 m.pause(new[0].position, "dtmf")

@@ -3,6 +3,8 @@ and (fuzzed) nothing but SipParseError ever escapes."""
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -87,10 +89,8 @@ _core = RecorderCore(RecorderSettings(), allocate_port=lambda: 40000, release_po
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=600))
 def test_fuzz_random_bytes(data: bytes) -> None:
-    try:
+    with contextlib.suppress(SipParseError):
         parse_message(data)
-    except SipParseError:
-        pass
     # the core answers or drops, never raises
     for a in _core.receive(data, ("127.0.0.1", 5000), now=1.0, wall=1.0):
         assert not isinstance(a, Send) or a.addr == ("127.0.0.1", 5000)
@@ -106,14 +106,10 @@ def test_fuzz_mutated_invites(positions: list[int], junk: bytes, tcp: bool) -> N
     raw = bytearray(INVITE)
     for p in positions:
         raw[p : p + 1] = junk
-    try:
+    with contextlib.suppress(SipParseError):
         parse_message(bytes(raw), stream=tcp)
-    except SipParseError:
-        pass
-    try:
+    with contextlib.suppress(SipParseError):
         StreamFramer().feed(bytes(raw))
-    except SipParseError:
-        pass
     _core.receive(bytes(raw), ("127.0.0.1", 5000), now=2.0, wall=2.0)
     for call in list(_core.calls):  # keep the shared core small
         _core.stop_call(call, "test", now=3.0, wall=3.0)
