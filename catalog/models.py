@@ -22,14 +22,14 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Direction(str, enum.Enum):
+class Direction(enum.StrEnum):
     inbound = "inbound"
     outbound = "outbound"
     internal = "internal"
     unknown = "unknown"
 
 
-class Speaker(str, enum.Enum):
+class Speaker(enum.StrEnum):
     """Who a channel belongs to. Channel 0 is always the caller, channel 1 the callee."""
 
     caller = "caller"
@@ -44,7 +44,7 @@ class Speaker(str, enum.Enum):
         return 0 if self is Speaker.caller else 1
 
 
-class RecordingStatus(str, enum.Enum):
+class RecordingStatus(enum.StrEnum):
     """Life of a recording in the catalog; see docs/operations.md for the state diagram."""
 
     captured = "captured"  # durable on disk and in the catalog, not yet accepted by Prefect
@@ -150,7 +150,7 @@ class Transcript(BaseModel):
         return " ".join(s.text.strip() for s in self.segments if s.speaker is speaker)
 
 
-class DeliveryStatus(str, enum.Enum):
+class DeliveryStatus(enum.StrEnum):
     pending = "pending"
     succeeded = "succeeded"
     failed = "failed"
@@ -197,4 +197,6 @@ class AccountSettings(BaseModel):
     telephony_guid: str = Field(default_factory=new_id, description="Telephony GUID (read-only)")
     features: AccountFeatures = Field(default_factory=AccountFeatures)
     legal_hold: bool = Field(False, description="Account-wide legal hold: nothing is deleted")
-    ip_allow_list: list[str] = Field(default_factory=list, description="CIDRs allowed to the portal")
+    ip_allow_list: list[str] = Field(
+        default_factory=list, description="CIDRs allowed to the portal"
+    )

@@ -7,8 +7,8 @@ exactly once" hold across crashes, restarts and several workers.
 
 from __future__ import annotations
 
-import socket
 import os
+import socket
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -254,7 +254,9 @@ class Catalog:
                     RecordingRow.status == row.status,
                 )
                 .values(
-                    status=(RecordingStatus.failed if exhausted else RecordingStatus.captured).value,
+                    status=(
+                        RecordingStatus.failed if exhausted else RecordingStatus.captured
+                    ).value,
                     error=f"gave up after {new_attempt} attempts" if exhausted else row.error,
                     attempt=new_attempt,
                     claimed_by=None,

@@ -14,9 +14,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class RecflowSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RECFLOW_", extra="ignore")
 
-    data_dir: Path = Field(Path("recflow-data"), description="Where recordings and the catalog live")
+    data_dir: Path = Field(
+        Path("recflow-data"), description="Where recordings and the catalog live"
+    )
     database_url: str = Field("", description="SQLAlchemy URL; SQLite under data_dir when empty")
-    secret_key: SecretStr | None = Field(None, description="Encrypts stored secrets, signs sessions")
+    secret_key: SecretStr | None = Field(
+        None, description="Encrypts stored secrets, signs sessions"
+    )
     worker_concurrency: int = Field(0, description="Flow runs at a time per worker; 0 = by backend")
     worker_lease_seconds: float = Field(30.0, description="A worker silent this long is dead")
     dispatch_interval_seconds: float = Field(2.0, description="How often captured rows are swept")

@@ -21,11 +21,15 @@ from connectors.transcription import speaker_of, transcribe_channels
 
 
 class FasterWhisperConfig(ConnectorConfig):
-    model: str = Field("bundled:tiny.en", description="Model path or name; bundled:tiny.en ships with recflow")
+    model: str = Field(
+        "bundled:tiny.en", description="Model path or name; bundled:tiny.en ships with recflow"
+    )
     device: str = Field("cpu", description="cpu, cuda or auto")
     compute_type: str = Field("int8", description="int8, int8_float16, float16, float32")
     cpu_threads: int = Field(0, ge=0, description="Threads per transcription; 0 = all cores")
-    beam_size: int = Field(5, ge=1, le=10, description="5 = accurate on phone audio; 1 = greedy, faster")
+    beam_size: int = Field(
+        5, ge=1, le=10, description="5 = accurate on phone audio; 1 = greedy, faster"
+    )
     language: str | None = Field("en", description="Spoken language; None to detect")
     vad_filter: bool = Field(True, description="Skip silence with Silero VAD (faster on calls)")
 
@@ -107,7 +111,9 @@ class FasterWhisperConnector(Connector):
             return out
 
     def transcribe_sync(self, recording: Recording, audio: Path) -> Transcript:
-        return transcribe_channels(recording, audio, self._channel, f"faster-whisper:{self.config.model}")
+        return transcribe_channels(
+            recording, audio, self._channel, f"faster-whisper:{self.config.model}"
+        )
 
     async def transcribe(self, recording: Recording, audio: Path) -> Transcript:
         return await asyncio.to_thread(self.transcribe_sync, recording, audio)

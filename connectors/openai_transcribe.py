@@ -68,7 +68,11 @@ def segments_from_response(data: dict[str, Any], channel: int) -> list[Transcrip
         mine = [w for w in words if start <= (w.start + w.end) / 2 <= end]
         out.append(
             TranscriptSegment(
-                speaker=speaker_of(channel), channel=channel, start=start, end=end, text=text,
+                speaker=speaker_of(channel),
+                channel=channel,
+                start=start,
+                end=end,
+                text=text,
                 words=mine,
             )
         )

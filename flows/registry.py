@@ -43,10 +43,25 @@ DEPLOYMENTS: dict[str, DeploymentSpec] = {
         description="Transcribe a recording, evaluate keyword rules, run connectors.",
     ),
     "sms-to-email": DeploymentSpec("flows.sms:sms_to_email", description="Email one SMS."),
-    "backfill-keyword-rules": DeploymentSpec("flows.keyword_triggers:backfill_keyword_rules", description="Re-evaluate keyword rules over past recordings (date range)."),  # noqa: E501
-    "sms-monthly-csv": DeploymentSpec("flows.sms:sms_monthly_csv", description="Monthly SMS CSV files.", schedules=lambda c: importlib.import_module("flows.sms").monthly_csv_schedules(c)),  # noqa: E501
-    "archive": DeploymentSpec("flows.archive:archive_flow", description="Archive new recordings to one destination (one schedule per archive).", schedules=lambda c: importlib.import_module("flows.archive").archive_schedules(c)),  # noqa: E501
-    "retention": DeploymentSpec("flows.archive:retention_flow", description="Nightly retention: delete expired recordings nothing holds.", schedules=lambda c: importlib.import_module("flows.archive").retention_schedules(c)),  # noqa: E501
+    "backfill-keyword-rules": DeploymentSpec(
+        "flows.keyword_triggers:backfill_keyword_rules",
+        description="Re-evaluate keyword rules over past recordings (date range).",
+    ),
+    "sms-monthly-csv": DeploymentSpec(
+        "flows.sms:sms_monthly_csv",
+        description="Monthly SMS CSV files.",
+        schedules=lambda c: importlib.import_module("flows.sms").monthly_csv_schedules(c),
+    ),
+    "archive": DeploymentSpec(
+        "flows.archive:archive_flow",
+        description="Archive new recordings to one destination (one schedule per archive).",
+        schedules=lambda c: importlib.import_module("flows.archive").archive_schedules(c),
+    ),
+    "retention": DeploymentSpec(
+        "flows.archive:retention_flow",
+        description="Nightly retention: delete expired recordings nothing holds.",
+        schedules=lambda c: importlib.import_module("flows.archive").retention_schedules(c),
+    ),
 }
 
 # Catalog sweeps the worker runs about every second: `async def sweep(catalog, client) -> int`

@@ -136,7 +136,9 @@ class Worker:
             tick += 1
             await asyncio.sleep(self.options.sweep_seconds)
 
-    async def _execute_loop(self, client: Any, served: dict[UUID, Any], stop: asyncio.Event) -> None:
+    async def _execute_loop(
+        self, client: Any, served: dict[UUID, Any], stop: asyncio.Event
+    ) -> None:
         from prefect.types._datetime import now as prefect_now
 
         ids = list(served)
@@ -203,7 +205,7 @@ class Worker:
         if not self._tasks:
             return
         log.info("waiting for %d running flow(s) to finish", len(self._tasks))
-        done, pending = await asyncio.wait(self._tasks, timeout=self.options.shutdown_grace_seconds)
+        _done, pending = await asyncio.wait(self._tasks, timeout=self.options.shutdown_grace_seconds)
         for t in pending:
             t.cancel()
         await asyncio.gather(*pending, return_exceptions=True)

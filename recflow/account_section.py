@@ -64,7 +64,9 @@ class AccountSection:
             return []
         ctx.catalog.save_account(new)
         before, after = current.model_dump(), new.model_dump()
-        return [f"account.{k}: {before[k]!r} -> {after[k]!r}" for k in after if before[k] != after[k]]
+        return [
+            f"account.{k}: {before[k]!r} -> {after[k]!r}" for k in after if before[k] != after[k]
+        ]
 
     def export(self, catalog: Catalog) -> dict[str, Any]:
         acct = catalog.account()

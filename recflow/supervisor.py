@@ -107,7 +107,7 @@ class Supervisor:
                 continue
             if part.next_start == 0.0:
                 code = part.proc.returncode if part.proc else None
-                delay = min(2 ** part.restarts, 30)
+                delay = min(2**part.restarts, 30)
                 print(
                     f"recflow: {part.name} exited ({code}); restarting in {delay}s "
                     f"(log: {part.log_path})",
@@ -153,15 +153,29 @@ def prefect_server_part(data_dir: Path, port: int) -> Part:
         env["PREFECT_API_DATABASE_CONNECTION_URL"] = db
     return Part(
         "prefect-server",
-        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-         "--port", str(port), "--no-ui" if os.environ.get("RECFLOW_PREFECT_NO_UI") else "--ui"],
+        [
+            sys.executable,
+            "-m",
+            "prefect",
+            "server",
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-ui" if os.environ.get("RECFLOW_PREFECT_NO_UI") else "--ui",
+        ],
         env=env,
         health_url=f"http://127.0.0.1:{port}/api/health",
     )
 
 
-def recflow_part(name: str, *args: str, health_url: str | None = None, env: dict[str, str] | None = None) -> Part:
-    return Part(name, [sys.executable, "-m", "recflow", *args], env=env or {}, health_url=health_url)
+def recflow_part(
+    name: str, *args: str, health_url: str | None = None, env: dict[str, str] | None = None
+) -> Part:
+    return Part(
+        name, [sys.executable, "-m", "recflow", *args], env=env or {}, health_url=health_url
+    )
 
 
 apply_defaults()

@@ -12,7 +12,9 @@ import pytest
 
 from recflow.environment import apply_defaults
 
-PG_ADMIN_URL = os.environ.get("RECFLOW_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "RECFLOW_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 
 apply_defaults()
 # Tests never inherit a developer's Prefect or recflow settings.

@@ -14,8 +14,9 @@ pytestmark = pytest.mark.slow
 
 def test_two_voice_call_is_transcribed_per_speaker(stack):
     call = make_call(CANCEL_CALL)
-    rid = stack.cli("ingest", str(call.stereo), "--from", "+447700900123", "--to",
-                    "+441632960555").stdout.strip()
+    rid = stack.cli(
+        "ingest", str(call.stereo), "--from", "+447700900123", "--to", "+441632960555"
+    ).stdout.strip()
     done = stack.wait_status(rid, "processed")
     assert done["attempt"] == 0 and done["flow_run_id"]
     data = json.loads(stack.cli("recordings", "transcript", rid, "--json").stdout)

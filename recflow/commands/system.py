@@ -6,7 +6,6 @@ import asyncio
 import logging
 import os
 import signal
-import sys
 from pathlib import Path
 from typing import Optional
 
@@ -56,10 +55,27 @@ def up(
     portal_url = f"http://127.0.0.1:{portal_port}"
     parts += [
         recflow_part("worker", "worker", env=child_env),
-        recflow_part("recorder", "recorder", "--sip-port", str(sip_port), "--rtp-ports",
-                     rtp_ports, "--bind", bind, "--data-dir", str(data), env=child_env),
-        recflow_part("portal", "portal", "--port", str(portal_port), env=child_env,
-                     health_url=f"{portal_url}/healthz"),
+        recflow_part(
+            "recorder",
+            "recorder",
+            "--sip-port",
+            str(sip_port),
+            "--rtp-ports",
+            rtp_ports,
+            "--bind",
+            bind,
+            "--data-dir",
+            str(data),
+            env=child_env,
+        ),
+        recflow_part(
+            "portal",
+            "portal",
+            "--port",
+            str(portal_port),
+            env=child_env,
+            health_url=f"{portal_url}/healthz",
+        ),
     ]
     runtime = {
         "prefect_api_url": api_url,
@@ -143,6 +159,11 @@ def portal(
     import uvicorn
 
     use_data_dir(data_dir)
-    uvicorn.run("portal.app:create_app", factory=True, host=host, port=port,
-                log_level="warning", access_log=False)
-
+    uvicorn.run(
+        "portal.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+    )

@@ -56,7 +56,15 @@ def test_float_wav_is_rejected_with_reason(tmp_path):
     # WAVE_FORMAT_IEEE_FLOAT (3): the wave module refuses it; we say so clearly
     data = struct.pack("<4f", 0.1, 0.2, 0.3, 0.4)
     fmt = struct.pack("<HHIIHH", 3, 1, 8000, 32000, 4, 32)
-    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(data)) + data
+    body = (
+        b"WAVE"
+        + b"fmt "
+        + struct.pack("<I", len(fmt))
+        + fmt
+        + b"data"
+        + struct.pack("<I", len(data))
+        + data
+    )
     p = tmp_path / "float.wav"
     p.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
     with pytest.raises(AudioError, match="not a PCM WAV"):

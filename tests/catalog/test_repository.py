@@ -6,16 +6,24 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
-
-from catalog.models import Delivery, DeliveryStatus, Recording, RecordingStatus, Speaker, Transcript, TranscriptSegment, Word
+from catalog.models import (
+    Delivery,
+    DeliveryStatus,
+    Recording,
+    RecordingStatus,
+    Speaker,
+    Transcript,
+    TranscriptSegment,
+    Word,
+    utcnow,
+)
 from catalog.tables import WorkerRow
-from catalog.models import utcnow
 
 
 def _wav(tmp_path: Path) -> Path:
-    from catalog.audio import Audio, write_wav
     import numpy as np
+
+    from catalog.audio import Audio, write_wav
 
     p = tmp_path / "x.wav"
     write_wav(p, Audio(np.zeros((800, 2), dtype=np.int16), 8000))
@@ -23,7 +31,9 @@ def _wav(tmp_path: Path) -> Path:
 
 
 def test_add_recording_stores_file_then_row(any_catalog, tmp_path):
-    rec = any_catalog.add_recording(Recording(from_number="+1", to_number="+2"), audio=_wav(tmp_path))
+    rec = any_catalog.add_recording(
+        Recording(from_number="+1", to_number="+2"), audio=_wav(tmp_path)
+    )
     got = any_catalog.get_recording(rec.id)
     assert got is not None and got.status is RecordingStatus.captured
     assert any_catalog.store.exists(got.file_key)
@@ -66,7 +76,9 @@ def test_requeue_gives_up_after_max_attempts(any_catalog):
     rec = any_catalog.add_recording(Recording())
     for attempt in range(4):
         assert any_catalog.claim(rec.id, attempt, "w", "r")
-        assert any_catalog.requeue(rec.id, from_statuses={RecordingStatus.processing}) == attempt + 1
+        assert (
+            any_catalog.requeue(rec.id, from_statuses={RecordingStatus.processing}) == attempt + 1
+        )
     assert any_catalog.claim(rec.id, 4, "w", "r")
     assert any_catalog.requeue(rec.id, from_statuses={RecordingStatus.processing}) is None
     final = any_catalog.get_recording(rec.id)
@@ -75,10 +87,20 @@ def test_requeue_gives_up_after_max_attempts(any_catalog):
 
 def test_transcript_round_trip(any_catalog):
     rec = any_catalog.add_recording(Recording())
-    t = Transcript(recording_id=rec.id, engine="test", segments=[
-        TranscriptSegment(speaker=Speaker.callee, channel=1, start=1.0, end=2.0, text="hello",
-                          words=[Word(word="hello", start=1.0, end=1.5)]),
-    ])
+    t = Transcript(
+        recording_id=rec.id,
+        engine="test",
+        segments=[
+            TranscriptSegment(
+                speaker=Speaker.callee,
+                channel=1,
+                start=1.0,
+                end=2.0,
+                text="hello",
+                words=[Word(word="hello", start=1.0, end=1.5)],
+            ),
+        ],
+    )
     any_catalog.save_transcript(t)
     any_catalog.save_transcript(t)  # idempotent
     got = any_catalog.get_transcript(rec.id)
@@ -88,7 +110,11 @@ def test_transcript_round_trip(any_catalog):
 def test_delivery_upsert_by_idempotency_key(any_catalog):
     d = Delivery(subject_id="r1", connector="slack", idempotency_key="r1:slack")
     any_catalog.record_delivery(d)
-    any_catalog.record_delivery(d.model_copy(update={"attempt": 2, "status": DeliveryStatus.succeeded, "external_id": "ts1"}))
+    any_catalog.record_delivery(
+        d.model_copy(
+            update={"attempt": 2, "status": DeliveryStatus.succeeded, "external_id": "ts1"}
+        )
+    )
     rows = any_catalog.list_deliveries(subject_id="r1")
     assert len(rows) == 1 and rows[0].attempt == 2 and rows[0].external_id == "ts1"
     assert any_catalog.list_deliveries(status=DeliveryStatus.failed) == []

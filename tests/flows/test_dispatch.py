@@ -28,8 +28,13 @@ pytestmark = pytest.mark.slow
 
 
 def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([RECFLOW, "worker"], env=env, stdout=open(log, "ab"),
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        [RECFLOW, "worker"],
+        env=env,
+        stdout=open(log, "ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def status(env: dict[str, str], rid: str) -> dict:
@@ -43,8 +48,9 @@ async def _runs_for(api_url: str, rid: str) -> list[tuple[str, str]]:
     with temporary_settings({PREFECT_API_URL: api_url}):
         async with get_client() as client:
             runs = await client.read_flow_runs(limit=200)
-    return [(str(r.id), r.state.type.value) for r in runs
-            if r.parameters.get("recording_id") == rid]
+    return [
+        (str(r.id), r.state.type.value) for r in runs if r.parameters.get("recording_id") == rid
+    ]
 
 
 def runs_for(api_url: str, rid: str) -> list[tuple[str, str]]:
@@ -53,12 +59,15 @@ def runs_for(api_url: str, rid: str) -> list[tuple[str, str]]:
 
 def test_api_down_at_capture_then_processed_once_it_is_back(tmp_path):
     server = PrefectServer(tmp_path / "prefect")  # port chosen, not started yet
-    env = child_env(tmp_path / "data", PREFECT_API_URL=server.api_url,
-                    RECFLOW_WORKER_LEASE_SECONDS="6")
+    env = child_env(
+        tmp_path / "data", PREFECT_API_URL=server.api_url, RECFLOW_WORKER_LEASE_SECONDS="6"
+    )
     worker = start_worker(env, tmp_path / "worker.log")
     try:
         call = make_call(CANCEL_CALL[:2])
-        rid = cli(env, "ingest", str(call.stereo), "--from", "+15550001", "--to", "+15550002").stdout.strip()
+        rid = cli(
+            env, "ingest", str(call.stereo), "--from", "+15550001", "--to", "+15550002"
+        ).stdout.strip()
         assert status(env, rid)["status"] == "captured"
         server.start()
         wait_until(lambda: status(env, rid)["status"] == "processed", 180, 1, "processed")
@@ -71,10 +80,16 @@ def test_api_down_at_capture_then_processed_once_it_is_back(tmp_path):
 
 
 def test_worker_killed_mid_run_recording_completes_exactly_once(tmp_path, prefect_server):
-    env = child_env(tmp_path / "data", PREFECT_API_URL=prefect_server.api_url,
-                    RECFLOW_WORKER_LEASE_SECONDS="4", RECFLOW_DISPATCH_INTERVAL_SECONDS="0.5")
+    env = child_env(
+        tmp_path / "data",
+        PREFECT_API_URL=prefect_server.api_url,
+        RECFLOW_WORKER_LEASE_SECONDS="4",
+        RECFLOW_DISPATCH_INTERVAL_SECONDS="0.5",
+    )
     long_call = make_call(CANCEL_CALL * 4)  # ~40 s of speech: transcription takes a while
-    rid = cli(env, "ingest", str(long_call.stereo), "--from", "+15550003", "--to", "+15550004").stdout.strip()
+    rid = cli(
+        env, "ingest", str(long_call.stereo), "--from", "+15550003", "--to", "+15550004"
+    ).stdout.strip()
     first = start_worker(env, tmp_path / "w1.log")
     try:
         wait_until(lambda: status(env, rid)["status"] == "processing", 120, 0.2, "claimed")
@@ -83,8 +98,12 @@ def test_worker_killed_mid_run_recording_completes_exactly_once(tmp_path, prefec
         assert status(env, rid)["status"] == "processing"
         second = start_worker(env, tmp_path / "w2.log")
         try:
-            final = wait_until(lambda: (s := status(env, rid))["status"] == "processed" and s, 180, 1,
-                               "processed after crash")
+            final = wait_until(
+                lambda: (s := status(env, rid))["status"] == "processed" and s,
+                180,
+                1,
+                "processed after crash",
+            )
         finally:
             stop_group(second)
     finally:
@@ -96,18 +115,23 @@ def test_worker_killed_mid_run_recording_completes_exactly_once(tmp_path, prefec
 
 
 def test_duplicate_announce_creates_one_run(tmp_path, prefect_server):
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
     from catalog.models import Recording
     from catalog.repository import Catalog
     from catalog.settings import RecflowSettings
     from flows.dispatch import announce
-    from prefect.client.orchestration import get_client
-    from prefect.settings import PREFECT_API_URL, temporary_settings
 
     env = child_env(tmp_path / "data", PREFECT_API_URL=prefect_server.api_url)
     # the deployment must exist: a worker registers it; dispatch is off so only we announce
-    worker = subprocess.Popen([RECFLOW, "worker", "--no-dispatch", "--concurrency", "1"], env=env,
-                              stdout=open(tmp_path / "w.log", "ab"), stderr=subprocess.STDOUT,
-                              start_new_session=True)
+    worker = subprocess.Popen(
+        [RECFLOW, "worker", "--no-dispatch", "--concurrency", "1"],
+        env=env,
+        stdout=open(tmp_path / "w.log", "ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         catalog = Catalog.open(RecflowSettings(data_dir=tmp_path / "data"))
         call = make_call(CANCEL_CALL[:1])

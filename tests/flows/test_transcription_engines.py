@@ -39,7 +39,9 @@ def test_silent_channel_yields_no_segments(whisper, tmp_path):
 
     call = make_call(CANCEL_CALL[:1])
     audio = read_wav(call.stereo)
-    mono_caller = Audio(np.stack([audio.samples[:, 0], np.zeros_like(audio.samples[:, 0])], axis=1), 8000)
+    mono_caller = Audio(
+        np.stack([audio.samples[:, 0], np.zeros_like(audio.samples[:, 0])], axis=1), 8000
+    )
     p = tmp_path / "one_sided.wav"
     write_wav(p, mono_caller)
     t = asyncio.run(whisper.transcribe(Recording(), p))
@@ -51,7 +53,10 @@ def _verbose(text: str, offset: float = 0.0) -> dict:
     return {
         "text": text,
         "segments": [{"start": offset, "end": offset + len(words) * 0.3, "text": text}],
-        "words": [{"word": w, "start": offset + i * 0.3, "end": offset + i * 0.3 + 0.25} for i, w in enumerate(words)],
+        "words": [
+            {"word": w, "start": offset + i * 0.3, "end": offset + i * 0.3 + 0.25}
+            for i, w in enumerate(words)
+        ],
     }
 
 
@@ -67,25 +72,42 @@ def test_openai_compatible_engine_sends_each_channel(httpserver):
         wav = request.files["file"].read()
         seen.append(wav)
         text = "hello from the caller" if len(seen) == 1 else "hello from the callee"
-        return Response(json.dumps(_verbose(text, 0.5 * len(seen))), content_type="application/json")
+        return Response(
+            json.dumps(_verbose(text, 0.5 * len(seen))), content_type="application/json"
+        )
 
-    httpserver.expect_request("/v1/audio/transcriptions", method="POST").respond_with_handler(handler)
-    conn = OpenAITranscribeConnector(OpenAITranscribeConfig(base_url=httpserver.url_for("/"), api_key="sk-test"))
+    httpserver.expect_request("/v1/audio/transcriptions", method="POST").respond_with_handler(
+        handler
+    )
+    conn = OpenAITranscribeConnector(
+        OpenAITranscribeConfig(base_url=httpserver.url_for("/"), api_key="sk-test")
+    )
     t = asyncio.run(conn.transcribe(Recording(), make_call(CANCEL_CALL[:2]).stereo))
     assert len(seen) == 2 and all(w[:4] == b"RIFF" for w in seen)
     assert [(s.speaker.value, s.text) for s in t.segments] == [
-        ("caller", "hello from the caller"), ("callee", "hello from the callee")]
+        ("caller", "hello from the caller"),
+        ("callee", "hello from the callee"),
+    ]
     assert len(t.segments[0].words) == 4
     assert "sk-test" not in repr(conn)
 
 
-@pytest.mark.parametrize(("status", "error", "retry_after"), [
-    (401, AuthError, None), (403, AuthError, None), (429, RetriableError, 7.0),
-    (500, RetriableError, None), (503, RetriableError, None), (400, PermanentError, None),
-])
+@pytest.mark.parametrize(
+    ("status", "error", "retry_after"),
+    [
+        (401, AuthError, None),
+        (403, AuthError, None),
+        (429, RetriableError, 7.0),
+        (500, RetriableError, None),
+        (503, RetriableError, None),
+        (400, PermanentError, None),
+    ],
+)
 def test_openai_errors_are_mapped(httpserver, status, error, retry_after):
     headers = {"Retry-After": "7"} if retry_after else {}
-    httpserver.expect_request("/v1/audio/transcriptions").respond_with_data("nope", status=status, headers=headers)
+    httpserver.expect_request("/v1/audio/transcriptions").respond_with_data(
+        "nope", status=status, headers=headers
+    )
     conn = OpenAITranscribeConnector(OpenAITranscribeConfig(base_url=httpserver.url_for("/v1")))
     with pytest.raises(error) as exc:
         asyncio.run(conn.transcribe(Recording(), make_call(CANCEL_CALL[:1]).stereo))
@@ -96,6 +118,8 @@ def test_openai_errors_are_mapped(httpserver, status, error, retry_after):
 def test_openai_unreachable_is_retriable():
     from tests.support import free_port
 
-    conn = OpenAITranscribeConnector(OpenAITranscribeConfig(base_url=f"http://127.0.0.1:{free_port()}", timeout=2))
+    conn = OpenAITranscribeConnector(
+        OpenAITranscribeConfig(base_url=f"http://127.0.0.1:{free_port()}", timeout=2)
+    )
     with pytest.raises(RetriableError):
         asyncio.run(conn.transcribe(Recording(), make_call(CANCEL_CALL[:1]).stereo))

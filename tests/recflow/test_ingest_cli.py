@@ -21,8 +21,17 @@ def count(env) -> int:
 
 def test_ingest_prints_id_and_stores_a_captured_recording(env, tmp_path):
     call = make_call(CANCEL_CALL[:1])
-    out = cli(env, "ingest", str(call.stereo), "--from", "+441110000111", "--to", "+441110000222",
-              "--start", "2026-01-02T03:04:05Z").stdout.strip()
+    out = cli(
+        env,
+        "ingest",
+        str(call.stereo),
+        "--from",
+        "+441110000111",
+        "--to",
+        "+441110000222",
+        "--start",
+        "2026-01-02T03:04:05Z",
+    ).stdout.strip()
     data = json.loads(cli(env, "recordings", "show", out[:8], "--json").stdout)
     assert data["id"] == out
     assert data["status"] == "captured"
@@ -43,8 +52,13 @@ def test_ingest_prints_id_and_stores_a_captured_recording(env, tmp_path):
         ("truncated.wav", b"RIFF\x24\x00\x00\x00WAVEfmt ", "not a PCM WAV"),
         (
             "float.wav",
-            b"RIFF" + struct.pack("<I", 44) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 3, 1, 8000, 32000, 4, 32)
-            + b"data" + struct.pack("<I", 8) + struct.pack("<2f", 0.5, -0.5),
+            b"RIFF"
+            + struct.pack("<I", 44)
+            + b"WAVEfmt "
+            + struct.pack("<IHHIIHH", 16, 3, 1, 8000, 32000, 4, 32)
+            + b"data"
+            + struct.pack("<I", 8)
+            + struct.pack("<2f", 0.5, -0.5),
             "not a PCM WAV",
         ),
     ],
@@ -63,7 +77,18 @@ def test_bad_input_is_rejected_and_catalog_stays_consistent(env, tmp_path, name,
 
 def test_bad_start_time(env, tmp_path):
     call = make_call(CANCEL_CALL[:1])
-    r = cli(env, "ingest", str(call.stereo), "--from", "1", "--to", "2", "--start", "yesterday", check=False)
+    r = cli(
+        env,
+        "ingest",
+        str(call.stereo),
+        "--from",
+        "1",
+        "--to",
+        "2",
+        "--start",
+        "yesterday",
+        check=False,
+    )
     assert r.returncode == 2 and "ISO 8601" in r.stderr
     assert count(env) == 0
 

@@ -74,8 +74,24 @@ def speak(text: str, voice: str, out: Path) -> np.ndarray:
     """espeak-ng → phone band (300-3400 Hz, 8 kHz) → through G.711 and back, as a call sounds."""
     raw, band = out.with_suffix(".raw.wav"), out.with_suffix(".8k.wav")
     subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(raw), text], check=True)
-    subprocess.run(["sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", str(band),
-                    "sinc", "300-3400", "norm", "-3"], check=True)
+    subprocess.run(
+        [
+            "sox",
+            str(raw),
+            "-r",
+            "8000",
+            "-c",
+            "1",
+            "-b",
+            "16",
+            str(band),
+            "sinc",
+            "300-3400",
+            "norm",
+            "-3",
+        ],
+        check=True,
+    )
     with wave.open(str(band)) as w:
         pcm = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
     return ulaw_decode(ulaw_encode(pcm).tobytes())
@@ -89,8 +105,13 @@ def make_call(lines: list[tuple[str, str]], *, gap_seconds: float = 0.4) -> Call
     index = out / "index.json"
     if index.exists():
         data = json.loads(index.read_text())
-        return CallAudio(Path(data["stereo"]), Path(data["caller_ulaw"]), data["ref_caller"],
-                         data["ref_callee"], data["seconds"])
+        return CallAudio(
+            Path(data["stereo"]),
+            Path(data["caller_ulaw"]),
+            data["ref_caller"],
+            data["ref_callee"],
+            data["seconds"],
+        )
     out.mkdir(parents=True, exist_ok=True)
     gap = np.zeros(int(8000 * gap_seconds), dtype=np.int16)
     chans: dict[str, list[np.ndarray]] = {"caller": [], "callee": []}
@@ -109,9 +130,13 @@ def make_call(lines: list[tuple[str, str]], *, gap_seconds: float = 0.4) -> Call
         w.setframerate(8000)
         w.writeframes(np.stack([a, b], axis=1).astype("<i2").tobytes())
     (out / "caller.ul").write_bytes(ulaw_encode(a).tobytes())
-    data = {"stereo": str(stereo), "caller_ulaw": str(out / "caller.ul"),
-            "ref_caller": " ".join(refs["caller"]), "ref_callee": " ".join(refs["callee"]),
-            "seconds": len(a) / 8000}
+    data = {
+        "stereo": str(stereo),
+        "caller_ulaw": str(out / "caller.ul"),
+        "ref_caller": " ".join(refs["caller"]),
+        "ref_callee": " ".join(refs["callee"]),
+        "seconds": len(a) / 8000,
+    }
     index.write_text(json.dumps(data))
     return make_call(lines, gap_seconds=gap_seconds)
 
@@ -127,7 +152,7 @@ HOURS_CALL = [
     ("callee", "We open at nine in the morning and close at five."),
 ]
 
-_DIGITS = "zero one two three four five six seven eight nine".split()
+_DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
 
 def words(text: str) -> list[str]:
@@ -152,13 +177,15 @@ def wer(ref: str, hyp: str) -> float:
 
 def child_env(data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "RECFLOW_"))}
-    env.update({
-        "RECFLOW_DATA_DIR": str(data_dir),
-        "DO_NOT_TRACK": "1",
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "RECFLOW_PREFECT_NO_UI": "1",
-        "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}",
-    })
+    env.update(
+        {
+            "RECFLOW_DATA_DIR": str(data_dir),
+            "DO_NOT_TRACK": "1",
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "RECFLOW_PREFECT_NO_UI": "1",
+            "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}",
+        }
+    )
     env.update(extra)
     return env
 
@@ -201,9 +228,22 @@ class PrefectServer:
             env["PREFECT_API_DATABASE_CONNECTION_URL"] = self.database_url
         log = open(self.home / "server.log", "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-             "--port", str(self.port), "--no-ui"],
-            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "prefect",
+                "server",
+                "start",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--no-ui",
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         wait_until(lambda: http_ok(f"{self.api_url}/health"), 180, what="Prefect server health")
         return self
@@ -225,7 +265,9 @@ def stop_group(proc: subprocess.Popen[bytes] | None, timeout: float = 30) -> Non
         pass
 
 
-def cli(env: dict[str, str], *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def cli(
+    env: dict[str, str], *args: str, check: bool = True, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     r = subprocess.run([RECFLOW, *args], env=env, capture_output=True, text=True, timeout=timeout)
     if check and r.returncode != 0:
         raise AssertionError(f"recflow {' '.join(args)} -> {r.returncode}\n{r.stdout}\n{r.stderr}")
@@ -246,16 +288,34 @@ class Stack:
         self.env = child_env(data_dir, **env)
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def cli(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, check: bool = True, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
         return cli(self.env, *args, check=check, timeout=timeout)
 
     def up(self, timeout: float = 240) -> Stack:
         log = open(self.data / "up.log", "ab")
         self.proc = subprocess.Popen(
-            [RECFLOW, "up", "--data-dir", str(self.data), "--sip-port", str(self.sip),
-             "--rtp-ports", self.rtp, "--portal-port", str(self.portal),
-             "--prefect-port", str(self.prefect), "--bind", "127.0.0.1"],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                RECFLOW,
+                "up",
+                "--data-dir",
+                str(self.data),
+                "--sip-port",
+                str(self.sip),
+                "--rtp-ports",
+                self.rtp,
+                "--portal-port",
+                str(self.portal),
+                "--prefect-port",
+                str(self.prefect),
+                "--bind",
+                "127.0.0.1",
+            ],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
         def ready() -> bool:
@@ -276,7 +336,9 @@ class Stack:
     def down(self) -> None:
         stop_group(self.proc, timeout=45)
 
-    def wait_status(self, recording_id: str, status: str = "processed", timeout: float = 240) -> dict:
+    def wait_status(
+        self, recording_id: str, status: str = "processed", timeout: float = 240
+    ) -> dict:
         def check() -> dict | None:
             r = self.cli("recordings", "show", recording_id, "--json", check=False)
             if r.returncode == 0:
@@ -290,4 +352,6 @@ class Stack:
         try:
             return wait_until(check, timeout, interval=1, what=f"recording {status}")
         except TimeoutError:
-            raise AssertionError(f"recording {recording_id} not {status}\n{self.log_tail()}") from None
+            raise AssertionError(
+                f"recording {recording_id} not {status}\n{self.log_tail()}"
+            ) from None

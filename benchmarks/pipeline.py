@@ -1,0 +1,274 @@
+"""Pipeline benchmark: N recordings captured → all `process-recording` runs Completed.
+
+For each Prefect backend (SQLite, PostgreSQL) it measures, in the same run and at the same
+concurrency:
+- bare: a trivial async Prefect flow called N times (bounded by the same semaphore), the floor
+  any Prefect-based design pays;
+- recflow/null: captured recordings through the dispatcher and the in-process worker, with a
+  NULL transcriber (benchmark only: returns an empty transcript) to isolate orchestration;
+- recflow/whisper: the same with real faster-whisper transcription (fewer recordings).
+Reports recordings/s, p50/p95 capture→done, overhead vs bare, lost and duplicated runs.
+
+    .venv/bin/python benchmarks/pipeline.py [--n 200] [--n-whisper 20] [--backends sqlite,postgresql]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, round(q * (len(s) - 1)))]
+
+
+# ---------------------------------------------------------------- child: one backend, one mode
+
+
+class NullTranscriber:
+    """BENCHMARK ONLY: skips speech recognition so orchestration cost is measured alone."""
+
+    async def transcribe(self, recording, audio):  # type: ignore[no-untyped-def]
+        from catalog.models import Transcript
+
+        return Transcript(recording_id=recording.id, engine="null-benchmark-only")
+
+
+async def bare(n: int, concurrency: int) -> dict[str, float]:
+    from prefect import flow, task
+
+    @task
+    async def touch(x: str) -> str:
+        return x
+
+    @flow(name="bare-trivial", persist_result=False)
+    async def trivial(x: str) -> str:
+        return await touch(x)
+
+    sem = asyncio.Semaphore(concurrency)
+    lat: list[float] = []
+
+    async def one(i: int) -> None:
+        async with sem:
+            t = time.perf_counter()
+            await trivial(str(i))
+            lat.append(time.perf_counter() - t)
+
+    await trivial("warm-up")
+    t0 = time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(n)))
+    wall = time.perf_counter() - t0
+    return {
+        "n": n,
+        "rate": n / wall,
+        "p50": pct(lat, 0.5),
+        "p95": pct(lat, 0.95),
+        "lost": 0,
+        "dup": 0,
+    }
+
+
+async def recflow_pipeline(
+    n: int, concurrency: int, data_dir: Path, null: bool, audio: Path
+) -> dict[str, float]:
+    from prefect.client.orchestration import get_client
+
+    from catalog.models import Recording, RecordingStatus
+    from catalog.repository import Catalog
+    from catalog.settings import RecflowSettings
+    from flows.runtime import override_transcriber
+    from flows.worker import Worker, WorkerOptions
+
+    settings = RecflowSettings(
+        data_dir=data_dir, database_url=os.environ.get("BENCH_CATALOG_URL", "")
+    )
+    catalog = Catalog.open(settings)
+    override_transcriber(NullTranscriber() if null else None)
+    worker = Worker(
+        catalog, WorkerOptions(concurrency=concurrency, poll_seconds=0.1, sweep_seconds=0.1)
+    )
+    stop = asyncio.Event()
+    runner = asyncio.create_task(worker.run(stop))
+    await asyncio.wait_for(worker.ready.wait(), 120)
+    # warm-up recording (model load, deployment lookups) not counted
+    warm = catalog.add_recording(Recording(from_number="warm"), audio=audio)
+    while catalog.get_recording(warm.id).status is not RecordingStatus.processed:
+        await asyncio.sleep(0.1)
+    ids = []
+    t0 = time.time()
+    for i in range(n):
+        ids.append(
+            catalog.add_recording(
+                Recording(from_number=f"+1555{i:06d}", to_number="+15550000"), audio=audio
+            ).id
+        )
+    deadline = time.time() + 60 + n * (3 if null else 15)
+    while time.time() < deadline:
+        counts = catalog.count_by_status()
+        if counts.get("processed", 0) >= n + 1 or counts.get("failed"):
+            break
+        await asyncio.sleep(0.2)
+    stop.set()
+    await runner
+    recs = catalog.recordings_by_ids(ids)
+    done = [r for r in recs if r.status is RecordingStatus.processed]
+    lat = [(r.processed_at - r.created_at).total_seconds() for r in done if r.processed_at]
+    wall = max((r.processed_at for r in done), default=None)
+    rate = len(done) / ((wall.timestamp() - t0) if wall else float("inf"))
+    # duplicates: Completed flow runs per recording, straight from Prefect
+    completed: dict[str, int] = {}
+    async with get_client() as client:
+        offset = 0
+        while True:
+            runs = await client.read_flow_runs(limit=200, offset=offset)
+            if not runs:
+                break
+            for r in runs:
+                rid = (r.parameters or {}).get("recording_id")
+                if rid and r.state and r.state.is_completed():
+                    completed[rid] = completed.get(rid, 0) + 1
+            offset += len(runs)
+    dup = sum(1 for rid in ids if completed.get(rid, 0) > 1)
+    return {
+        "n": n,
+        "rate": rate,
+        "p50": pct(lat, 0.5),
+        "p95": pct(lat, 0.95),
+        "lost": n - len(done),
+        "dup": dup,
+    }
+
+
+def child(args: argparse.Namespace) -> None:
+    data = Path(args.data_dir)
+    audio = Path(args.audio)
+    out: dict[str, dict[str, float]] = {}
+    out["bare"] = asyncio.run(bare(args.n, args.concurrency))
+    out["recflow/null"] = asyncio.run(
+        recflow_pipeline(args.n, args.concurrency, data / "null", True, audio)
+    )
+    if args.n_whisper:
+        out["recflow/whisper"] = asyncio.run(
+            recflow_pipeline(args.n_whisper, args.concurrency, data / "whisper", False, audio)
+        )
+    print("RESULT " + json.dumps(out))
+
+
+# ---------------------------------------------------------------- parent: servers and the table
+
+
+def run_backend(backend: str, args: argparse.Namespace, audio: Path) -> dict[str, dict[str, float]]:
+    from tests.support import PrefectServer, child_env, stop_group
+
+    tmp = Path(tempfile.mkdtemp(prefix=f"bench-{backend}-"))
+    db_url = catalog_url = None
+    if backend == "postgresql":
+        import psycopg
+
+        name = f"bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as c:
+            c.execute(f'CREATE DATABASE "{name}_prefect"')
+            c.execute(f'CREATE DATABASE "{name}_catalog"')
+        db_url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}_prefect"
+        catalog_url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}_catalog"
+    server = PrefectServer(tmp / "prefect", database_url=db_url).start()
+    concurrency = args.concurrency or (2 if backend == "sqlite" else 10)
+    try:
+        env = child_env(tmp / "data", PREFECT_API_URL=server.api_url, PREFECT_LOGGING_LEVEL="ERROR")
+        if catalog_url:
+            env["BENCH_CATALOG_URL"] = catalog_url
+        r = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                "--n",
+                str(args.n),
+                "--n-whisper",
+                str(args.n_whisper),
+                "--concurrency",
+                str(concurrency),
+                "--data-dir",
+                str(tmp / "data"),
+                "--audio",
+                str(audio),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=3600,
+        )
+        line = [x for x in r.stdout.splitlines() if x.startswith("RESULT ")]
+        if not line:
+            raise SystemExit(f"{backend} child failed:\n{r.stdout[-2000:]}\n{r.stderr[-4000:]}")
+        result = json.loads(line[-1][7:])
+        for v in result.values():
+            v["concurrency"] = concurrency
+        return result
+    finally:
+        stop_group(server.proc)
+        if backend == "postgresql":
+            import psycopg
+
+            with psycopg.connect(
+                "postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True
+            ) as c:
+                c.execute(f'DROP DATABASE IF EXISTS "{name}_prefect" WITH (FORCE)')
+                c.execute(f'DROP DATABASE IF EXISTS "{name}_catalog" WITH (FORCE)')
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=200)
+    ap.add_argument("--n-whisper", type=int, default=20)
+    ap.add_argument("--concurrency", type=int, default=0)
+    ap.add_argument("--backends", default="sqlite,postgresql")
+    ap.add_argument("--child", action="store_true")
+    ap.add_argument("--data-dir")
+    ap.add_argument("--audio")
+    args = ap.parse_args()
+    if args.child:
+        child(args)
+        return
+    from tests.support import CANCEL_CALL, make_call
+
+    audio = make_call(CANCEL_CALL[:2]).stereo
+    rows = []
+    for backend in args.backends.split(","):
+        res = run_backend(backend, args, audio)
+        base = res["bare"]["rate"]
+        for mode, v in res.items():
+            rows.append((backend, mode, v, v["rate"] / base))
+    print(
+        f"\npipeline benchmark ({os.cpu_count()} cores; audio {audio.name}, "
+        f"{time.strftime('%Y-%m-%d')})\n"
+    )
+    print("| backend | mode | conc | N | recordings/s | p50 s | p95 s | vs bare | lost | dup |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for backend, mode, v, ratio in rows:
+        print(
+            f"| {backend} | {mode} | {v['concurrency']} | {v['n']} | {v['rate']:.2f} | {v['p50']:.2f} | "
+            f"{v['p95']:.2f} | {ratio:.2f} | {v['lost']} | {v['dup']} |"
+        )
+    print(
+        "\nbare = trivial async flow + 1 task called in-process at the same concurrency;"
+        " recflow/null uses a benchmark-only null transcriber; p50/p95 = capture→processed."
+    )
+
+
+if __name__ == "__main__":
+    main()
