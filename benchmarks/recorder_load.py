@@ -169,7 +169,7 @@ def run(args: argparse.Namespace, work: Path) -> None:
     data = work / "data"
     sip = free_port()
     recflow = ROOT / ".venv" / "bin" / "recflow"
-    log = open(work / "recorder.log", "w")  # noqa: SIM115 (the child keeps it)
+    log = open(work / "recorder.log", "w")
     proc = subprocess.Popen(
         [
             str(recflow if recflow.exists() else "recflow"),
@@ -255,13 +255,14 @@ def run(args: argparse.Namespace, work: Path) -> None:
     call_s = args.calls * args.seconds
     print(f"sipp rc={r.returncode}")
     print(
-        "| calls | seconds | WAVs | sample-exact | rows | lost | late | recorder CPU s (user+sys) | "
-        "wall s | call-s per CPU-s (calls/core) | peak RSS MB |"
+        "| calls | seconds | WAVs | sample-exact | rows | lost | late "
+        "| recorder CPU s (user+sys) | wall s | call-s per CPU-s (calls/core) | peak RSS MB |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     print(
         f"| {args.calls} | {args.seconds} | {len(wavs)} | {n_exact} | {len(rows)} | {lost} | "
-        f"{late} | {cpu:.2f} ({user:.2f}+{system:.2f}) | {wall:.0f} | {call_s / cpu if cpu else float('nan'):.0f} | "
+        f"{late} | {cpu:.2f} ({user:.2f}+{system:.2f}) | {wall:.0f} | "
+        f"{call_s / cpu if cpu else float('nan'):.0f} | "
         f"{rss:.0f} |"
     )
     if (work / "profile.out").exists():

@@ -38,18 +38,16 @@ def recorder(
     data_dir: Optional[Path] = typer.Option(  # noqa: UP045 (typer needs Optional)
         None, "--data-dir", envvar="RECFLOW_DATA_DIR", help="Data directory"
     ),
-    max_calls: Optional[int] = typer.Option(
-        None, "--max-calls", help="Concurrent calls (503 beyond)"
-    ),  # noqa: UP045
+    max_calls: int | None = typer.Option(None, "--max-calls", help="Concurrent calls (503 beyond)"),
     trusted: Optional[list[str]] = typer.Option(  # noqa: UP045
         None, "--trusted", help="CIDR allowed to send SIP (repeatable; default: private networks)"
     ),
-    rtp_timeout: Optional[float] = typer.Option(
+    rtp_timeout: float | None = typer.Option(
         None, "--rtp-timeout", help="Seconds without RTP that end a call"
-    ),  # noqa: UP045, E501
-    answer_delay: Optional[float] = typer.Option(
+    ),
+    answer_delay: float | None = typer.Option(
         None, "--answer-delay", help="Ring this long before answering"
-    ),  # noqa: UP045, E501
+    ),
     advertise: Optional[str] = typer.Option(None, "--advertise", help="IP to put in SDP/Contact"),  # noqa: UP045
     no_tcp: bool = typer.Option(False, "--no-tcp", help="UDP only"),
 ) -> None:
