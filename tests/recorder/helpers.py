@@ -29,9 +29,23 @@ def free_port(kind: int = socket.SOCK_DGRAM) -> int:
         return int(s.getsockname()[1])
 
 
+def free_sip_port() -> int:
+    """A port free for both UDP and TCP (SIP listens on both)."""
+    for _ in range(50):
+        port = free_port()
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+                t.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError("no free SIP port")
+
+
 def free_rtp_range(n: int = 200) -> tuple[int, int]:
-    # a random slice of a high range; collisions are tolerated by the pool (it skips busy ports)
-    base = 30000 + (os.getpid() * 7919 + int(time.time() * 1000)) % 20000
+    # a random slice below the ephemeral range (so it never holds a SIP port picked by the
+    # kernel); collisions between tests are tolerated: the pool skips busy ports
+    base = 20000 + (os.getpid() * 7919 + int(time.time() * 1000)) % 12000
     base -= base % 2
     return base, base + n
 
@@ -41,7 +55,7 @@ class Recorder:
 
     def __init__(self, data: Path, *extra: str, netns_cmd: list[str] | None = None) -> None:
         self.data = data
-        self.sip = free_port()
+        self.sip = free_sip_port()
         self.rtp = free_rtp_range()
         self.extra = extra
         self.log = data / "recorder.log"
