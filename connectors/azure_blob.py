@@ -9,6 +9,7 @@ async flavour needs aiohttp), so calls run in a worker thread.
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -106,9 +107,14 @@ class AzureBlobConnector(Connector):
     def __init__(self, config: ConnectorConfig, *, name: str | None = None) -> None:
         super().__init__(config, name=name)
         self._container: Any = None
+        self._client_lock = threading.Lock()
 
     def container(self) -> Any:
-        if self._container is None:
+        if self._container is not None:
+            return self._container
+        with self._client_lock:  # upload threads start together; build one client
+            if self._container is not None:
+                return self._container
             from azure.storage.blob import BlobServiceClient
 
             cfg = self.config
@@ -136,6 +142,12 @@ class AzureBlobConnector(Connector):
         self, key: str, source: Path, *, content_type: str = "", metadata: dict[str, str] | None = None,
     ) -> ObjectInfo:
         return await asyncio.to_thread(self._put, key, source, content_type, metadata or {})
+
+    def put_object_blocking(
+        self, key: str, source: Path, *, content_type: str = "", metadata: dict[str, str] | None = None
+    ) -> ObjectInfo:
+        """``put_object`` for callers already on a worker thread (the archive engine)."""
+        return self._put(key, source, content_type, metadata or {})
 
     def _put(self, key: str, source: Path, content_type: str, metadata: dict[str, str]) -> ObjectInfo:
         from azure.storage.blob import ContentSettings

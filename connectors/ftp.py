@@ -189,8 +189,14 @@ class FtpConnector(Connector):
     async def put_object(
         self, key: str, source: Path, *, content_type: str = "", metadata: dict[str, str] | None = None,
     ) -> ObjectInfo:
+        return await asyncio.to_thread(self.put_object_blocking, key, source)
+
+    def put_object_blocking(
+        self, key: str, source: Path, *, content_type: str = "", metadata: dict[str, str] | None = None,
+    ) -> ObjectInfo:
+        """``put_object`` for callers already on a worker thread (the archive engine)."""
         path = self._path(key)
-        digest = await asyncio.to_thread(digest_file, source)
+        digest = digest_file(source)
         tmp = f"{path}.part-{uuid.uuid4().hex[:8]}"
 
         def put(ftp: ftplib.FTP) -> None:
@@ -211,7 +217,11 @@ class FtpConnector(Connector):
                 ftp.delete(path)
                 ftp.rename(tmp, path)
 
-        await self._run(f"upload {path} to", put)
+        try:
+            with self._session() as ftp:
+                put(ftp)
+        except Exception as e:
+            raise map_ftp_error(e, f"upload {path} to {self._where}") from e
         return ObjectInfo(key=key, size=digest.size, checksum=digest.sha256)
 
     async def head_object(self, key: str) -> ObjectInfo | None:

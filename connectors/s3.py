@@ -10,6 +10,7 @@ without downloading. boto3 is blocking, so every call runs in a worker thread.
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -140,12 +141,17 @@ class S3Connector(Connector):
     def __init__(self, config: ConnectorConfig, *, name: str | None = None) -> None:
         super().__init__(config, name=name)
         self._client: Any = None
+        self._client_lock = threading.Lock()
 
     # ---------------------------------------------------------------- client
 
     def client(self) -> Any:
         """The boto3 client, built on first use (secrets unwrapped only here)."""
-        if self._client is None:
+        if self._client is not None:
+            return self._client
+        with self._client_lock:  # eight upload threads start at once; build one client, not eight
+            if self._client is not None:
+                return self._client
             import boto3
             from botocore.config import Config
 
@@ -166,6 +172,10 @@ class S3Connector(Connector):
                     connect_timeout=cfg.timeout_seconds,
                     read_timeout=cfg.timeout_seconds,
                     max_pool_connections=cfg.max_pool_connections,
+                    # uploads carry Content-MD5 already; a second (CRC32) pass over every body
+                    # only costs CPU
+                    request_checksum_calculation="when_required",
+                    response_checksum_validation="when_required",
                 ),
             )
         return self._client
@@ -196,6 +206,12 @@ class S3Connector(Connector):
         metadata: dict[str, str] | None = None,
     ) -> ObjectInfo:
         return await asyncio.to_thread(self._put, key, source, content_type, metadata or {})
+
+    def put_object_blocking(
+        self, key: str, source: Path, *, content_type: str = "", metadata: dict[str, str] | None = None
+    ) -> ObjectInfo:
+        """``put_object`` for callers already on a worker thread (the archive engine)."""
+        return self._put(key, source, content_type, metadata or {})
 
     def _put(self, key: str, source: Path, content_type: str, metadata: dict[str, str]) -> ObjectInfo:
         full = self._key(key)

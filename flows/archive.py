@@ -14,10 +14,12 @@ takes (the benchmark asks for ≥ 0.9 of plain boto3). Retries per upload live h
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -141,24 +143,59 @@ def _as_store(conn: Connector, name: str) -> Any:
     return conn
 
 
-async def _put_verified(store: Any, key: str, path: Path, content_type: str, meta: dict[str, str]) -> Any:
-    """Upload with retries for retriable errors; the connector verifies (checksum/size) and
-    raises VerificationError on a mismatch, which is retried like a dropped connection."""
-    delay = 0.5
-    for attempt in range(1, UPLOAD_ATTEMPTS + 1):
+class _Uploader:
+    """Puts objects from worker threads. Connectors with a blocking ``put_object_blocking``
+    (S3, Azure, FTP: their SDKs are blocking anyway) are called directly in the thread; async
+    ones (SFTP) run on the event loop and the thread waits for them. Either way a recording's
+    whole pipeline stays in one thread, with no per-file hops through the event loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, stop: threading.Event) -> None:
+        self.loop = loop
+        self.stop = stop
+        self.lock = threading.Lock()
+        self.waiting: set[concurrent.futures.Future[Any]] = set()
+
+    def _put_once(self, store: Any, key: str, path: Path, content_type: str, meta: dict[str, str]) -> Any:
+        blocking = getattr(store, "put_object_blocking", None)
+        if blocking is not None:
+            return blocking(key, path, content_type=content_type, metadata=meta)
+        fut = asyncio.run_coroutine_threadsafe(
+            store.put_object(key, path, content_type=content_type, metadata=meta), self.loop
+        )
+        with self.lock:
+            self.waiting.add(fut)
         try:
-            info = await store.put_object(key, path, content_type=content_type, metadata=meta)
-        except RetriableError as e:
-            if attempt == UPLOAD_ATTEMPTS:
-                raise
-            await asyncio.sleep(min(e.retry_after or delay, 30.0))
-            delay *= 2
-            continue
-        size = path.stat().st_size
-        if info.size != size:
-            raise VerificationError(f"{key}: stored {info.size} bytes, sent {size}")
-        return info
-    raise AssertionError("unreachable")
+            return fut.result()
+        finally:
+            with self.lock:
+                self.waiting.discard(fut)
+
+    def put_verified(self, store: Any, key: str, path: Path, content_type: str, meta: dict[str, str]) -> Any:
+        """Upload with retries for retriable errors; the connector verifies (checksum/size)
+        and raises VerificationError on a mismatch, retried like a dropped connection."""
+        delay = 0.5
+        for attempt in range(1, UPLOAD_ATTEMPTS + 1):
+            if self.stop.is_set():
+                raise concurrent.futures.CancelledError()
+            try:
+                info = self._put_once(store, key, path, content_type, meta)
+            except RetriableError as e:
+                if attempt == UPLOAD_ATTEMPTS:
+                    raise
+                self.stop.wait(min(e.retry_after or delay, 30.0))
+                delay *= 2
+                continue
+            size = path.stat().st_size
+            if info.size != size:
+                raise VerificationError(f"{key}: stored {info.size} bytes, sent {size}")
+            return info
+        raise AssertionError("unreachable")
+
+    def cancel(self) -> None:
+        self.stop.set()
+        with self.lock:
+            for fut in self.waiting:
+                fut.cancel()
 
 
 class _Batch:
@@ -268,8 +305,9 @@ async def run_archive(
             except Exception as e:  # undecryptable secrets, a stored config that no longer fits
                 raise ArchiveError(f"connector {cname!r} cannot be built: {e}") from None
         batch = _Batch(catalog, dest.name, plan)
-        sem = asyncio.Semaphore(dest.concurrency)
-        stop = asyncio.Event()
+        stop = threading.Event()
+        uploader = _Uploader(asyncio.get_running_loop(), stop)
+        lock = uploader.lock
         finished = 0
         workdir = Path(tempfile.mkdtemp(prefix=f"recflow-archive-{dest.name}-"))
         protected: set[str] = set()
@@ -278,50 +316,67 @@ async def run_archive(
             if account.legal_hold:
                 protected = {r.id for r in pending}
 
-        async def one(
+        def one(
             rec: Recording, known: dict[tuple[str, str, str], LedgerEntry], prep: Prepared | Exception
         ) -> None:
+            """One recording, start to finish, in a worker thread."""
             nonlocal finished
-            async with sem:
-                if stop.is_set():
-                    return
-                try:
-                    if isinstance(prep, Exception):
-                        raise prep
-                    moved = await _archive_one(
-                        catalog, dest, rec, opts, account.name, targets, stores, known, batch,
-                        report, workdir, prep, move=dest.mode == "move" and rec.id not in protected,
-                        actor=actor,
-                    )
+            if stop.is_set():
+                return
+            try:
+                if isinstance(prep, Exception):
+                    raise prep
+                entries, moved = _archive_one(
+                    catalog, dest, rec, opts, account.name, targets, stores, known, report,
+                    workdir, prep, uploader, move=dest.mode == "move" and rec.id not in protected,
+                    actor=actor,
+                )
+                with lock:
+                    batch.entries.extend(entries)
                     batch.done.append((rec.id, moved))
                     report.archived += 1
                     report.moved += int(moved)
-                except (AuthError, ConfigError) as e:
-                    # every other upload would fail the same way: stop, say why once
+            except (AuthError, ConfigError) as e:
+                # every other upload would fail the same way: stop, say why once
+                with lock:
                     report.fatal = report.fatal or f"{type(e).__name__}: {e}"
                     report.failed[rec.id] = str(e)
-                    stop.set()
-                except (ConnectorError, OSError, ValueError) as e:
+                stop.set()
+            except (ConnectorError, OSError, ValueError) as e:
+                with lock:
                     report.failed[rec.id] = f"{type(e).__name__}: {e}"
-                    log.warning("archive %s: recording %s failed: %s", dest.name, rec.id, e)
-                finally:
+                log.warning("archive %s: recording %s failed: %s", dest.name, rec.id, e)
+            finally:
+                with lock:
                     finished += 1
                     if progress:
                         progress(finished, len(pending))
                     if batch.due():
                         batch.flush()
 
+        loop = asyncio.get_running_loop()
+        pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=dest.concurrency, thread_name_prefix=f"archive-{dest.name}"
+        )
         try:
             for i in range(0, len(pending), 500):
                 chunk = pending[i : i + 500]
-                known = ledger.ledger_for(catalog.db, dest.name, [r.id for r in chunk])
+                known = await asyncio.to_thread(
+                    ledger.ledger_for, catalog.db, dest.name, [r.id for r in chunk]
+                )
                 prepared = await asyncio.to_thread(_prepare_chunk, catalog, chunk, opts, account.name)
-                await asyncio.gather(*(one(r, known, prepared[r.id]) for r in chunk))
+                await asyncio.gather(
+                    *(loop.run_in_executor(pool, one, r, known, prepared[r.id]) for r in chunk)
+                )
                 if stop.is_set():
                     break
         finally:
-            # also on cancellation: what was verified stays verified, so a resumed run skips it
-            batch.flush()
+            # also on cancellation: stop the threads, keep what was verified (a resumed run
+            # skips it), never block the loop waiting for an upload in flight
+            uploader.cancel()
+            pool.shutdown(wait=False, cancel_futures=True)
+            with lock:
+                batch.flush()
             shutil.rmtree(workdir, ignore_errors=True)
         for rid, err in report.failed.items():
             _record_failure(catalog, dest.name, dest.connector, rid, err)
@@ -335,7 +390,7 @@ async def run_archive(
     return report
 
 
-async def _archive_one(
+def _archive_one(
     catalog: Catalog,
     dest: ArchiveDestination,
     rec: Recording,
@@ -344,51 +399,62 @@ async def _archive_one(
     targets: list[tuple[str, str]],
     stores: dict[str, Any],
     known: dict[tuple[str, str, str], LedgerEntry],
-    batch: _Batch,
     report: ArchiveReport,
     workdir: Path,
     prepared: Prepared,
+    uploader: _Uploader,
     *,
     move: bool,
     actor: str,
-) -> bool:
-    objects, source, passthrough = prepared
+) -> tuple[list[LedgerEntry], bool]:
+    """Every object of one recording at every target; returns the verified ledger entries
+    and whether the local copy was removed (move)."""
+    objects, source, same = prepared
     audio_key = {o.fmt: o.key for o in objects if o.artifact.value == "audio"}
     transcript = catalog.get_transcript(rec.id) if opts.transcript else None
     rendered: dict[str, Path] = {}
     meta = {"recording-id": rec.id, "call-id": rec.call_id[:200]}
+    entries: list[LedgerEntry] = []
     try:
         for obj in objects:
             for role, cname in targets:
                 prev = known.get((rec.id, role, obj.name))
                 if prev is not None and prev.key == obj.key:
-                    report.skipped_objects += 1
+                    with uploader.lock:
+                        report.skipped_objects += 1
                     continue
-                path = source if obj.name in passthrough else rendered.get(obj.name)
+                path = source if obj.name in same else rendered.get(obj.name)
                 if path is None:
-                    path = await asyncio.to_thread(
-                        render_artifact, obj, rec, source=source, workdir=workdir,
-                        account=account, transcript=transcript, audio_key=audio_key,
+                    path = render_artifact(
+                        obj, rec, source=source, workdir=workdir, account=account,
+                        transcript=transcript, audio_key=audio_key,
                     )
                     rendered[obj.name] = path
-                info = await _put_verified(stores[role], obj.key, path, obj.content_type, meta)
+                info = uploader.put_verified(stores[role], obj.key, path, obj.content_type, meta)
                 now = utcnow()
-                batch.entries.append(
+                entries.append(
                     LedgerEntry(
                         dest.name, role, cname, rec.id, obj.name, obj.key, info.size,
                         info.checksum, now, now,
                     )
                 )
-                report.uploaded_objects += 1
-                report.uploaded_bytes += info.size
+                with uploader.lock:
+                    report.uploaded_objects += 1
+                    report.uploaded_bytes += info.size
+    except BaseException:
+        # what was verified before the failure still counts: a re-run skips it
+        if entries:
+            ledger.record_objects(catalog.db, entries)
+        raise
     finally:
         for path in rendered.values():
             if path != source and path.parent == workdir:
                 path.unlink(missing_ok=True)
     if move:
+        ledger.record_objects(catalog.db, entries)  # durable before the local copy goes
         _remove_local_copy(catalog, dest, rec, objects, actor=actor)
-        return True
-    return False
+        return [], True
+    return entries, False
 
 
 def run_archive_sync(

@@ -116,7 +116,15 @@ async def test_interrupted_run_resumes(catalog: Catalog, calls, moto_endpoint: s
     task.append(asyncio.create_task(run_archive(catalog, dest, lambda name: wrapped)))
     with pytest.raises(asyncio.CancelledError):
         await task[0]
-    # what was verified before the interruption is in the ledger
+    # the run returns at once; its upload thread winds down on its own
+    import threading
+
+    for _ in range(100):
+        if not any(t.name.startswith("archive-r") for t in threading.enumerate()):
+            break
+        await asyncio.sleep(0.05)
+    # what was verified before the interruption is in the ledger: 2 recordings, and the
+    # third recording's first object
     partial = ledger.ledger_stats(catalog.db, "r")
     assert partial["objects"] == 5 and partial["recordings"] == 2
     rep = await run_archive(catalog, dest, real)
