@@ -280,10 +280,10 @@ def parse_rs_metadata(xml: bytes) -> SiprecMetadata:
                     meta.stream_labels[sid] = (sub.text or "").strip()
         elif tag == "participantstreamassoc":
             pid = _attr(el, "participant_id")
-            p = by_id.setdefault(pid, SiprecParticipant(pid)) if pid else None
+            assoc = by_id.setdefault(pid, SiprecParticipant(pid)) if pid else None
             for sub in el:
-                if p is not None and _local(sub.tag) == "send" and (sub.text or "").strip():
-                    p.send.append((sub.text or "").strip())
+                if assoc is not None and _local(sub.tag) == "send" and (sub.text or "").strip():
+                    assoc.send.append((sub.text or "").strip())
         elif tag == "direction" and (el.text or "").strip():
             meta.direction = (el.text or "").strip().lower()
     meta.participants = list(by_id.values())
