@@ -32,20 +32,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "archive"
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-import boto3  # noqa: E402
-from sqlalchemy import insert  # noqa: E402
+import boto3
+from archive_support import free_port, write_call_wav
+from sqlalchemy import insert
 
-from archive_support import free_port, write_call_wav  # noqa: E402
-from catalog.archive import ArchiveDestination  # noqa: E402
-from catalog.archive_tables import ArchiveDoneRow  # noqa: E402
-from catalog.db import Database  # noqa: E402
-from catalog.models import Direction, Recording  # noqa: E402
-from catalog.repository import Catalog  # noqa: E402
-from catalog.settings import RecflowSettings  # noqa: E402
-from catalog.store import LocalStore  # noqa: E402
-from catalog.tables import RecordingRow  # noqa: E402
-from connectors.s3 import S3Config, S3Connector  # noqa: E402
-from flows.archive import plan_signature, run_archive, run_archive_sync  # noqa: E402
+from catalog.archive import ArchiveDestination
+from catalog.archive_tables import ArchiveDoneRow
+from catalog.db import Database
+from catalog.models import Direction, Recording
+from catalog.repository import Catalog
+from catalog.settings import RecflowSettings
+from catalog.store import LocalStore
+from catalog.tables import RecordingRow
+from connectors.s3 import S3Config, S3Connector
+from flows.archive import plan_signature, run_archive, run_archive_sync
 
 
 def main() -> None:
@@ -62,11 +62,17 @@ def main() -> None:
     port = free_port()
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     endpoint = f"http://127.0.0.1:{port}"
-    s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="testing",
-                      aws_secret_access_key="testing", region_name="us-east-1")
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    )
     for _ in range(100):
         try:
             s3.list_buckets()
@@ -76,16 +82,23 @@ def main() -> None:
     rows: list[tuple[str, str, str, str]] = []
     with tempfile.TemporaryDirectory(prefix="archive-bench-") as tmp:
         root = Path(tmp)
-        catalog = Catalog(Database(f"sqlite:///{root / 'catalog.sqlite3'}"),
-                          LocalStore(root / "recordings"), RecflowSettings(data_dir=root))
+        catalog = Catalog(
+            Database(f"sqlite:///{root / 'catalog.sqlite3'}"),
+            LocalStore(root / "recordings"),
+            RecflowSettings(data_dir=root),
+        )
         src = write_call_wav(root / "call.wav", args.seconds, seed=1)
         t0 = datetime(2025, 6, 5, tzinfo=UTC)
         recs = []
         for i in range(args.recordings):
-            rec = Recording(from_number="+447700900128", to_number=f"+44163296{i:04d}",
-                            direction=Direction.inbound, started_at=t0 + timedelta(minutes=i),
-                            ended_at=t0 + timedelta(minutes=i, seconds=args.seconds),
-                            duration_seconds=args.seconds)
+            rec = Recording(
+                from_number="+447700900128",
+                to_number=f"+44163296{i:04d}",
+                direction=Direction.inbound,
+                started_at=t0 + timedelta(minutes=i),
+                ended_at=t0 + timedelta(minutes=i, seconds=args.seconds),
+                duration_seconds=args.seconds,
+            )
             recs.append(catalog.add_recording(rec, audio=src))
         paths = [catalog.store.local_path(r.file_key) for r in recs]
         total_mb = sum(p.stat().st_size for p in paths) / 1e6
@@ -106,11 +119,22 @@ def main() -> None:
         def recflow_round(fmt: str, limit: int | None = None) -> tuple[float, int]:
             bucket = f"rf-{uuid.uuid4().hex[:8]}"
             s3.create_bucket(Bucket=bucket)
-            dest = ArchiveDestination(name=f"bench-{bucket}", connector="s3", layout="focus",
-                                      formats=[fmt], concurrency=args.concurrency)
-            conn = S3Connector(S3Config(bucket=bucket, endpoint_url=endpoint, access_key_id="testing",
-                                        secret_access_key="testing",
-                                        max_pool_connections=args.concurrency * 2))
+            dest = ArchiveDestination(
+                name=f"bench-{bucket}",
+                connector="s3",
+                layout="focus",
+                formats=[fmt],
+                concurrency=args.concurrency,
+            )
+            conn = S3Connector(
+                S3Config(
+                    bucket=bucket,
+                    endpoint_url=endpoint,
+                    access_key_id="testing",
+                    secret_access_key="testing",
+                    max_pool_connections=args.concurrency * 2,
+                )
+            )
             start = time.perf_counter()
             rep = run_archive_sync(catalog, dest, lambda name: conn, limit=limit)
             elapsed = time.perf_counter() - start
@@ -124,14 +148,33 @@ def main() -> None:
                 (plain if name == "plain" else ours).append(fn())
         best_plain, best_ours = min(plain), min(ours)
         n = len(recs)
-        rows.append(("plain boto3 put_object", f"{n / best_plain:,.0f}", f"{total_mb / best_plain:,.1f}", "1.00"))
-        rows.append(("recflow archive (WAV_16_8000_S)", f"{n / best_ours:,.0f}", f"{total_mb / best_ours:,.1f}",
-                     f"{best_plain / best_ours:.2f}"))
+        rows.append(
+            (
+                "plain boto3 put_object",
+                f"{n / best_plain:,.0f}",
+                f"{total_mb / best_plain:,.1f}",
+                "1.00",
+            )
+        )
+        rows.append(
+            (
+                "recflow archive (WAV_16_8000_S)",
+                f"{n / best_ours:,.0f}",
+                f"{total_mb / best_ours:,.1f}",
+                f"{best_plain / best_ours:.2f}",
+            )
+        )
         if args.mp3:
             m = min(args.mp3, n)
             elapsed, nbytes = recflow_round("MP3", limit=m)
-            rows.append((f"recflow archive (MP3, {m} recordings)", f"{m / elapsed:,.0f}",
-                         f"{nbytes / 1e6 / elapsed:,.2f} (out)", "-"))
+            rows.append(
+                (
+                    f"recflow archive (MP3, {m} recordings)",
+                    f"{m / elapsed:,.0f}",
+                    f"{nbytes / 1e6 / elapsed:,.2f} (out)",
+                    "-",
+                )
+            )
 
         # ledger of N archived recordings, then a run that finds nothing new
         dest = ArchiveDestination(name="noop", connector="s3", layout="focus", formats=["MP3"])
@@ -141,44 +184,100 @@ def main() -> None:
         for start_i in range(0, args.ledger, batch):
             ids = [str(uuid.uuid4()) for _ in range(min(batch, args.ledger - start_i))]
             with catalog.db.session() as s:
-                s.execute(insert(RecordingRow), [
-                    {"id": rid, "call_id": rid, "from_number": "+447700900128", "from_name": "",
-                     "to_number": "+441632960560", "to_name": "", "direction": "inbound",
-                     "started_at": now, "ended_at": now, "duration_seconds": 5.0, "channels": 2,
-                     "sample_rate": 8000, "codec": "pcm", "file_key": f"x/{rid}.wav", "file_size": 1,
-                     "sha256": "", "private": False, "participants": [], "pauses": [],
-                     "metadata_": {}, "status": "processed", "attempt": 0, "error": "",
-                     "created_at": now}
-                    for rid in ids
-                ])
-                s.execute(insert(ArchiveDoneRow), [
-                    {"archive": "noop", "recording_id": rid, "plan": plan, "done_at": now, "moved": False}
-                    for rid in ids
-                ])
+                s.execute(
+                    insert(RecordingRow),
+                    [
+                        {
+                            "id": rid,
+                            "call_id": rid,
+                            "from_number": "+447700900128",
+                            "from_name": "",
+                            "to_number": "+441632960560",
+                            "to_name": "",
+                            "direction": "inbound",
+                            "started_at": now,
+                            "ended_at": now,
+                            "duration_seconds": 5.0,
+                            "channels": 2,
+                            "sample_rate": 8000,
+                            "codec": "pcm",
+                            "file_key": f"x/{rid}.wav",
+                            "file_size": 1,
+                            "sha256": "",
+                            "private": False,
+                            "participants": [],
+                            "pauses": [],
+                            "metadata_": {},
+                            "status": "processed",
+                            "attempt": 0,
+                            "error": "",
+                            "created_at": now,
+                        }
+                        for rid in ids
+                    ],
+                )
+                s.execute(
+                    insert(ArchiveDoneRow),
+                    [
+                        {
+                            "archive": "noop",
+                            "recording_id": rid,
+                            "plan": plan,
+                            "done_at": now,
+                            "moved": False,
+                        }
+                        for rid in ids
+                    ],
+                )
         with catalog.db.session() as s:  # the bench's own recordings are archived too
-            s.execute(insert(ArchiveDoneRow), [
-                {"archive": "noop", "recording_id": r.id, "plan": plan, "done_at": now, "moved": False}
-                for r in recs
-            ])
+            s.execute(
+                insert(ArchiveDoneRow),
+                [
+                    {
+                        "archive": "noop",
+                        "recording_id": r.id,
+                        "plan": plan,
+                        "done_at": now,
+                        "moved": False,
+                    }
+                    for r in recs
+                ],
+            )
         times = []
         for _ in range(3):
             start = time.perf_counter()
             rep = asyncio.run(run_archive(catalog, dest, lambda name: None))  # type: ignore[arg-type, return-value]
             times.append(time.perf_counter() - start)
             assert rep.pending == 0 and rep.uploaded_objects == 0
-        rows.append((f"no-op incremental run, {args.ledger + n:,} archived", "-", "-",
-                     f"{min(times):.3f} s (goal < 2 s)"))
+        rows.append(
+            (
+                f"no-op incremental run, {args.ledger + n:,} archived",
+                "-",
+                "-",
+                f"{min(times):.3f} s (goal < 2 s)",
+            )
+        )
         catalog.db.dispose()
     server.terminate()
     server.wait(10)
 
-    print(f"\narchive benchmark: {args.recordings} recordings x {args.seconds:g} s stereo 8 kHz "
-          f"({total_mb:.1f} MB), concurrency {args.concurrency}, moto_server (own process) on 127.0.0.1, "
-          f"best of {args.rounds} rounds, {os.cpu_count()} CPUs")
-    widths = [max(len(r[i]) for r in [*rows, ("case", "files/s", "MB/s", "ratio / time")]) for i in range(4)]
+    print(
+        f"\narchive benchmark: {args.recordings} recordings x {args.seconds:g} s stereo 8 kHz "
+        f"({total_mb:.1f} MB), concurrency {args.concurrency}, moto_server (own process) on 127.0.0.1, "
+        f"best of {args.rounds} rounds, {os.cpu_count()} CPUs"
+    )
+    widths = [
+        max(len(r[i]) for r in [*rows, ("case", "files/s", "MB/s", "ratio / time")])
+        for i in range(4)
+    ]
     header = ("case", "files/s", "MB/s", "ratio / time")
     for r in [header, tuple("-" * w for w in widths), *rows]:
-        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))))
+        print(
+            "  ".join(
+                c.ljust(w) if i == 0 else c.rjust(w)
+                for i, (c, w) in enumerate(zip(r, widths, strict=True))
+            )
+        )
 
 
 if __name__ == "__main__":

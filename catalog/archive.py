@@ -49,7 +49,9 @@ def validate_timezone(tz: str) -> str:
     try:
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {tz!r} (use an IANA name like Europe/London)") from None
+        raise ValueError(
+            f"unknown time zone {tz!r} (use an IANA name like Europe/London)"
+        ) from None
     return tz
 
 
@@ -127,7 +129,9 @@ class RetentionGroup(BaseModel):
             return False
         if not self.numbers:
             return True
-        return any(_number_match(p, n) for p in self.numbers for n in (rec.from_number, rec.to_number))
+        return any(
+            _number_match(p, n) for p in self.numbers for n in (rec.from_number, rec.to_number)
+        )
 
 
 def _number_match(pattern: str, number: str) -> bool:
@@ -181,9 +185,7 @@ def load_destinations(catalog: Any) -> list[ArchiveDestination]:
 
 
 def save_destinations(catalog: Any, dests: Sequence[ArchiveDestination]) -> None:
-    catalog.put_document(
-        ARCHIVE_DOC, {"destinations": [d.model_dump(mode="json") for d in dests]}
-    )
+    catalog.put_document(ARCHIVE_DOC, {"destinations": [d.model_dump(mode="json") for d in dests]})
 
 
 def get_destination(catalog: Any, name: str) -> ArchiveDestination | None:
@@ -264,7 +266,10 @@ def decide(
 def add_hold(db: Database, recording_id: str, *, reason: str = "", by: str = "") -> int:
     with db.session() as s:
         row = RetentionHoldRow(
-            recording_id=recording_id, reason=reason, created_by=by, created_at=utcnow(),
+            recording_id=recording_id,
+            reason=reason,
+            created_by=by,
+            created_at=utcnow(),
             released_by="",
         )
         s.add(row)
@@ -276,7 +281,10 @@ def release_holds(db: Database, recording_id: str, *, by: str = "") -> int:
     with db.session() as s:
         res = s.execute(
             update(RetentionHoldRow)
-            .where(RetentionHoldRow.recording_id == recording_id, RetentionHoldRow.released_at.is_(None))
+            .where(
+                RetentionHoldRow.recording_id == recording_id,
+                RetentionHoldRow.released_at.is_(None),
+            )
             .values(released_at=utcnow(), released_by=by)
         )
         return res.rowcount  # type: ignore[attr-defined, no-any-return]
@@ -300,9 +308,14 @@ def held_ids(db: Database, recording_ids: Iterable[str] | None = None) -> set[st
 def _subject(row: Any) -> RetentionSubject:
     started = row.started_at if row.started_at.tzinfo else row.started_at.replace(tzinfo=UTC)
     return RetentionSubject(
-        recording_id=row.id, started_at=started, from_number=row.from_number,
-        to_number=row.to_number, direction=row.direction, call_id=row.call_id,
-        sha256=row.sha256, file_key=row.file_key,
+        recording_id=row.id,
+        started_at=started,
+        from_number=row.from_number,
+        to_number=row.to_number,
+        direction=row.direction,
+        call_id=row.call_id,
+        sha256=row.sha256,
+        file_key=row.file_key,
     )
 
 
@@ -319,8 +332,14 @@ def retention_decisions(
     now = now or utcnow()
     cutoff = now - timedelta(days=policy.min_days)
     cols = (
-        RecordingRow.id, RecordingRow.started_at, RecordingRow.from_number, RecordingRow.to_number,
-        RecordingRow.direction, RecordingRow.call_id, RecordingRow.sha256, RecordingRow.file_key,
+        RecordingRow.id,
+        RecordingRow.started_at,
+        RecordingRow.from_number,
+        RecordingRow.to_number,
+        RecordingRow.direction,
+        RecordingRow.call_id,
+        RecordingRow.sha256,
+        RecordingRow.file_key,
     )
     with db.session() as s:
         rows = s.execute(
@@ -331,7 +350,11 @@ def retention_decisions(
     archived = _archived_everywhere(db, [r.recording_id for r in subjects], archives)
     return [
         decide(
-            r, policy, now=now, legal_hold=legal_hold, held=r.recording_id in held,
+            r,
+            policy,
+            now=now,
+            legal_hold=legal_hold,
+            held=r.recording_id in held,
             archived=r.recording_id in archived,
         )
         for r in subjects
@@ -361,11 +384,17 @@ def is_playable(catalog: Any, rec: Recording, *, now: datetime | None = None) ->
     playable at once, before the nightly run deletes them (the Focus seed's behaviour)."""
     policy = load_policy(catalog)
     subject = RetentionSubject(
-        recording_id=rec.id, started_at=rec.started_at, from_number=rec.from_number,
-        to_number=rec.to_number, direction=rec.direction.value,
+        recording_id=rec.id,
+        started_at=rec.started_at,
+        from_number=rec.from_number,
+        to_number=rec.to_number,
+        direction=rec.direction.value,
     )
     d = decide(
-        subject, policy, now=now or utcnow(), legal_hold=catalog.account().legal_hold,
+        subject,
+        policy,
+        now=now or utcnow(),
+        legal_hold=catalog.account().legal_hold,
         held=bool(held_ids(catalog.db, [rec.id])),
     )
     return d.action not in ("delete", "awaiting_archive")
@@ -386,19 +415,32 @@ def log_deletion(
     with db.session() as s:
         s.add(
             RetentionDeletionRow(
-                recording_id=subject.recording_id, what=what, call_id=subject.call_id,
-                from_number=subject.from_number, to_number=subject.to_number,
-                started_at=subject.started_at, sha256=subject.sha256, retention_group=group,
-                days=days, reason=reason, actor=actor, deleted_at=now,
+                recording_id=subject.recording_id,
+                what=what,
+                call_id=subject.call_id,
+                from_number=subject.from_number,
+                to_number=subject.to_number,
+                started_at=subject.started_at,
+                sha256=subject.sha256,
+                retention_group=group,
+                days=days,
+                reason=reason,
+                actor=actor,
+                deleted_at=now,
             )
         )
         audit = _audit_row_class()
         if audit is not None:
             s.add(
                 audit(
-                    at=now, initiator=actor, client_ip="", action=f"retention.delete_{what}",
-                    resource=f"recording:{subject.recording_id}", outcome="ok",
-                    changes=[], detail=f"{reason}; sha256={subject.sha256}",
+                    at=now,
+                    initiator=actor,
+                    client_ip="",
+                    action=f"retention.delete_{what}",
+                    resource=f"recording:{subject.recording_id}",
+                    outcome="ok",
+                    changes=[],
+                    detail=f"{reason}; sha256={subject.sha256}",
                 )
             )
 
@@ -418,8 +460,13 @@ def delete_recording(db: Database, store: Any, decision: RetentionDecision, *, a
     repeats, never a silent deletion."""
     subj = decision.subject
     log_deletion(
-        db, subj, what="recording", group=decision.group, days=decision.days,
-        reason=decision.reason, actor=actor,
+        db,
+        subj,
+        what="recording",
+        group=decision.group,
+        days=decision.days,
+        reason=decision.reason,
+        actor=actor,
     )
     if subj.file_key:
         store.delete(subj.file_key)
@@ -500,7 +547,9 @@ class LedgerEntry:
     verified_at: datetime
 
 
-def ledger_for(db: Database, archive: str, recording_ids: Sequence[str]) -> dict[tuple[str, str, str], LedgerEntry]:
+def ledger_for(
+    db: Database, archive: str, recording_ids: Sequence[str]
+) -> dict[tuple[str, str, str], LedgerEntry]:
     """(recording_id, role, name) → entry, for resuming a partly archived recording."""
     out: dict[tuple[str, str, str], LedgerEntry] = {}
     ids = list(recording_ids)
@@ -517,8 +566,16 @@ def ledger_for(db: Database, archive: str, recording_ids: Sequence[str]) -> dict
 
 def _entry(r: ArchiveObjectRow) -> LedgerEntry:
     return LedgerEntry(
-        r.archive, r.role, r.connector, r.recording_id, r.name, r.key, r.size, r.checksum,
-        _utc(r.uploaded_at), _utc(r.verified_at),
+        r.archive,
+        r.role,
+        r.connector,
+        r.recording_id,
+        r.name,
+        r.key,
+        r.size,
+        r.checksum,
+        _utc(r.uploaded_at),
+        _utc(r.verified_at),
     )
 
 
@@ -540,15 +597,25 @@ def record_objects(db: Database, entries: Sequence[LedgerEntry]) -> None:
                 s.execute(
                     delete(ArchiveObjectRow).where(
                         ArchiveObjectRow.archive == archive,
-                        tuple_(ArchiveObjectRow.role, ArchiveObjectRow.recording_id,
-                               ArchiveObjectRow.name).in_(keys[i : i + 300]),
+                        tuple_(
+                            ArchiveObjectRow.role,
+                            ArchiveObjectRow.recording_id,
+                            ArchiveObjectRow.name,
+                        ).in_(keys[i : i + 300]),
                     )
                 )
         s.add_all(
             ArchiveObjectRow(
-                archive=e.archive, role=e.role, connector=e.connector,
-                recording_id=e.recording_id, name=e.name, key=e.key, size=e.size,
-                checksum=e.checksum, uploaded_at=e.uploaded_at, verified_at=e.verified_at,
+                archive=e.archive,
+                role=e.role,
+                connector=e.connector,
+                recording_id=e.recording_id,
+                name=e.name,
+                key=e.key,
+                size=e.size,
+                checksum=e.checksum,
+                uploaded_at=e.uploaded_at,
+                verified_at=e.verified_at,
             )
             for e in entries
         )
@@ -564,7 +631,8 @@ def mark_done(db: Database, archive: str, items: Sequence[tuple[str, bool]], pla
         for i in range(0, len(ids), 500):
             s.execute(
                 delete(ArchiveDoneRow).where(
-                    ArchiveDoneRow.archive == archive, ArchiveDoneRow.recording_id.in_(ids[i : i + 500])
+                    ArchiveDoneRow.archive == archive,
+                    ArchiveDoneRow.recording_id.in_(ids[i : i + 500]),
                 )
             )
         s.add_all(
@@ -588,6 +656,8 @@ def ledger_stats(db: Database, archive: str) -> dict[str, int]:
             )
         ).one()
         done = s.scalar(
-            select(func.count()).select_from(ArchiveDoneRow).where(ArchiveDoneRow.archive == archive)
+            select(func.count())
+            .select_from(ArchiveDoneRow)
+            .where(ArchiveDoneRow.archive == archive)
         )
     return {"objects": int(objects), "bytes": int(size), "recordings": int(done or 0)}

@@ -118,8 +118,11 @@ class AzureBlobConnector(Connector):
             from azure.storage.blob import BlobServiceClient
 
             cfg = self.config
-            kwargs = {"connection_timeout": cfg.timeout_seconds, "read_timeout": cfg.timeout_seconds,
-                      "retry_total": 0}  # the archive engine retries, with its own backoff
+            kwargs = {
+                "connection_timeout": cfg.timeout_seconds,
+                "read_timeout": cfg.timeout_seconds,
+                "retry_total": 0,
+            }  # the archive engine retries, with its own backoff
             if cfg.connection_string is not None:
                 service = BlobServiceClient.from_connection_string(
                     cfg.connection_string.get_secret_value(), **kwargs
@@ -127,11 +130,15 @@ class AzureBlobConnector(Connector):
             else:
                 cred: Any
                 if cfg.account_key is not None:
-                    cred = {"account_name": cfg.account_name or "",
-                            "account_key": cfg.account_key.get_secret_value()}
+                    cred = {
+                        "account_name": cfg.account_name or "",
+                        "account_key": cfg.account_key.get_secret_value(),
+                    }
                 else:
                     cred = cfg.sas_token.get_secret_value() if cfg.sas_token else None
-                service = BlobServiceClient(account_url=cfg.account_url or "", credential=cred, **kwargs)
+                service = BlobServiceClient(
+                    account_url=cfg.account_url or "", credential=cred, **kwargs
+                )
             self._container = service.get_container_client(cfg.container)
         return self._container
 
@@ -139,17 +146,29 @@ class AzureBlobConnector(Connector):
         return join_key(self.config.prefix, key)
 
     async def put_object(
-        self, key: str, source: Path, *, content_type: str = "", metadata: dict[str, str] | None = None,
+        self,
+        key: str,
+        source: Path,
+        *,
+        content_type: str = "",
+        metadata: dict[str, str] | None = None,
     ) -> ObjectInfo:
         return await asyncio.to_thread(self._put, key, source, content_type, metadata or {})
 
     def put_object_blocking(
-        self, key: str, source: Path, *, content_type: str = "", metadata: dict[str, str] | None = None
+        self,
+        key: str,
+        source: Path,
+        *,
+        content_type: str = "",
+        metadata: dict[str, str] | None = None,
     ) -> ObjectInfo:
         """``put_object`` for callers already on a worker thread (the archive engine)."""
         return self._put(key, source, content_type, metadata or {})
 
-    def _put(self, key: str, source: Path, content_type: str, metadata: dict[str, str]) -> ObjectInfo:
+    def _put(
+        self, key: str, source: Path, content_type: str, metadata: dict[str, str]
+    ) -> ObjectInfo:
         from azure.storage.blob import ContentSettings
 
         full = self._key(key)
@@ -229,8 +248,11 @@ class AzureBlobConnector(Connector):
 
         def run() -> list[ObjectInfo]:
             return [
-                ObjectInfo(key=strip_prefix(base, b.name), size=int(b.size),
-                           checksum=bytes(b.content_settings.content_md5 or b"").hex())
+                ObjectInfo(
+                    key=strip_prefix(base, b.name),
+                    size=int(b.size),
+                    checksum=bytes(b.content_settings.content_md5 or b"").hex(),
+                )
                 for b in self.container().list_blobs(name_starts_with=full or None)
             ]
 

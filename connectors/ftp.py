@@ -11,6 +11,7 @@ serves concurrent uploads from worker threads.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ftplib
 import hashlib
 import posixpath
@@ -187,12 +188,22 @@ class FtpConnector(Connector):
         return h.hexdigest()
 
     async def put_object(
-        self, key: str, source: Path, *, content_type: str = "", metadata: dict[str, str] | None = None,
+        self,
+        key: str,
+        source: Path,
+        *,
+        content_type: str = "",
+        metadata: dict[str, str] | None = None,
     ) -> ObjectInfo:
         return await asyncio.to_thread(self.put_object_blocking, key, source)
 
     def put_object_blocking(
-        self, key: str, source: Path, *, content_type: str = "", metadata: dict[str, str] | None = None,
+        self,
+        key: str,
+        source: Path,
+        *,
+        content_type: str = "",
+        metadata: dict[str, str] | None = None,
     ) -> ObjectInfo:
         """``put_object`` for callers already on a worker thread (the archive engine)."""
         path = self._path(key)
@@ -276,7 +287,9 @@ class FtpConnector(Connector):
                     if facts.get("type") == "dir":
                         stack.append(full)
                     elif facts.get("type") == "file" and ".part-" not in name:
-                        out.append(ObjectInfo(key=strip_prefix(base, full), size=int(facts.get("size", 0))))
+                        out.append(
+                            ObjectInfo(key=strip_prefix(base, full), size=int(facts.get("size", 0)))
+                        )
             return sorted(out, key=lambda o: o.key)
 
         return await self._run("list", walk)
@@ -296,9 +309,6 @@ class FtpConnector(Connector):
                 ftp.quit()
 
 
-@contextmanager
-def _quiet() -> Iterator[None]:
-    try:
-        yield
-    except Exception:  # closing a broken connection may fail in any way; nothing to do
-        pass
+def _quiet() -> contextlib.suppress:
+    # closing a broken connection may fail in any way; there is nothing left to do about it
+    return contextlib.suppress(Exception)

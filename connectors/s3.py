@@ -108,7 +108,8 @@ def map_s3_error(exc: BaseException, what: str) -> ConnectorError:
     if isinstance(exc, NoCredentialsError | PartialCredentialsError):
         return AuthError(f"{what}: no usable AWS credentials ({exc})")
     if isinstance(
-        exc, EndpointConnectionError | ConnectTimeoutError | ReadTimeoutError | ConnectionClosedError
+        exc,
+        EndpointConnectionError | ConnectTimeoutError | ReadTimeoutError | ConnectionClosedError,
     ):
         return RetriableError(f"{what}: cannot reach the S3 endpoint ({exc})")
     if isinstance(exc, ClientError):
@@ -118,7 +119,7 @@ def map_s3_error(exc: BaseException, what: str) -> ConnectorError:
         msg = f"{what}: S3 answered {status} {code}: {err.get('Message', '')}".rstrip(": ")
         if code in _AUTH_CODES or status in (401, 403):
             return AuthError(msg)
-        if code in _CONFIG_CODES or code == "404" and "bucket" in what:
+        if code in _CONFIG_CODES or (code == "404" and "bucket" in what):
             return ConfigError(msg)
         if code in _RETRIABLE_CODES or status == 429 or status >= 500:
             retry_after = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
@@ -208,12 +209,19 @@ class S3Connector(Connector):
         return await asyncio.to_thread(self._put, key, source, content_type, metadata or {})
 
     def put_object_blocking(
-        self, key: str, source: Path, *, content_type: str = "", metadata: dict[str, str] | None = None
+        self,
+        key: str,
+        source: Path,
+        *,
+        content_type: str = "",
+        metadata: dict[str, str] | None = None,
     ) -> ObjectInfo:
         """``put_object`` for callers already on a worker thread (the archive engine)."""
         return self._put(key, source, content_type, metadata or {})
 
-    def _put(self, key: str, source: Path, content_type: str, metadata: dict[str, str]) -> ObjectInfo:
+    def _put(
+        self, key: str, source: Path, content_type: str, metadata: dict[str, str]
+    ) -> ObjectInfo:
         full = self._key(key)
         digest = digest_file(source)
         meta = {**metadata, "sha256": digest.sha256}
@@ -293,7 +301,9 @@ class S3Connector(Connector):
     async def download_object(self, key: str, dest: Path) -> ObjectInfo:
         full = self._key(key)
         try:
-            await asyncio.to_thread(self.client().download_file, self.config.bucket, full, str(dest))
+            await asyncio.to_thread(
+                self.client().download_file, self.config.bucket, full, str(dest)
+            )
         except Exception as e:
             raise map_s3_error(e, f"download s3://{self.config.bucket}/{full}") from e
         return ObjectInfo(key=key, size=dest.stat().st_size)
@@ -306,8 +316,10 @@ class S3Connector(Connector):
         full = "/".join(p for p in (base, prefix.strip("/")) if p)
         out = []
         try:
-            pages = self.client().get_paginator("list_objects_v2").paginate(
-                Bucket=self.config.bucket, Prefix=full
+            pages = (
+                self.client()
+                .get_paginator("list_objects_v2")
+                .paginate(Bucket=self.config.bucket, Prefix=full)
             )
             for page in pages:
                 for obj in page.get("Contents", []):

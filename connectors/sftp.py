@@ -118,15 +118,21 @@ class SftpConnector(Connector):
             if cfg.private_key is not None:
                 passphrase = (
                     cfg.private_key_passphrase.get_secret_value()
-                    if cfg.private_key_passphrase else None
+                    if cfg.private_key_passphrase
+                    else None
                 )
                 keys = [asyncssh.import_private_key(cfg.private_key.get_secret_value(), passphrase)]
             self._conn = await asyncio.wait_for(
                 asyncssh.connect(
-                    cfg.host, port=cfg.port, username=cfg.username,
+                    cfg.host,
+                    port=cfg.port,
+                    username=cfg.username,
                     password=cfg.password.get_secret_value() if cfg.password else None,
-                    client_keys=keys, known_hosts=known_hosts, agent_path=None,
-                    config=None, preferred_auth="publickey,password,keyboard-interactive",
+                    client_keys=keys,
+                    known_hosts=known_hosts,
+                    agent_path=None,
+                    config=None,
+                    preferred_auth="publickey,password,keyboard-interactive",
                 ),
                 cfg.timeout_seconds,
             )
@@ -144,7 +150,12 @@ class SftpConnector(Connector):
         self._dirs.add(directory)
 
     async def put_object(
-        self, key: str, source: Path, *, content_type: str = "", metadata: dict[str, str] | None = None,
+        self,
+        key: str,
+        source: Path,
+        *,
+        content_type: str = "",
+        metadata: dict[str, str] | None = None,
     ) -> ObjectInfo:
         path = self._path(key)
         digest = await asyncio.to_thread(digest_file, source)
@@ -232,7 +243,11 @@ class SftpConnector(Connector):
                     if entry.attrs.type == 2:  # FILEXFER_TYPE_DIRECTORY
                         stack.append(full)
                     elif ".part-" not in entry.filename:
-                        out.append(ObjectInfo(key=strip_prefix(base, full), size=int(entry.attrs.size or 0)))
+                        out.append(
+                            ObjectInfo(
+                                key=strip_prefix(base, full), size=int(entry.attrs.size or 0)
+                            )
+                        )
         except Exception as e:
             raise map_sftp_error(e, f"list {self._where}/{start}") from e
         return sorted(out, key=lambda o: o.key)

@@ -91,7 +91,9 @@ class ArchiveReport:
         if not self.pending and not self.fatal:
             return head + f"nothing new to archive ({self.seconds:.2f}s)"
         if self.dry_run:
-            return head + f"dry run, {self.pending} recording(s), {len(self.planned)} object(s) to put"
+            return (
+                head + f"dry run, {self.pending} recording(s), {len(self.planned)} object(s) to put"
+            )
         text = (
             f"{self.archived}/{self.pending} recording(s) archived, {self.uploaded_objects} "
             f"object(s) uploaded ({mb:.2f} MB), {self.skipped_objects} already there"
@@ -106,10 +108,16 @@ class ArchiveReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "archive": self.archive, "dry_run": self.dry_run, "pending": self.pending,
-            "archived": self.archived, "moved": self.moved,
-            "uploaded_objects": self.uploaded_objects, "skipped_objects": self.skipped_objects,
-            "uploaded_bytes": self.uploaded_bytes, "failed": self.failed, "fatal": self.fatal,
+            "archive": self.archive,
+            "dry_run": self.dry_run,
+            "pending": self.pending,
+            "archived": self.archived,
+            "moved": self.moved,
+            "uploaded_objects": self.uploaded_objects,
+            "skipped_objects": self.skipped_objects,
+            "uploaded_bytes": self.uploaded_bytes,
+            "failed": self.failed,
+            "fatal": self.fatal,
             "seconds": round(self.seconds, 3),
         }
 
@@ -155,7 +163,9 @@ class _Uploader:
         self.lock = threading.Lock()
         self.waiting: set[concurrent.futures.Future[Any]] = set()
 
-    def _put_once(self, store: Any, key: str, path: Path, content_type: str, meta: dict[str, str]) -> Any:
+    def _put_once(
+        self, store: Any, key: str, path: Path, content_type: str, meta: dict[str, str]
+    ) -> Any:
         blocking = getattr(store, "put_object_blocking", None)
         if blocking is not None:
             return blocking(key, path, content_type=content_type, metadata=meta)
@@ -170,7 +180,9 @@ class _Uploader:
             with self.lock:
                 self.waiting.discard(fut)
 
-    def put_verified(self, store: Any, key: str, path: Path, content_type: str, meta: dict[str, str]) -> Any:
+    def put_verified(
+        self, store: Any, key: str, path: Path, content_type: str, meta: dict[str, str]
+    ) -> Any:
         """Upload with retries for retriable errors; the connector verifies (checksum/size)
         and raises VerificationError on a mismatch, retried like a dropped connection."""
         delay = 0.5
@@ -231,9 +243,13 @@ def _record_failure(catalog: Catalog, archive: str, connector: str, rid: str, er
     `recflow deliveries list --failed` and the portal, next to the other connectors."""
     catalog.record_delivery(
         Delivery(
-            subject_kind="recording", subject_id=rid, connector=connector,
-            action=f"archive:{archive}", idempotency_key=_delivery_key(archive, rid),
-            status=DeliveryStatus.failed, error=err[:2000],
+            subject_kind="recording",
+            subject_id=rid,
+            connector=connector,
+            action=f"archive:{archive}",
+            idempotency_key=_delivery_key(archive, rid),
+            status=DeliveryStatus.failed,
+            error=err[:2000],
         )
     )
 
@@ -317,7 +333,9 @@ async def run_archive(
                 protected = {r.id for r in pending}
 
         def one(
-            rec: Recording, known: dict[tuple[str, str, str], LedgerEntry], prep: Prepared | Exception
+            rec: Recording,
+            known: dict[tuple[str, str, str], LedgerEntry],
+            prep: Prepared | Exception,
         ) -> None:
             """One recording, start to finish, in a worker thread."""
             nonlocal finished
@@ -327,8 +345,19 @@ async def run_archive(
                 if isinstance(prep, Exception):
                     raise prep
                 entries, moved = _archive_one(
-                    catalog, dest, rec, opts, account.name, targets, stores, known, report,
-                    workdir, prep, uploader, move=dest.mode == "move" and rec.id not in protected,
+                    catalog,
+                    dest,
+                    rec,
+                    opts,
+                    account.name,
+                    targets,
+                    stores,
+                    known,
+                    report,
+                    workdir,
+                    prep,
+                    uploader,
+                    move=dest.mode == "move" and rec.id not in protected,
                     actor=actor,
                 )
                 with lock:
@@ -364,7 +393,9 @@ async def run_archive(
                 known = await asyncio.to_thread(
                     ledger.ledger_for, catalog.db, dest.name, [r.id for r in chunk]
                 )
-                prepared = await asyncio.to_thread(_prepare_chunk, catalog, chunk, opts, account.name)
+                prepared = await asyncio.to_thread(
+                    _prepare_chunk, catalog, chunk, opts, account.name
+                )
                 await asyncio.gather(
                     *(loop.run_in_executor(pool, one, r, known, prepared[r.id]) for r in chunk)
                 )
@@ -426,16 +457,29 @@ def _archive_one(
                 path = source if obj.name in same else rendered.get(obj.name)
                 if path is None:
                     path = render_artifact(
-                        obj, rec, source=source, workdir=workdir, account=account,
-                        transcript=transcript, audio_key=audio_key,
+                        obj,
+                        rec,
+                        source=source,
+                        workdir=workdir,
+                        account=account,
+                        transcript=transcript,
+                        audio_key=audio_key,
                     )
                     rendered[obj.name] = path
                 info = uploader.put_verified(stores[role], obj.key, path, obj.content_type, meta)
                 now = utcnow()
                 entries.append(
                     LedgerEntry(
-                        dest.name, role, cname, rec.id, obj.name, obj.key, info.size,
-                        info.checksum, now, now,
+                        dest.name,
+                        role,
+                        cname,
+                        rec.id,
+                        obj.name,
+                        obj.key,
+                        info.size,
+                        info.checksum,
+                        now,
+                        now,
                     )
                 )
                 with uploader.lock:
@@ -467,7 +511,9 @@ def run_archive_sync(
 
     async def main() -> ArchiveReport:
         loop = asyncio.get_running_loop()
-        pool = ThreadPoolExecutor(max_workers=dest.concurrency * 2 + 2, thread_name_prefix="archive")
+        pool = ThreadPoolExecutor(
+            max_workers=dest.concurrency * 2 + 2, thread_name_prefix="archive"
+        )
         loop.set_default_executor(pool)
         return await run_archive(catalog, dest, resolve, **kwargs)
 
@@ -490,7 +536,11 @@ def _prepare_chunk(
             source = catalog.store.local_path(rec.file_key)
             if not source.is_file():
                 raise PermanentError(f"audio file {rec.file_key} is missing from the store")
-            same = {o.name for o in objects if o.artifact.value == "audio" and passthrough(source, o.fmt)}
+            same = {
+                o.name
+                for o in objects
+                if o.artifact.value == "audio" and passthrough(source, o.fmt)
+            }
             out[rec.id] = (objects, source, same)
         except Exception as e:  # reported per recording, like an upload failure
             out[rec.id] = e
@@ -498,26 +548,41 @@ def _prepare_chunk(
 
 
 def _remove_local_copy(
-    catalog: Catalog, dest: ArchiveDestination, rec: Recording, objects: list[PlannedObject],
-    *, actor: str,
+    catalog: Catalog,
+    dest: ArchiveDestination,
+    rec: Recording,
+    objects: list[PlannedObject],
+    *,
+    actor: str,
 ) -> None:
     """``mode: move``: the archive now holds the verified copy; the local audio goes, and the
     recording remembers where its audio lives so playback can stream from the archive."""
     audio = [o for o in objects if o.artifact.value == "audio"]
     best = next((o for o in audio if o.fmt is AudioFormat.WAV_16_8000_S), audio[0])
     subject = ledger.RetentionSubject(
-        recording_id=rec.id, started_at=rec.started_at, from_number=rec.from_number,
-        to_number=rec.to_number, direction=rec.direction.value, call_id=rec.call_id,
-        sha256=rec.sha256, file_key=rec.file_key,
+        recording_id=rec.id,
+        started_at=rec.started_at,
+        from_number=rec.from_number,
+        to_number=rec.to_number,
+        direction=rec.direction.value,
+        call_id=rec.call_id,
+        sha256=rec.sha256,
+        file_key=rec.file_key,
     )
     ledger.log_deletion(
-        catalog.db, subject, what="local_copy",
-        reason=f"moved to archive {dest.name} ({dest.connector}:{best.key})", actor=actor,
+        catalog.db,
+        subject,
+        what="local_copy",
+        reason=f"moved to archive {dest.name} ({dest.connector}:{best.key})",
+        actor=actor,
     )
     metadata = dict(rec.metadata)
     metadata["archive"] = {
-        "archive": dest.name, "connector": dest.connector, "key": best.key,
-        "format": best.fmt.value, "local_file_key": rec.file_key,
+        "archive": dest.name,
+        "connector": dest.connector,
+        "key": best.key,
+        "format": best.fmt.value,
+        "local_file_key": rec.file_key,
         "moved_at": utcnow().isoformat(),
     }
     catalog.update_recording(rec.id, file_key="", metadata=metadata)
@@ -543,8 +608,11 @@ class RetentionReport:
         verb = "would delete" if self.dry_run else "deleted"
         n = self.count("delete") if self.dry_run else self.deleted
         parts = [f"retention: {verb} {n} recording(s)"]
-        for action, label in (("held", "on hold"), ("legal_hold", "under legal hold"),
-                              ("awaiting_archive", "waiting for archive")):
+        for action, label in (
+            ("held", "on hold"),
+            ("legal_hold", "under legal hold"),
+            ("awaiting_archive", "waiting for archive"),
+        ):
             if self.count(action):
                 parts.append(f"{self.count(action)} expired but {label}")
         if self.errors:
@@ -558,7 +626,10 @@ def retention_report(catalog: Catalog, *, now: datetime | None = None) -> Retent
     legal_hold = catalog.account().legal_hold
     archives = [d.name for d in ledger.load_destinations(catalog) if d.enabled]
     decisions = ledger.retention_decisions(
-        catalog.db, policy, legal_hold=legal_hold, now=now,
+        catalog.db,
+        policy,
+        legal_hold=legal_hold,
+        now=now,
         archives=archives if policy.require_archived else (),
     )
     rep = RetentionReport(dry_run=True, legal_hold=legal_hold, decisions=decisions)
@@ -567,7 +638,10 @@ def retention_report(catalog: Catalog, *, now: datetime | None = None) -> Retent
 
 
 def run_retention(
-    catalog: Catalog, *, now: datetime | None = None, actor: str = "retention",
+    catalog: Catalog,
+    *,
+    now: datetime | None = None,
+    actor: str = "retention",
     progress: Progress | None = None,
 ) -> RetentionReport:
     """Delete every expired recording nothing holds, oldest first, each logged before it goes."""
@@ -610,8 +684,12 @@ def archive_schedules(catalog: Catalog) -> list[Any]:
     for d in ledger.load_destinations(catalog):
         if d.enabled and d.schedule:
             out.append(
-                Cron(d.schedule, timezone=d.timezone, parameters={"destination": d.name},
-                     slug=f"archive-{d.name}")
+                Cron(
+                    d.schedule,
+                    timezone=d.timezone,
+                    parameters={"destination": d.name},
+                    slug=f"archive-{d.name}",
+                )
             )
     return out
 
@@ -637,8 +715,9 @@ async def archive_flow(destination: str, dry_run: bool = False) -> dict[str, Any
     dest = ledger.get_destination(catalog, destination)
     if dest is None:
         raise ArchiveError(f"no archive named {destination!r}")
-    report = await run_archive(catalog, dest, catalog_resolver(catalog), dry_run=dry_run,
-                               actor="archive-flow")
+    report = await run_archive(
+        catalog, dest, catalog_resolver(catalog), dry_run=dry_run, actor="archive-flow"
+    )
     logger.info(report.summary())
     if report.fatal or report.failed:
         raise ArchiveError(report.summary())
@@ -656,5 +735,10 @@ async def retention_flow(dry_run: bool = False) -> dict[str, Any]:
     else:
         rep = await asyncio.to_thread(run_retention, catalog, actor="retention-flow")
     get_run_logger().info(rep.summary())
-    return {"deleted": rep.deleted, "due": rep.count("delete"), "held": rep.count("held"),
-            "legal_hold": rep.legal_hold, "errors": rep.errors}
+    return {
+        "deleted": rep.deleted,
+        "due": rep.count("delete"),
+        "held": rep.count("held"),
+        "legal_hold": rep.legal_hold,
+        "errors": rep.errors,
+    }

@@ -34,7 +34,7 @@ from catalog.models import Recording, Transcript
 # ---------------------------------------------------------------- formats
 
 
-class AudioFormat(str, Enum):
+class AudioFormat(str, Enum):  # noqa: UP042 (str mix-in: JSON/YAML as plain names)
     """Archive audio formats, named as the Focus SFTP folders name them."""
 
     MP3 = "MP3"  # stereo MP3
@@ -201,8 +201,8 @@ def layout_context(
 ) -> LayoutContext:
     zone = ZoneInfo(tz)
     started = _aware(rec.started_at)
-    ended = _aware(rec.ended_at) if rec.ended_at else started + timedelta(
-        seconds=rec.duration_seconds
+    ended = (
+        _aware(rec.ended_at) if rec.ended_at else started + timedelta(seconds=rec.duration_seconds)
     )
     return LayoutContext(
         id=sanitise_field(rec.id),
@@ -316,8 +316,12 @@ def sidecar_json(rec: Recording, *, account: str, fmt: AudioFormat, key: str) ->
         "answered_at": _aware(rec.answered_at).isoformat() if rec.answered_at else None,
         "ended_at": _aware(rec.ended_at).isoformat() if rec.ended_at else None,
         "duration_seconds": rec.duration_seconds,
-        "original": {"sha256": rec.sha256, "size": rec.file_size, "channels": rec.channels,
-                     "sample_rate": rec.sample_rate},
+        "original": {
+            "sha256": rec.sha256,
+            "size": rec.file_size,
+            "channels": rec.channels,
+            "sample_rate": rec.sample_rate,
+        },
         "audio": {"format": fmt.value, "key": key},
         "participants": [p.model_dump(mode="json") for p in rec.participants],
         "pauses": [p.model_dump(mode="json") for p in rec.pauses],
@@ -331,14 +335,16 @@ def transcript_text(transcript: Transcript) -> bytes:
     lines = []
     for seg in transcript.segments:
         minutes, seconds = divmod(seg.start, 60)
-        lines.append(f"[{int(minutes):02d}:{seconds:04.1f}] {seg.speaker.value}: {seg.text.strip()}")
+        lines.append(
+            f"[{int(minutes):02d}:{seconds:04.1f}] {seg.speaker.value}: {seg.text.strip()}"
+        )
     return ("\n".join(lines) + "\n").encode()
 
 
 # ---------------------------------------------------------------- plan
 
 
-class Artifact(str, Enum):
+class Artifact(str, Enum):  # noqa: UP042
     audio = "audio"
     metadata = "metadata"
     transcript = "transcript"
@@ -355,7 +361,11 @@ class PlannedObject:
     @property
     def name(self) -> str:
         """Stable ledger name of this object within the recording ("MP3", "MP3.metadata")."""
-        return self.fmt.value if self.artifact is Artifact.audio else f"{self.fmt.value}.{self.artifact.value}"
+        return (
+            self.fmt.value
+            if self.artifact is Artifact.audio
+            else f"{self.fmt.value}.{self.artifact.value}"
+        )
 
     @property
     def content_type(self) -> str:
@@ -376,8 +386,13 @@ class PlanOptions:
         """Changes whenever the set of objects a recording needs changes; a recording archived
         under another signature is planned again (objects already in the ledger are skipped)."""
         raw = json.dumps(
-            [self.layout, [f.value for f in self.formats], self.timezone,
-             self.metadata_sidecar, self.transcript]
+            [
+                self.layout,
+                [f.value for f in self.formats],
+                self.timezone,
+                self.metadata_sidecar,
+                self.transcript,
+            ]
         )
         return hashlib.sha256(raw.encode()).hexdigest()[:16]
 

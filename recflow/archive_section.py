@@ -84,14 +84,21 @@ class ArchiveSection:
                 if field == "secondary" and target in names:
                     other = out[names.index(target)]
                     if other.name == d.name:
-                        problems.append((f"{path}.secondary", "an archive cannot be its own secondary"))
+                        problems.append(
+                            (f"{path}.secondary", "an archive cannot be its own secondary")
+                        )
                     continue
                 if target not in connectors:
                     known = ", ".join(sorted(connectors)) or "none configured"
-                    problems.append((f"{path}.{field}", f"unknown connector {target!r} (known: {known})"))
+                    problems.append(
+                        (f"{path}.{field}", f"unknown connector {target!r} (known: {known})")
+                    )
                 elif not _can_store(connectors[target]):
                     problems.append(
-                        (f"{path}.{field}", f"connector {target!r} ({connectors[target]}) cannot store objects")
+                        (
+                            f"{path}.{field}",
+                            f"connector {target!r} ({connectors[target]}) cannot store objects",
+                        )
                     )
             try:
                 validate_layout(d.layout)
@@ -107,7 +114,10 @@ class ArchiveSection:
         changes = []
         for name, d in wanted.items():
             if name not in current:
-                changes.append(f"archive.{name}: created ({d.connector}, {d.layout}, {d.schedule or 'on demand'})")
+                changes.append(
+                    f"archive.{name}: created "
+                    f"({d.connector}, {d.layout}, {d.schedule or 'on demand'})"
+                )
             elif current[name] != d:
                 changes.append(f"archive.{name}: updated")
         changes += [f"archive.{name}: removed" for name in sorted(set(current) - set(wanted))]
@@ -122,8 +132,10 @@ class ArchiveSection:
         # the fields people look for always; the rest only where they differ from the default
         shown = ("name", "connector", "layout", "formats", "schedule", "mode")
         return [
-            {**{k: getattr(d, k) for k in shown},
-             **d.model_dump(mode="json", exclude_defaults=True, exclude=set(shown))}
+            {
+                **{k: getattr(d, k) for k in shown},
+                **d.model_dump(mode="json", exclude_defaults=True, exclude=set(shown)),
+            }
             for d in dests
         ]
 
@@ -159,15 +171,22 @@ class RetentionSection:
     def apply(self, parsed: RetentionEntry, ctx: ApplyContext) -> list[str]:
         changes = []
         policy = RetentionPolicy.model_validate(parsed.model_dump(exclude={"legal_hold"}))
-        if policy != store.load_policy(ctx.catalog) or ctx.catalog.get_document(store.RETENTION_DOC) is None:
+        if (
+            policy != store.load_policy(ctx.catalog)
+            or ctx.catalog.get_document(store.RETENTION_DOC) is None
+        ):
             store.save_policy(ctx.catalog, policy)
-            changes.append(f"retention: {policy.default_days} days default, {len(policy.groups)} group(s)")
+            changes.append(
+                f"retention: {policy.default_days} days default, {len(policy.groups)} group(s)"
+            )
         if parsed.legal_hold is not None:
             account = ctx.catalog.account()
             if account.legal_hold != parsed.legal_hold:
                 account.legal_hold = parsed.legal_hold
                 ctx.catalog.save_account(account)
-                changes.append(f"retention.legal_hold: {not parsed.legal_hold} -> {parsed.legal_hold}")
+                changes.append(
+                    f"retention.legal_hold: {not parsed.legal_hold} -> {parsed.legal_hold}"
+                )
         return changes
 
     def export(self, catalog: Catalog) -> dict[str, Any] | None:

@@ -21,11 +21,15 @@ JSON_OPTION = typer.Option(False, "--json", help="Machine-readable output")
 
 
 def register(app: typer.Typer) -> None:
-    archive = typer.Typer(help="Archive recordings to S3, Azure Blob, SFTP or FTP.", no_args_is_help=True)
+    archive = typer.Typer(
+        help="Archive recordings to S3, Azure Blob, SFTP or FTP.", no_args_is_help=True
+    )
     app.add_typer(archive, name="archive")
     archive.command("run")(archive_run)
     archive.command("list")(archive_list)
-    retention = typer.Typer(help="Retention: report, delete expired recordings, holds.", no_args_is_help=True)
+    retention = typer.Typer(
+        help="Retention: report, delete expired recordings, holds.", no_args_is_help=True
+    )
     app.add_typer(retention, name="retention")
     retention.command("report")(retention_report)
     retention.command("run")(retention_run)
@@ -42,7 +46,13 @@ def archive_run(
     data_dir: Optional[Path] = DATA_DIR_OPTION,  # noqa: UP045
 ) -> None:
     """Archive every recording not yet in archive NAME (incremental, resumable, verified)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     from catalog.archive import get_destination, load_destinations
     from flows.archive import catalog_resolver, run_archive_sync
@@ -55,8 +65,13 @@ def archive_run(
         typer.echo(f"error: no archive named {name!r} (known: {known})", err=True)
         raise typer.Exit(2)
     with Progress(
-        TextColumn(f"archive {name}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        transient=True, disable=as_json or not sys.stderr.isatty(), console=None,
+        TextColumn(f"archive {name}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+        disable=as_json or not sys.stderr.isatty(),
+        console=None,
     ) as progress:
         bar = progress.add_task("archive", total=None)
 
@@ -64,13 +79,20 @@ def archive_run(
             progress.update(bar, completed=done, total=total)
 
         report = run_archive_sync(
-            catalog, dest, catalog_resolver(catalog), dry_run=dry_run, progress=tick, limit=limit,
+            catalog,
+            dest,
+            catalog_resolver(catalog),
+            dry_run=dry_run,
+            progress=tick,
+            limit=limit,
             actor="cli",
         )
     if as_json:
         out = report.as_dict()
         if dry_run:
-            out["planned"] = [{"recording_id": r, "role": role, "key": k} for r, role, k in report.planned]
+            out["planned"] = [
+                {"recording_id": r, "role": role, "key": k} for r, role, k in report.planned
+            ]
         typer.echo(json.dumps(out, indent=2))
     else:
         for rid, role, key in report.planned:
@@ -91,9 +113,20 @@ def archive_list(as_json: bool = JSON_OPTION, data_dir: Optional[Path] = DATA_DI
     rows = []
     for d in load_destinations(catalog):
         stats = ledger_stats(catalog.db, d.name)
-        rows.append({"name": d.name, "connector": d.connector, "layout": d.layout,
-                     "formats": d.formats, "schedule": d.schedule, "timezone": d.timezone,
-                     "mode": d.mode, "secondary": d.secondary, "enabled": d.enabled, **stats})
+        rows.append(
+            {
+                "name": d.name,
+                "connector": d.connector,
+                "layout": d.layout,
+                "formats": d.formats,
+                "schedule": d.schedule,
+                "timezone": d.timezone,
+                "mode": d.mode,
+                "secondary": d.secondary,
+                "enabled": d.enabled,
+                **stats,
+            }
+        )
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -118,15 +151,37 @@ def retention_report(
     use_data_dir(data_dir)
     rep = report_of(open_catalog())
     rows = [
-        {"recording_id": d.subject.recording_id, "started_at": d.subject.started_at.isoformat(),
-         "from": d.subject.from_number, "to": d.subject.to_number, "group": d.group,
-         "days": d.days, "expires_at": d.expires_at.isoformat(), "action": d.action, "reason": d.reason}
-        for d in rep.decisions if d.expired
+        {
+            "recording_id": d.subject.recording_id,
+            "started_at": d.subject.started_at.isoformat(),
+            "from": d.subject.from_number,
+            "to": d.subject.to_number,
+            "group": d.group,
+            "days": d.days,
+            "expires_at": d.expires_at.isoformat(),
+            "action": d.action,
+            "reason": d.reason,
+        }
+        for d in rep.decisions
+        if d.expired
     ]
     if as_csv:
-        w = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else
-                           ["recording_id", "started_at", "from", "to", "group", "days",
-                            "expires_at", "action", "reason"])
+        w = csv.DictWriter(
+            sys.stdout,
+            fieldnames=list(rows[0])
+            if rows
+            else [
+                "recording_id",
+                "started_at",
+                "from",
+                "to",
+                "group",
+                "days",
+                "expires_at",
+                "action",
+                "reason",
+            ],
+        )
         w.writeheader()
         w.writerows(rows)
         return
@@ -134,9 +189,13 @@ def retention_report(
         typer.echo(json.dumps({"legal_hold": rep.legal_hold, "expired": rows}, indent=2))
         return
     for r in rows:
-        typer.echo(f"{r['recording_id'][:8]}  {r['started_at'][:19]}  {r['from']:>16} → {r['to']:<16} "
-                   f"{r['group']:10} {r['action']:16} {r['reason']}")
-    typer.echo(rep.summary() + (" — legal hold is ON: nothing will be deleted" if rep.legal_hold else ""))
+        typer.echo(
+            f"{r['recording_id'][:8]}  {r['started_at'][:19]}  {r['from']:>16} → {r['to']:<16} "
+            f"{r['group']:10} {r['action']:16} {r['reason']}"
+        )
+    typer.echo(
+        rep.summary() + (" — legal hold is ON: nothing will be deleted" if rep.legal_hold else "")
+    )
 
 
 def retention_run(
@@ -156,8 +215,9 @@ def retention_run(
         raise typer.Exit(1)
     with Progress(transient=True, disable=due < 10 or not sys.stderr.isatty()) as progress:
         bar = progress.add_task("deleting", total=due)
-        rep = run_retention(catalog, actor="cli",
-                            progress=lambda done, total: progress.update(bar, completed=done))
+        rep = run_retention(
+            catalog, actor="cli", progress=lambda done, total: progress.update(bar, completed=done)
+        )
     typer.echo(rep.summary())
     if rep.errors:
         raise typer.Exit(1)
@@ -208,13 +268,24 @@ def retention_log(
 
     use_data_dir(data_dir)
     rows = [
-        {"recording_id": r.recording_id, "what": r.what, "deleted_at": r.deleted_at.isoformat(),
-         "from": r.from_number, "to": r.to_number, "sha256": r.sha256, "group": r.retention_group,
-         "reason": r.reason, "actor": r.actor}
+        {
+            "recording_id": r.recording_id,
+            "what": r.what,
+            "deleted_at": r.deleted_at.isoformat(),
+            "from": r.from_number,
+            "to": r.to_number,
+            "sha256": r.sha256,
+            "group": r.retention_group,
+            "reason": r.reason,
+            "actor": r.actor,
+        }
         for r in deletion_log(open_catalog().db, limit)
     ]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
     for r in rows:
-        typer.echo(f"{r['deleted_at'][:19]}  {r['recording_id'][:8]}  {r['what']:10} {r['actor']:10} {r['reason']}")
+        typer.echo(
+            f"{r['deleted_at'][:19]}  {r['recording_id'][:8]}  {r['what']:10} {r['actor']:10} "
+            f"{r['reason']}"
+        )

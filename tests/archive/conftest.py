@@ -9,14 +9,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from archive_support import free_port, write_call_wav
 
 from catalog.db import Database
 from catalog.models import Direction, Recording
 from catalog.repository import Catalog
 from catalog.settings import RecflowSettings
 from catalog.store import LocalStore
-
-from archive_support import free_port, write_call_wav  # noqa: F401
 
 
 @pytest.fixture
@@ -46,7 +45,9 @@ class Calls:
         **extra: object,
     ) -> Recording:
         self.n += 1
-        started = started_at or datetime(2025, 6, 5, 15, 54, 0, tzinfo=UTC) + timedelta(minutes=self.n)
+        started = started_at or datetime(2025, 6, 5, 15, 54, 0, tzinfo=UTC) + timedelta(
+            minutes=self.n
+        )
         wav = write_call_wav(self.tmp / f"call{self.n}.wav", seconds, seed=self.n)
         rec = Recording(
             call_id=f"call-{self.n}@pbx.example",
@@ -86,8 +87,11 @@ def s3_bucket(moto_endpoint: str) -> str:
 
     name = f"archive-{uuid.uuid4().hex[:12]}"
     boto3.client(
-        "s3", endpoint_url=moto_endpoint, aws_access_key_id="testing",
-        aws_secret_access_key="testing", region_name="us-east-1",
+        "s3",
+        endpoint_url=moto_endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
     ).create_bucket(Bucket=name)
     return name
 
@@ -98,8 +102,11 @@ def s3_connector(moto_endpoint: str, s3_bucket: str):  # type: ignore[no-untyped
 
     return S3Connector(
         S3Config(
-            bucket=s3_bucket, endpoint_url=moto_endpoint, access_key_id="testing",
-            secret_access_key="testing", region="us-east-1",
+            bucket=s3_bucket,
+            endpoint_url=moto_endpoint,
+            access_key_id="testing",
+            secret_access_key="testing",
+            region="us-east-1",
         ),
         name="s3-archive",
     )

@@ -13,8 +13,8 @@ from pathlib import Path
 import boto3
 import pytest
 import yaml
-
 from archive_support import write_call_wav
+
 from catalog import archive as store
 from catalog.repository import Catalog
 from recflow.config_file import ConfigFileError, apply_document, export_document
@@ -23,13 +23,27 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def doc(endpoint: str = "http://127.0.0.1:9", **archive: object) -> dict:
-    entry = {"name": "nightly-s3", "connector": "s3-archive", "layout": "focus",
-             "formats": ["MP3"], "schedule": "0 2 * * *", "mode": "copy", **archive}
+    entry = {
+        "name": "nightly-s3",
+        "connector": "s3-archive",
+        "layout": "focus",
+        "formats": ["MP3"],
+        "schedule": "0 2 * * *",
+        "mode": "copy",
+        **archive,
+    }
     return {
         "connectors": [
-            {"name": "s3-archive", "kind": "s3",
-             "config": {"bucket": "b", "endpoint_url": endpoint, "access_key_id": "${AK}",
-                        "secret_access_key": "${SK}"}},
+            {
+                "name": "s3-archive",
+                "kind": "s3",
+                "config": {
+                    "bucket": "b",
+                    "endpoint_url": endpoint,
+                    "access_key_id": "${AK}",
+                    "secret_access_key": "${SK}",
+                },
+            },
             {"name": "hook", "kind": "webhook", "config": {"url": "http://127.0.0.1:9/x"}},
         ],
         "archive": [entry],
@@ -68,8 +82,17 @@ def test_apply_is_idempotent_and_exports_back(catalog: Catalog) -> None:
 
 
 def test_validation_names_the_bad_field(catalog: Catalog) -> None:
-    p = problems(catalog, doc(connector="nope", schedule="every night", timezone="Mars/Olympus",
-                              layout="{{ nope }}", formats=["MP3", "OGG"], secondary="hook"))
+    p = problems(
+        catalog,
+        doc(
+            connector="nope",
+            schedule="every night",
+            timezone="Mars/Olympus",
+            layout="{{ nope }}",
+            formats=["MP3", "OGG"],
+            secondary="hook",
+        ),
+    )
     assert "archive.0.schedule" in p and "archive.0.timezone" in p and "archive.0.formats.1" in p
     p = problems(catalog, doc(connector="nope", secondary="hook", layout="{{ nope }}"))
     assert "unknown connector 'nope'" in p["archive.0.connector"]
@@ -89,7 +112,12 @@ def test_legal_hold_from_retention_section(catalog: Catalog) -> None:
 
 
 def test_cli_end_to_end(tmp_path: Path, moto_endpoint: str, s3_bucket: str) -> None:
-    env = {**os.environ, "RECFLOW_DATA_DIR": str(tmp_path / "data"), "AK": "testing", "SK": "testing"}
+    env = {
+        **os.environ,
+        "RECFLOW_DATA_DIR": str(tmp_path / "data"),
+        "AK": "testing",
+        "SK": "testing",
+    }
     env.pop("PREFECT_API_URL", None)
     cfg = tmp_path / "c.yaml"
     d = doc(moto_endpoint)
@@ -98,8 +126,14 @@ def test_cli_end_to_end(tmp_path: Path, moto_endpoint: str, s3_bucket: str) -> N
     cfg.write_text(yaml.safe_dump(d))
 
     def recflow(*args: str) -> str:
-        r = subprocess.run([sys.executable, "-m", "recflow", *args], env=env, cwd=ROOT,
-                           capture_output=True, text=True, timeout=120)
+        r = subprocess.run(
+            [sys.executable, "-m", "recflow", *args],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert r.returncode == 0, r.stderr[-2000:]
         return r.stdout
 
@@ -110,10 +144,17 @@ def test_cli_end_to_end(tmp_path: Path, moto_endpoint: str, s3_bucket: str) -> N
     assert len(planned["planned"]) == 1
     first = json.loads(recflow("archive", "run", "nightly-s3", "--json"))
     assert first["uploaded_objects"] == 1 and first["failed"] == {}
-    s3 = boto3.client("s3", endpoint_url=moto_endpoint, aws_access_key_id="testing",
-                      aws_secret_access_key="testing", region_name="us-east-1")
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=moto_endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    )
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=s3_bucket)["Contents"]]
-    pat = re.compile(r"^MP3/Daily/\d{4}/\d{2}/\d{2}/\d{14}_\+447700900128_\+441632960560_[^_/]+_[^_/]+\.mp3$")
+    pat = re.compile(
+        r"^MP3/Daily/\d{4}/\d{2}/\d{2}/\d{14}_\+447700900128_\+441632960560_[^_/]+_[^_/]+\.mp3$"
+    )
     assert len(keys) == 1 and pat.match(keys[0]), keys
     assert "nothing new" in recflow("archive", "run", "nightly-s3")
     assert len(s3.list_objects_v2(Bucket=s3_bucket)["Contents"]) == 1

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from archive_support import write_call_wav
 
 from catalog.models import Recording
 from flows.archive_core import (
@@ -24,25 +25,36 @@ from flows.archive_core import (
     validate_layout,
 )
 
-from archive_support import write_call_wav
-
 
 def rec(start: datetime, seconds: float, **kw: object) -> Recording:
     return Recording(
-        id="1122", call_id="a84b4c76e66710@pc33.example.com", from_number="441110000333",
-        to_number="441230000321", started_at=start, ended_at=start + timedelta(seconds=seconds),
-        duration_seconds=seconds, **kw,  # type: ignore[arg-type]
+        id="1122",
+        call_id="a84b4c76e66710@pc33.example.com",
+        from_number="441110000333",
+        to_number="441230000321",
+        started_at=start,
+        ended_at=start + timedelta(seconds=seconds),
+        duration_seconds=seconds,
+        **kw,  # type: ignore[arg-type]
     )
 
 
-def key(layout: str, r: Recording, fmt: AudioFormat = AudioFormat.MP3, tz: str = "UTC",
-        account: str = "1") -> str:
+def key(
+    layout: str,
+    r: Recording,
+    fmt: AudioFormat = AudioFormat.MP3,
+    tz: str = "UTC",
+    account: str = "1",
+) -> str:
     return render_key(layout, layout_context(r, fmt, account=account, tz=tz))
 
 
 def test_focus_matches_the_seed_example() -> None:
     r = rec(datetime(2025, 6, 5, 15, 50, 0, tzinfo=UTC), 306)  # ends 15:55:06
-    assert key("focus", r) == "MP3/Daily/2025/06/05/20250605155506_441110000333_441230000321_1_1122.mp3"
+    assert (
+        key("focus", r)
+        == "MP3/Daily/2025/06/05/20250605155506_441110000333_441230000321_1_1122.mp3"
+    )
     assert key("focus", r, AudioFormat.WAV_8_8000_M).startswith("WAV_8_8000_M/Daily/2025/06/05/")
     assert key("focus", r, AudioFormat.WAV_8_8000_M).endswith(".wav")
 
@@ -64,7 +76,9 @@ def test_time_zone_moves_dates_and_times() -> None:
 
 def test_masergy_presets() -> None:
     r = rec(datetime(2025, 6, 5, 9, 8, 7, tzinfo=UTC), 10)
-    assert key("masergy-default", r) == "20250605/20250605090807-a84b4c76e66710@pc33.example.com.mp3"
+    assert (
+        key("masergy-default", r) == "20250605/20250605090807-a84b4c76e66710@pc33.example.com.mp3"
+    )
     assert key("masergy-custom", r, AudioFormat.WAV_16_8000_S) == (
         "20250605/20250605090807-441110000333-441230000321-a84b4c76e66710@pc33.example.com.wav"
     )
@@ -118,7 +132,8 @@ def test_plan_keeps_keys_distinct_and_adds_sidecars() -> None:
     opts = PlanOptions(
         layout="masergy-default",
         formats=(AudioFormat.WAV_16_8000_S, AudioFormat.WAV_8_8000_M, AudioFormat.MP3),
-        metadata_sidecar=True, transcript=True,
+        metadata_sidecar=True,
+        transcript=True,
     )
     objs = plan_recording(r, opts, account="a")
     keys = [o.key for o in objs]

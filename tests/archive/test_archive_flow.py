@@ -24,8 +24,13 @@ FOCUS = re.compile(
 
 
 def s3(endpoint: str) -> Any:
-    return boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="testing",
-                        aws_secret_access_key="testing", region_name="us-east-1")
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    )
 
 
 def keys(endpoint: str, bucket: str) -> list[str]:
@@ -35,17 +40,29 @@ def keys(endpoint: str, bucket: str) -> list[str]:
 
 def resolver(endpoint: str, **buckets: str):  # type: ignore[no-untyped-def]
     def resolve(name: str) -> S3Connector:
-        return S3Connector(S3Config(bucket=buckets[name.replace("-", "_")], endpoint_url=endpoint,
-                                    access_key_id="testing", secret_access_key="testing"), name=name)
+        return S3Connector(
+            S3Config(
+                bucket=buckets[name.replace("-", "_")],
+                endpoint_url=endpoint,
+                access_key_id="testing",
+                secret_access_key="testing",
+            ),
+            name=name,
+        )
+
     return resolve
 
 
-async def test_focus_mp3_then_noop(catalog: Catalog, calls, moto_endpoint: str, s3_bucket: str) -> None:  # type: ignore[no-untyped-def]
+async def test_focus_mp3_then_noop(
+    catalog: Catalog, calls, moto_endpoint: str, s3_bucket: str
+) -> None:  # type: ignore[no-untyped-def]
     acct = catalog.account()
     acct.name = "Acceptance Test"
     catalog.save_account(acct)
     recs = [calls.add() for _ in range(3)]
-    dest = ArchiveDestination(name="nightly-s3", connector="s3-archive", layout="focus", formats=["MP3"])
+    dest = ArchiveDestination(
+        name="nightly-s3", connector="s3-archive", layout="focus", formats=["MP3"]
+    )
     resolve = resolver(moto_endpoint, s3_archive=s3_bucket)
     seen: list[tuple[int, int]] = []
     rep = await run_archive(catalog, dest, resolve, progress=lambda a, b: seen.append((a, b)))
@@ -70,11 +87,16 @@ async def test_focus_mp3_then_noop(catalog: Catalog, calls, moto_endpoint: str, 
     assert third.pending == 1 and third.uploaded_objects == 1
 
 
-async def test_dry_run_uploads_nothing(catalog: Catalog, calls, moto_endpoint: str, s3_bucket: str) -> None:  # type: ignore[no-untyped-def]
+async def test_dry_run_uploads_nothing(
+    catalog: Catalog, calls, moto_endpoint: str, s3_bucket: str
+) -> None:  # type: ignore[no-untyped-def]
     calls.add()
-    dest = ArchiveDestination(name="a", connector="s3-archive", formats=["MP3", "WAV_8_8000_M"],
-                              metadata_sidecar=True)
-    rep = await run_archive(catalog, dest, resolver(moto_endpoint, s3_archive=s3_bucket), dry_run=True)
+    dest = ArchiveDestination(
+        name="a", connector="s3-archive", formats=["MP3", "WAV_8_8000_M"], metadata_sidecar=True
+    )
+    rep = await run_archive(
+        catalog, dest, resolver(moto_endpoint, s3_archive=s3_bucket), dry_run=True
+    )
     assert rep.pending == 1 and len(rep.planned) == 4
     assert keys(moto_endpoint, s3_bucket) == []
 
@@ -102,14 +124,17 @@ class Interrupting:
         await self.inner.aclose()
 
 
-async def test_interrupted_run_resumes(catalog: Catalog, calls, moto_endpoint: str, s3_bucket: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+async def test_interrupted_run_resumes(
+    catalog: Catalog, calls, moto_endpoint: str, s3_bucket: str, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     import flows.archive as fa
 
     monkeypatch.setattr(fa, "_as_store", lambda conn, name: conn)
     for _ in range(6):
         calls.add()
-    dest = ArchiveDestination(name="r", connector="s3-archive",
-                              formats=["MP3", "WAV_16_8000_S"], concurrency=1)
+    dest = ArchiveDestination(
+        name="r", connector="s3-archive", formats=["MP3", "WAV_16_8000_S"], concurrency=1
+    )
     real = resolver(moto_endpoint, s3_archive=s3_bucket)
     task: list[asyncio.Task[Any]] = []
     wrapped = Interrupting(real("s3-archive"), after=5, task=task)
@@ -131,10 +156,16 @@ async def test_interrupted_run_resumes(catalog: Catalog, calls, moto_endpoint: s
     assert rep.ok and rep.pending == 4
     assert rep.uploaded_objects == 12 - 5 and rep.skipped_objects == 1
     assert len(keys(moto_endpoint, s3_bucket)) == 12
-    assert ledger.ledger_stats(catalog.db, "r") == {**ledger.ledger_stats(catalog.db, "r"), "objects": 12, "recordings": 6}
+    assert ledger.ledger_stats(catalog.db, "r") == {
+        **ledger.ledger_stats(catalog.db, "r"),
+        "objects": 12,
+        "recordings": 6,
+    }
 
 
-async def test_plan_change_uploads_only_whats_new(catalog: Catalog, calls, moto_endpoint: str, s3_bucket: str) -> None:  # type: ignore[no-untyped-def]
+async def test_plan_change_uploads_only_whats_new(
+    catalog: Catalog, calls, moto_endpoint: str, s3_bucket: str
+) -> None:  # type: ignore[no-untyped-def]
     for _ in range(2):
         calls.add()
     resolve = resolver(moto_endpoint, s3_archive=s3_bucket)
@@ -151,17 +182,27 @@ async def test_secondary_and_move(catalog: Catalog, calls, moto_endpoint: str) -
         client.create_bucket(Bucket=b)
     kept, moved = calls.add(), calls.add()
     ledger.add_hold(catalog.db, kept.id, reason="litigation", by="legal@example.com")
-    dest = ArchiveDestination(name="m", connector="s3-archive", secondary="s3-dr",
-                              formats=["WAV_16_8000_S"], mode="move")
-    rep = await run_archive(catalog, dest, resolver(moto_endpoint, s3_archive="prim-move", s3_dr="dr-move"))
+    dest = ArchiveDestination(
+        name="m", connector="s3-archive", secondary="s3-dr", formats=["WAV_16_8000_S"], mode="move"
+    )
+    rep = await run_archive(
+        catalog, dest, resolver(moto_endpoint, s3_archive="prim-move", s3_dr="dr-move")
+    )
     assert rep.ok and rep.archived == 2 and rep.moved == 1, rep.summary()
-    assert len(keys(moto_endpoint, "prim-move")) == 2 and keys(moto_endpoint, "dr-move") == keys(moto_endpoint, "prim-move")
+    assert len(keys(moto_endpoint, "prim-move")) == 2 and keys(moto_endpoint, "dr-move") == keys(
+        moto_endpoint, "prim-move"
+    )
     # the archived bytes are the original recording's bytes
-    body = client.get_object(Bucket="dr-move", Key=[k for k in keys(moto_endpoint, "dr-move") if moved.id in k][0])["Body"].read()
+    body = client.get_object(
+        Bucket="dr-move", Key=next(k for k in keys(moto_endpoint, "dr-move") if moved.id in k)
+    )["Body"].read()
     import hashlib
+
     assert hashlib.sha256(body).hexdigest() == moved.sha256
     after = catalog.get_recording(moved.id)
-    assert after is not None and after.file_key == "" and after.metadata["archive"]["archive"] == "m"
+    assert (
+        after is not None and after.file_key == "" and after.metadata["archive"]["archive"] == "m"
+    )
     assert not catalog.store.exists(moved.file_key)
     assert catalog.store.exists(kept.file_key)  # held: never removed
     log = ledger.deletion_log(catalog.db)
@@ -170,14 +211,19 @@ async def test_secondary_and_move(catalog: Catalog, calls, moto_endpoint: str) -
     assert roles == {("primary", "s3-archive"), ("secondary", "s3-dr")}
 
 
-async def test_unreachable_store_gives_failed_deliveries(catalog: Catalog, calls, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    import flows.archive as fa
+async def test_unreachable_store_gives_failed_deliveries(
+    catalog: Catalog, calls, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     from archive_support import free_port
+
+    import flows.archive as fa
 
     monkeypatch.setattr(fa, "UPLOAD_ATTEMPTS", 1)
     rec = calls.add()
     dest = ArchiveDestination(name="down", connector="s3-archive")
-    rep = await run_archive(catalog, dest, resolver(f"http://127.0.0.1:{free_port()}", s3_archive="b"))
+    rep = await run_archive(
+        catalog, dest, resolver(f"http://127.0.0.1:{free_port()}", s3_archive="b")
+    )
     assert not rep.ok and rec.id in rep.failed and "cannot reach" in rep.failed[rec.id]
     failed = catalog.list_deliveries(status=DeliveryStatus.failed)
     assert [(d.subject_id, d.action) for d in failed] == [(rec.id, "archive:down")]

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from archive_support import free_port
+
 from connectors.azure_blob import AzureBlobConfig, AzureBlobConnector
 from connectors.base import AuthError, ConfigError, ObjectStore, RetriableError
 from connectors.ftp import FtpConfig, FtpConnector
@@ -44,13 +44,26 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     if shutil.which("node") is None:
         pytest.skip("node is not installed: Azurite (npm azurite@3.35.0) cannot run")
     if not AZURITE.exists():
-        pytest.skip(f"Azurite not installed at {AZURITE}: run `npm install --prefix build/azurite azurite@3.35.0` (.ci/run does)")
+        pytest.skip(
+            f"Azurite not installed at {AZURITE}: run `npm install --prefix build/azurite azurite@3.35.0` (.ci/run does)"
+        )
     port = free_port()
     loc = tmp_path_factory.mktemp("azurite")
     proc = subprocess.Popen(
-        [str(AZURITE), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location", str(loc),
-         "--skipApiVersionCheck", "--disableTelemetry", "--silent"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            str(AZURITE),
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            str(port),
+            "--location",
+            str(loc),
+            "--skipApiVersionCheck",
+            "--disableTelemetry",
+            "--silent",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         from azure.storage.blob import BlobServiceClient
@@ -58,7 +71,9 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
         deadline = time.monotonic() + 60
         while True:
             try:
-                BlobServiceClient.from_connection_string(az_conn_str(port)).create_container("archive")
+                BlobServiceClient.from_connection_string(az_conn_str(port)).create_container(
+                    "archive"
+                )
                 break
             except Exception:
                 if time.monotonic() > deadline or proc.poll() is not None:
@@ -89,7 +104,10 @@ async def sftp_server(tmp_path: Path) -> AsyncIterator[tuple[int, str, Path]]:
             return username == "archiver" and password == "s3cret-pw"
 
     server = await asyncssh.listen(
-        "127.0.0.1", 0, server_host_keys=[host_key], server_factory=Server,
+        "127.0.0.1",
+        0,
+        server_host_keys=[host_key],
+        server_factory=Server,
         sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=str(root)),
     )
     port = server.sockets[0].getsockname()[1]
@@ -155,7 +173,9 @@ async def round_trip(store: Any, tmp_path: Path) -> None:
     src = tmp_path / "call.wav"
     src.write_bytes(bytes(range(256)) * 300)
     key = "MP3/Daily/2025/06/05/20250605155506_441110000333_441230000321_1_1122.mp3"
-    info = await store.put_object(key, src, content_type="audio/mpeg", metadata={"recording-id": "1122"})
+    info = await store.put_object(
+        key, src, content_type="audio/mpeg", metadata={"recording-id": "1122"}
+    )
     assert info.size == src.stat().st_size
     assert info.checksum == hashlib.sha256(src.read_bytes()).hexdigest()
     # overwrite is allowed (a resumed run may repeat an upload)
@@ -179,8 +199,11 @@ async def test_s3_round_trip(s3_connector: Any, tmp_path: Path) -> None:
 
 
 async def test_azure_round_trip(azurite: int, tmp_path: Path) -> None:
-    store = AzureBlobConnector(AzureBlobConfig(container="archive", connection_string=az_conn_str(azurite),
-                                               prefix="recflow"))
+    store = AzureBlobConnector(
+        AzureBlobConfig(
+            container="archive", connection_string=az_conn_str(azurite), prefix="recflow"
+        )
+    )
     await round_trip(store, tmp_path)
     # metadata and MD5 landed on the blob
     src = tmp_path / "m.bin"
@@ -194,9 +217,17 @@ async def test_azure_round_trip(azurite: int, tmp_path: Path) -> None:
 
 async def test_sftp_round_trip(sftp_server: tuple[int, str, Path], tmp_path: Path) -> None:
     port, host_key, root = sftp_server
-    store = SftpConnector(SftpConfig(host="127.0.0.1", port=port, username="archiver",
-                                     password="s3cret-pw", host_key=host_key, base_path="archive",
-                                     verify="readback"))
+    store = SftpConnector(
+        SftpConfig(
+            host="127.0.0.1",
+            port=port,
+            username="archiver",
+            password="s3cret-pw",
+            host_key=host_key,
+            base_path="archive",
+            verify="readback",
+        )
+    )
     await round_trip(store, tmp_path)
     assert (root / "archive" / "MP3" / "Daily").is_dir()
     assert not list(root.rglob("*.part-*"))
@@ -204,17 +235,33 @@ async def test_sftp_round_trip(sftp_server: tuple[int, str, Path], tmp_path: Pat
 
 async def test_ftp_round_trip(ftp_server: tuple[int, Path], tmp_path: Path) -> None:
     port, root = ftp_server
-    store = FtpConnector(FtpConfig(host="127.0.0.1", port=port, username="archiver",
-                                   password="s3cret-pw", tls=False, insecure_plain_ftp=True,
-                                   base_path="archive"))
+    store = FtpConnector(
+        FtpConfig(
+            host="127.0.0.1",
+            port=port,
+            username="archiver",
+            password="s3cret-pw",
+            tls=False,
+            insecure_plain_ftp=True,
+            base_path="archive",
+        )
+    )
     await round_trip(store, tmp_path)
     assert (root / "archive" / "MP3" / "Daily" / "2025").is_dir()
 
 
 async def test_ftps_round_trip(ftps_server: tuple[int, Path, Path], tmp_path: Path) -> None:
-    port, root, ca = ftps_server
-    store = FtpConnector(FtpConfig(host="127.0.0.1", port=port, username="archiver",
-                                   password="s3cret-pw", ca_file=str(ca), verify="readback"))
+    port, _root, ca = ftps_server
+    store = FtpConnector(
+        FtpConfig(
+            host="127.0.0.1",
+            port=port,
+            username="archiver",
+            password="s3cret-pw",
+            ca_file=str(ca),
+            verify="readback",
+        )
+    )
     await round_trip(store, tmp_path)
 
 
@@ -238,11 +285,28 @@ async def test_wrong_credentials_are_auth_errors(
     port, host_key, _ = sftp_server
     bad_key = "A" * 86 + "=="
     stores = [
-        AzureBlobConnector(AzureBlobConfig(container="archive", connection_string=az_conn_str(azurite, bad_key))),
-        SftpConnector(SftpConfig(host="127.0.0.1", port=port, username="archiver", password="Wr0ngPa55",
-                                 host_key=host_key)),
-        FtpConnector(FtpConfig(host="127.0.0.1", port=ftp_server[0], username="archiver",
-                               password="Wr0ngPa55", tls=False, insecure_plain_ftp=True)),
+        AzureBlobConnector(
+            AzureBlobConfig(container="archive", connection_string=az_conn_str(azurite, bad_key))
+        ),
+        SftpConnector(
+            SftpConfig(
+                host="127.0.0.1",
+                port=port,
+                username="archiver",
+                password="Wr0ngPa55",
+                host_key=host_key,
+            )
+        ),
+        FtpConnector(
+            FtpConfig(
+                host="127.0.0.1",
+                port=ftp_server[0],
+                username="archiver",
+                password="Wr0ngPa55",
+                tls=False,
+                insecure_plain_ftp=True,
+            )
+        ),
     ]
     for store in stores:
         with pytest.raises(AuthError) as err:
@@ -252,13 +316,18 @@ async def test_wrong_credentials_are_auth_errors(
         assert not res.ok and res.code == "invalid_auth", (store.kind, res)
 
 
-async def test_sftp_host_key_mismatch_is_refused(sftp_server: tuple[int, str, Path], tmp_path: Path) -> None:
+async def test_sftp_host_key_mismatch_is_refused(
+    sftp_server: tuple[int, str, Path], tmp_path: Path
+) -> None:
     import asyncssh
 
     port, _, _ = sftp_server
     other = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode()
-    store = SftpConnector(SftpConfig(host="127.0.0.1", port=port, username="archiver",
-                                     password="s3cret-pw", host_key=other))
+    store = SftpConnector(
+        SftpConfig(
+            host="127.0.0.1", port=port, username="archiver", password="s3cret-pw", host_key=other
+        )
+    )
     src = tmp_path / "a"
     src.write_bytes(b"abc")
     with pytest.raises(ConfigError, match="host key"):
@@ -270,10 +339,19 @@ async def test_unreachable_hosts_are_retriable(tmp_path: Path) -> None:
     src.write_bytes(b"abc")
     port = free_port()
     stores = [
-        AzureBlobConnector(AzureBlobConfig(container="c", connection_string=az_conn_str(port),
-                                           timeout_seconds=2)),
-        SftpConnector(SftpConfig(host="127.0.0.1", port=port, username="u", password="p",
-                                 insecure_skip_host_key_check=True, timeout_seconds=2)),
+        AzureBlobConnector(
+            AzureBlobConfig(container="c", connection_string=az_conn_str(port), timeout_seconds=2)
+        ),
+        SftpConnector(
+            SftpConfig(
+                host="127.0.0.1",
+                port=port,
+                username="u",
+                password="p",
+                insecure_skip_host_key_check=True,
+                timeout_seconds=2,
+            )
+        ),
         FtpConnector(FtpConfig(host="127.0.0.1", port=port, password="p", timeout_seconds=2)),
     ]
     for store in stores:

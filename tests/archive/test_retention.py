@@ -19,8 +19,12 @@ policies = st.builds(
     RetentionPolicy,
     default_days=st.integers(1, 400),
     groups=st.lists(
-        st.builds(RetentionGroup, name=st.sampled_from(["sales", "support", "vip"]),
-                  days=st.integers(1, 400), numbers=st.lists(st.sampled_from(["+4420*", "+441", "100"]), max_size=2)),
+        st.builds(
+            RetentionGroup,
+            name=st.sampled_from(["sales", "support", "vip"]),
+            days=st.integers(1, 400),
+            numbers=st.lists(st.sampled_from(["+4420*", "+441", "100"]), max_size=2),
+        ),
         max_size=3,
     ),
     require_archived=st.booleans(),
@@ -39,32 +43,41 @@ def test_decision_never_deletes_what_is_held(subj, policy, legal_hold, held, arc
     d = decide(subj, policy, now=NOW, legal_hold=legal_hold, held=held, archived=archived)
     if legal_hold or held:
         assert d.action != "delete"
-    expired = NOW >= subj.started_at + timedelta(days=d.days)
+    expired = subj.started_at + timedelta(days=d.days) <= NOW
     assert d.expired == expired
-    should_delete = expired and not legal_hold and not held and (archived or not policy.require_archived)
+    should_delete = (
+        expired and not legal_hold and not held and (archived or not policy.require_archived)
+    )
     assert (d.action == "delete") == should_delete
     assert d.days == policy.group_for(subj)[1]
 
 
 def test_first_matching_group_wins() -> None:
-    policy = RetentionPolicy(default_days=60, groups=[
-        RetentionGroup(name="london", days=365, numbers=["+4420*"]),
-        RetentionGroup(name="inbound", days=10, directions=["inbound"]),
-    ])
+    policy = RetentionPolicy(
+        default_days=60,
+        groups=[
+            RetentionGroup(name="london", days=365, numbers=["+4420*"]),
+            RetentionGroup(name="inbound", days=10, directions=["inbound"]),
+        ],
+    )
     s = RetentionSubject("r", NOW, from_number="+442071234567", direction="inbound")
     assert policy.group_for(s) == ("london", 365)
     assert policy.group_for(RetentionSubject("r", NOW, direction="inbound")) == ("inbound", 10)
     assert policy.group_for(RetentionSubject("r", NOW, direction="outbound")) == ("default", 60)
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     ages=st.lists(st.integers(0, 200), min_size=1, max_size=8),
     holds=st.lists(st.booleans(), min_size=8, max_size=8),
     released=st.lists(st.booleans(), min_size=8, max_size=8),
     days=st.integers(1, 120),
 )
-def test_nightly_run_never_deletes_a_held_recording(catalog: Catalog, calls, ages, holds, released, days) -> None:  # type: ignore[no-untyped-def]
+def test_nightly_run_never_deletes_a_held_recording(
+    catalog: Catalog, calls, ages, holds, released, days
+) -> None:  # type: ignore[no-untyped-def]
     ret.save_policy(catalog, RetentionPolicy(default_days=days))
     recs = [calls.add(started_at=NOW - timedelta(days=a, minutes=1)) for a in ages]
     held = set()
@@ -112,11 +125,16 @@ def test_legal_hold_report_playability_and_audit(catalog: Catalog, calls) -> Non
     assert rep.deleted == 1 and catalog.get_recording(old.id) is None
     assert catalog.get_recording(new.id) is not None
     log = ret.deletion_log(catalog.db)
-    assert [(r.recording_id, r.what, r.sha256, r.actor) for r in log] == [(old.id, "recording", old.sha256, "nightly")]
+    assert [(r.recording_id, r.what, r.sha256, r.actor) for r in log] == [
+        (old.id, "recording", old.sha256, "nightly")
+    ]
     from catalog.audit import Audit
 
     entries = Audit(catalog).list()
-    assert any(e.action == "retention.delete_recording" and e.resource == f"recording:{old.id}" for e in entries)
+    assert any(
+        e.action == "retention.delete_recording" and e.resource == f"recording:{old.id}"
+        for e in entries
+    )
 
 
 def test_require_archived_waits_for_the_archive(catalog: Catalog, calls) -> None:  # type: ignore[no-untyped-def]

@@ -50,7 +50,9 @@ def upgrade() -> None:
         sa.Column("released_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("released_by", sa.String(320), nullable=False),
     )
-    op.create_index("ix_retention_holds_recording", "retention_holds", ["recording_id", "released_at"])
+    op.create_index(
+        "ix_retention_holds_recording", "retention_holds", ["recording_id", "released_at"]
+    )
     op.create_table(
         "retention_deletions",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
