@@ -106,7 +106,9 @@ async def recflow_pipeline(
     await asyncio.wait_for(worker.ready.wait(), 120)
     # warm-up recording (model load, deployment lookups) not counted
     warm = catalog.add_recording(Recording(from_number="warm"), audio=audio)
-    while catalog.get_recording(warm.id).status is not RecordingStatus.processed:
+    while (state := catalog.get_recording(warm.id)).status is not RecordingStatus.processed:
+        if state.status is RecordingStatus.failed:
+            raise SystemExit(f"warm-up recording failed: {state.error}")
         await asyncio.sleep(0.1)
     ids = []
     t0 = time.time()

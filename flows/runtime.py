@@ -16,13 +16,22 @@ if TYPE_CHECKING:
 
 _worker_id: str | None = None
 _transcriber_override: Transcriber | None = None
+_catalog: Catalog | None = None
 
 
-@lru_cache
+def use_catalog(catalog: Catalog) -> None:
+    """The worker hands its catalog to the flows it runs (one catalog per process)."""
+    global _catalog
+    _catalog = catalog
+
+
 def get_catalog() -> Catalog:
-    from catalog.repository import Catalog
+    global _catalog
+    if _catalog is None:
+        from catalog.repository import Catalog
 
-    return Catalog.open()
+        _catalog = Catalog.open()
+    return _catalog
 
 
 def worker_id() -> str:

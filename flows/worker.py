@@ -25,7 +25,7 @@ from uuid import UUID
 
 from catalog.repository import Catalog
 from flows.registry import DEPLOYMENTS, sweeps
-from flows.runtime import worker_id
+from flows.runtime import use_catalog, worker_id
 
 log = logging.getLogger("recflow.worker")
 
@@ -70,6 +70,7 @@ async def register_deployments(client: Any, catalog: Catalog) -> dict[UUID, Any]
 class Worker:
     def __init__(self, catalog: Catalog, options: WorkerOptions) -> None:
         self.catalog = catalog
+        use_catalog(catalog)
         self.options = options
         self.stats = WorkerStats()
         self._slots = asyncio.Semaphore(options.concurrency)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from alembic import context
 
 from catalog import tables  # noqa: F401  (registers the spine's tables)
-from catalog import sms_tables  # noqa: F401  (sms: messages, contacts)
+from catalog import connector_tables  # noqa: F401  (connectors: configs, payloads)
 from catalog import trigger_tables  # noqa: F401  (triggers: matches, alert ledger)
+from catalog import sms_tables  # noqa: F401  (sms: messages, contacts)
 from catalog import portal_tables  # noqa: F401  (portal: users, tokens, sessions, audit)
 from catalog import archive_tables  # noqa: F401  (archive: ledger, progress, holds, deletions)
 

@@ -165,7 +165,9 @@ def show(
         if value not in (None, "", []):
             typer.echo(f"{key:>17}: {value}")
     for m in data.get("matches", []):
-        typer.echo(f"            match: {m}")
+        who = m["speaker"] or "either"
+        typer.echo(f"            match: {m['rule']} {m['kind']} \"{m['phrase']}\" {who} "
+                   f"{m['start']:.1f}-{m['end']:.1f}s {m['snippet']}".rstrip())
     for d in data["deliveries"]:
         typer.echo(f"         delivery: {d['connector']} {d['action']} {d['status']} {d['error']}")
 
