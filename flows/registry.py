@@ -22,13 +22,15 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class DeploymentSpec:
-    """A flow served by the worker. ``schedules`` returns cron schedules from the catalog
-    (called at worker start and after `config apply`), e.g. one per archive destination."""
+    """A flow served by the worker. ``schedules`` returns Prefect schedules (e.g.
+    ``prefect.schedules.Cron`` with parameters and a slug) built from the catalog; the worker
+    calls it at start and re-registers the deployment whenever the result changes (after
+    `config apply`), e.g. one schedule per archive destination."""
 
     flow_path: str  # "module:attribute"
     name: str = "default"
     description: str = ""
-    schedules: Callable[[Catalog], list[dict[str, Any]]] | None = None
+    schedules: Callable[[Catalog], list[Any]] | None = None
     tags: tuple[str, ...] = field(default_factory=tuple)
 
     def load_flow(self) -> Flow[Any, Any]:

@@ -37,6 +37,7 @@ class WorkerOptions:
     poll_seconds: float = 0.5
     sweep_seconds: float = 1.0
     shutdown_grace_seconds: float = 20.0
+    schedule_sync_seconds: float = 15.0
     dispatch: bool = True  # run the catalog sweeps (every worker may; claims make it safe)
 
 
@@ -49,22 +50,47 @@ class WorkerStats:
     running: set[str] = field(default_factory=set)
 
 
+def schedule_fingerprint(schedules: list[Any] | None) -> str:
+    return repr([getattr(s, "__dict__", s) for s in schedules or []])
+
+
+async def register_deployment(name: str, catalog: Catalog) -> tuple[UUID, Any, str]:
+    """Create or update one deployment (with its current schedules)."""
+    spec = DEPLOYMENTS[name]
+    flow = spec.load_flow()
+    schedules = spec.schedules(catalog) if spec.schedules else None
+    deployment = await flow.ato_deployment(
+        name=spec.name,
+        description=spec.description or None,
+        tags=list(spec.tags) or None,
+        schedules=schedules or None,
+    )
+    dep_id = await deployment.aapply()
+    log.info("serving deployment %s/%s (%s)", name, spec.name, dep_id)
+    return dep_id, flow, schedule_fingerprint(schedules)
+
+
 async def register_deployments(client: Any, catalog: Catalog) -> dict[UUID, Any]:
     """Create or update every deployment in the registry; returns deployment id -> flow."""
     served: dict[UUID, Any] = {}
-    for name, spec in DEPLOYMENTS.items():
-        flow = spec.load_flow()
-        schedules = spec.schedules(catalog) if spec.schedules else None
-        deployment = await flow.ato_deployment(
-            name=spec.name,
-            description=spec.description or None,
-            tags=list(spec.tags) or None,
-            schedules=schedules or None,
-        )
-        dep_id = await deployment.aapply()
+    for name in DEPLOYMENTS:
+        dep_id, flow, _ = await register_deployment(name, catalog)
         served[dep_id] = flow
-        log.info("serving deployment %s/%s (%s)", name, spec.name, dep_id)
     return served
+
+
+async def sync_schedules(catalog: Catalog, applied: dict[str, str]) -> list[str]:
+    """Re-register deployments whose schedules changed in the catalog (`config apply` adds an
+    archive destination, changes a cron); returns the names re-registered."""
+    changed = []
+    for name, spec in DEPLOYMENTS.items():
+        if spec.schedules is None:
+            continue
+        fingerprint = schedule_fingerprint(spec.schedules(catalog))
+        if applied.get(name) != fingerprint:
+            _, _, applied[name] = await register_deployment(name, catalog)
+            changed.append(name)
+    return changed
 
 
 class Worker:
@@ -92,6 +118,7 @@ class Worker:
             ]
             if self.options.dispatch:
                 loops.append(asyncio.create_task(self._sweep_loop(client, stop)))
+                loops.append(asyncio.create_task(self._schedule_loop(stop)))
             await stop.wait()
             for t in loops:
                 t.cancel()
@@ -136,6 +163,17 @@ class Worker:
                 log.warning("dispatch sweep failed (will retry): %s", e)
             tick += 1
             await asyncio.sleep(self.options.sweep_seconds)
+
+    async def _schedule_loop(self, stop: asyncio.Event) -> None:
+        applied: dict[str, str] = {}
+        while not stop.is_set():
+            try:
+                for name in await sync_schedules(self.catalog, applied):
+                    log.info("schedules of %s changed; deployment updated", name)
+            except Exception as e:
+                log.warning("schedule sync failed (will retry): %s", e)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.options.schedule_sync_seconds)
 
     async def _execute_loop(
         self, client: Any, served: dict[UUID, Any], stop: asyncio.Event
@@ -206,7 +244,8 @@ class Worker:
         if not self._tasks:
             return
         log.info("waiting for %d running flow(s) to finish", len(self._tasks))
-        _done, pending = await asyncio.wait(self._tasks, timeout=self.options.shutdown_grace_seconds)
+        grace = self.options.shutdown_grace_seconds
+        _done, pending = await asyncio.wait(self._tasks, timeout=grace)
         for t in pending:
             t.cancel()
         await asyncio.gather(*pending, return_exceptions=True)

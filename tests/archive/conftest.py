@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from archive_support import free_port, write_call_wav
+from tests.archive.archive_support import free_port, write_call_wav
 
 from catalog.db import Database
 from catalog.models import Direction, Recording

@@ -13,7 +13,7 @@ from pathlib import Path
 import boto3
 import pytest
 import yaml
-from archive_support import write_call_wav
+from tests.archive.archive_support import write_call_wav
 
 from catalog import archive as store
 from catalog.repository import Catalog

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from archive_support import write_call_wav
+from tests.archive.archive_support import write_call_wav
 
 from catalog.models import Recording
 from flows.archive_core import (

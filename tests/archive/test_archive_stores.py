@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from archive_support import free_port
+from tests.archive.archive_support import free_port
 
 from connectors.azure_blob import AzureBlobConfig, AzureBlobConnector
 from connectors.base import AuthError, ConfigError, ObjectStore, RetriableError

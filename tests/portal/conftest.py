@@ -11,7 +11,7 @@ from pathlib import Path
 import pyotp
 import pytest
 from fastapi.testclient import TestClient
-from portal_support import logged_in
+from tests.portal.portal_support import logged_in
 
 from catalog.repository import Catalog
 from catalog.settings import RecflowSettings

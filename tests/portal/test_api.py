@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from portal_support import add_calls, add_transcript
+from tests.portal.portal_support import add_calls, add_transcript
 
 from catalog.models import Delivery
 

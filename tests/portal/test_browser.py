@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pyotp
 import pytest
-from portal_support import add_calls, add_transcript
+from tests.portal.portal_support import add_calls, add_transcript
 
 from catalog.audit import AuditFilter
 from catalog.repository import Catalog

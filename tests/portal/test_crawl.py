@@ -7,7 +7,7 @@ import re
 
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
-from portal_support import add_calls, csrf_of, logged_in
+from tests.portal.portal_support import add_calls, csrf_of, logged_in
 
 PUBLIC = {"/login", "/login/2fa", "/logout", "/healthz", "/metrics"}
 STAFF_ONLY = {"/account", "/connectors", "/rules", "/settings", "/settings/config"}

@@ -4,7 +4,7 @@ account tabs and what each action leaves in the audit trail."""
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
-from portal_support import add_calls, add_transcript, csrf_of, logged_in, login
+from tests.portal.portal_support import add_calls, add_transcript, csrf_of, logged_in, login
 
 from catalog.audit import AuditFilter
 from portal.deps import SESSION_COOKIE

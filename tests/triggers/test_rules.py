@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from helpers_triggers import rule, seg, transcript
+from tests.triggers.helpers_triggers import rule, seg, transcript
 from pydantic import ValidationError
 
 from catalog.models import Speaker
