@@ -37,8 +37,9 @@ def retry_if_retriable(_task: Any, _task_run: Any, state: Any) -> bool:
     return False
 
 
-@task(name="claim_recording", persist_result=False)
-async def claim_recording(recording_id: str, attempt: int, flow_run_id: str) -> Recording:
+def claim_recording(recording_id: str, attempt: int, flow_run_id: str) -> Recording:
+    """Take the recording for this run (compare-and-set in the catalog). Plain calls, not
+    tasks: they are one indexed UPDATE each, and a task costs more than the work it wraps."""
     catalog = get_catalog()
     if not catalog.claim(recording_id, attempt, worker_id(), flow_run_id):
         rec = catalog.get_recording(recording_id)
@@ -68,8 +69,7 @@ async def store_transcript(transcript: Transcript) -> int:
     return len(transcript.segments)
 
 
-@task(name="complete_recording", persist_result=False)
-async def complete_recording(recording: Recording) -> None:
+def complete_recording(recording: Recording) -> None:
     if not get_catalog().complete(recording.id, recording.attempt, worker_id()):
         raise StaleRun(f"recording {recording.id}: claim lost before completion")
 
@@ -84,7 +84,7 @@ async def process_recording(recording_id: str, attempt: int = 0) -> dict[str, An
     run_ctx = get_run_context()
     flow_run_id = str(run_ctx.flow_run.id) if run_ctx.flow_run else ""  # type: ignore[union-attr]
     catalog = get_catalog()
-    recording = await claim_recording(recording_id, attempt, flow_run_id)
+    recording = claim_recording(recording_id, attempt, flow_run_id)
     transcript: Transcript | None = None
     try:
         if catalog.account().features.transcription:
@@ -103,7 +103,7 @@ async def process_recording(recording_id: str, attempt: int = 0) -> dict[str, An
     except Exception as e:
         catalog.fail(recording.id, recording.attempt, f"{type(e).__name__}: {e}")
         raise
-    await complete_recording(recording)
+    complete_recording(recording)
     return {
         "recording_id": recording.id,
         "segments": len(transcript.segments) if transcript else 0,

@@ -19,8 +19,9 @@ _transcriber_override: Transcriber | None = None
 _catalog: Catalog | None = None
 
 
-def use_catalog(catalog: Catalog) -> None:
-    """The worker hands its catalog to the flows it runs (one catalog per process)."""
+def use_catalog(catalog: Catalog | None) -> None:
+    """The worker hands its catalog to the flows it runs (one catalog per process); None
+    forgets it, so the next ``get_catalog()`` opens the one the settings name."""
     global _catalog
     _catalog = catalog
 

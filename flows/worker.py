@@ -70,12 +70,17 @@ async def register_deployment(name: str, catalog: Catalog) -> tuple[UUID, Any, s
     return dep_id, flow, schedule_fingerprint(schedules)
 
 
-async def register_deployments(client: Any, catalog: Catalog) -> dict[UUID, Any]:
-    """Create or update every deployment in the registry; returns deployment id -> flow."""
+async def register_deployments(
+    client: Any, catalog: Catalog, applied: dict[str, str] | None = None
+) -> dict[UUID, Any]:
+    """Create or update every deployment in the registry; returns deployment id -> flow and
+    records each deployment's schedule fingerprint in ``applied``."""
     served: dict[UUID, Any] = {}
     for name in DEPLOYMENTS:
-        dep_id, flow, _ = await register_deployment(name, catalog)
+        dep_id, flow, fingerprint = await register_deployment(name, catalog)
         served[dep_id] = flow
+        if applied is not None:
+            applied[name] = fingerprint
     return served
 
 
@@ -102,6 +107,7 @@ class Worker:
         self._slots = asyncio.Semaphore(options.concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
         self.ready = asyncio.Event()
+        self._applied_schedules: dict[str, str] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
         from prefect.client.orchestration import get_client
@@ -131,7 +137,7 @@ class Worker:
         delay = 1.0
         while not stop.is_set():
             try:
-                return await register_deployments(client, self.catalog)
+                return await register_deployments(client, self.catalog, self._applied_schedules)
             except Exception as e:
                 log.warning("Prefect API not ready (%s); retrying in %.0fs", e, delay)
                 with contextlib.suppress(TimeoutError):
@@ -165,15 +171,14 @@ class Worker:
             await asyncio.sleep(self.options.sweep_seconds)
 
     async def _schedule_loop(self, stop: asyncio.Event) -> None:
-        applied: dict[str, str] = {}
         while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.options.schedule_sync_seconds)
             try:
-                for name in await sync_schedules(self.catalog, applied):
+                for name in await sync_schedules(self.catalog, self._applied_schedules):
                     log.info("schedules of %s changed; deployment updated", name)
             except Exception as e:
                 log.warning("schedule sync failed (will retry): %s", e)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.options.schedule_sync_seconds)
 
     async def _execute_loop(
         self, client: Any, served: dict[UUID, Any], stop: asyncio.Event

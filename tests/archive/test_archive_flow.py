@@ -214,7 +214,7 @@ async def test_secondary_and_move(catalog: Catalog, calls, moto_endpoint: str) -
 async def test_unreachable_store_gives_failed_deliveries(
     catalog: Catalog, calls, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
-    from archive_support import free_port
+    from tests.archive.archive_support import free_port
 
     import flows.archive as fa
 

@@ -94,7 +94,7 @@ async def test_errors_are_mapped(moto_endpoint: str, tmp_path: Path) -> None:
     res = await missing.check()
     assert not res.ok and res.code == "invalid_config"
 
-    from archive_support import free_port
+    from tests.archive.archive_support import free_port
 
     down = S3Connector(
         S3Config(

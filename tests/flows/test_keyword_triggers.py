@@ -34,10 +34,10 @@ def cat(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Catalog]:
     monkeypatch.setenv("RECFLOW_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("RECFLOW_PUBLIC_URL", "https://recflow.example.com")
     get_settings.cache_clear()
-    runtime.get_catalog.cache_clear()
+    runtime.use_catalog(None)
     keyword_triggers._compiled.clear()
     yield runtime.get_catalog()
-    runtime.get_catalog.cache_clear()
+    runtime.use_catalog(None)
     get_settings.cache_clear()
 
 
