@@ -46,6 +46,11 @@ def audio_response(
 ) -> Response:
     if not rec.file_key or not st.catalog.store.exists(rec.file_key):
         raise HTTPException(404, "the recording's audio is not in the store")
+    from catalog.archive import is_playable
+
+    if not is_playable(st.catalog, rec, now=st.clock()):
+        # expired under retention and not held: unplayable at once, deleted by the nightly run
+        raise HTTPException(410, "the recording has expired under the retention policy")
     path = st.catalog.store.local_path(rec.file_key)
     rng = request.headers.get("range", "")
     # a player issues many range requests per listen; the first one (from byte 0) is the event

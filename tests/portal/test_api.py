@@ -114,3 +114,23 @@ def test_metrics_count_requests_and_recordings(api, catalog, clock, tmp_path):
     assert "# TYPE recflow_recordings gauge" in text
     assert 'recflow_recordings{status="captured"} 1.0' in text
     assert 'route="/api/v1/recordings",status="200"' in text
+
+
+def test_expired_recording_stops_being_playable_at_once(api, catalog, clock, tmp_path):
+    """Retention (default 60 days): an expired, unheld recording answers 410 before the nightly
+    run deletes it; a legal hold makes it playable again."""
+    from datetime import timedelta
+
+    old, fresh = add_calls(
+        catalog,
+        tmp_path,
+        clock.now - timedelta(days=90),
+        [{"from_number": "+15550010"}, {"from_number": "+15550011"}],
+    )
+    catalog.update_recording(fresh.id, started_at=clock.now - timedelta(days=1))
+    assert api.get(f"/api/v1/recordings/{old.id}/audio").status_code == 410
+    assert api.get(f"/api/v1/recordings/{fresh.id}/audio").status_code == 200
+    acct = catalog.account()
+    acct.legal_hold = True
+    catalog.save_account(acct)
+    assert api.get(f"/api/v1/recordings/{old.id}/audio").status_code == 200
