@@ -19,14 +19,20 @@ from connectors.base import (
     AuthError,
     CheckResult,
     ConfigError,
-    Connector,
     ConnectorConfig,
     ConnectorError,
     ObjectInfo,
     PermanentError,
     RetriableError,
 )
-from connectors.object_storage import VerificationError, digest_file, join_key, strip_prefix
+from connectors.object_storage import (
+    BlockingObjectStore,
+    VerificationError,
+    digest_file,
+    join_key,
+    list_root,
+    strip_prefix,
+)
 
 
 class AzureBlobConfig(ConnectorConfig):
@@ -54,55 +60,52 @@ class AzureBlobConfig(ConnectorConfig):
         return self
 
 
-def map_azure_error(exc: BaseException, what: str) -> ConnectorError:
-    from azure.core.exceptions import (
-        ClientAuthenticationError,
-        HttpResponseError,
-        ResourceNotFoundError,
-        ServiceRequestError,
-        ServiceResponseError,
-    )
-
-    if isinstance(exc, ConnectorError):
-        return exc
-    if isinstance(exc, ClientAuthenticationError):
-        return AuthError(f"{what}: authentication failed ({_first_line(exc)})")
-    if isinstance(exc, ServiceRequestError | ServiceResponseError):
-        return RetriableError(f"{what}: cannot reach the blob endpoint ({_first_line(exc)})")
-    if isinstance(exc, ResourceNotFoundError):
-        code = getattr(exc, "error_code", "") or ""
-        if "Container" in str(code):
-            return ConfigError(f"{what}: container does not exist ({code})")
-        return PermanentError(f"{what}: not found ({code})")
-    if isinstance(exc, HttpResponseError):
-        status = exc.status_code or 0
-        code = getattr(exc, "error_code", "") or ""
-        msg = f"{what}: blob service answered {status} {code}"
-        if status in (401, 403):
-            return AuthError(msg)
-        if code == "Md5Mismatch":
-            return VerificationError(msg)
-        if status == 429 or status >= 500 or status == 408:
-            return RetriableError(msg)
-        return PermanentError(msg)
-    if isinstance(exc, ValueError):
-        return ConfigError(f"{what}: {exc}")
-    if isinstance(exc, OSError | TimeoutError):
-        return RetriableError(f"{what}: {exc}")
-    return PermanentError(f"{what}: {type(exc).__name__}: {exc}")
-
-
 def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-class AzureBlobConnector(Connector):
+class AzureBlobConnector(BlockingObjectStore):
     kind: ClassVar[str] = "azure_blob"
     display_name: ClassVar[str] = "Azure Blob Storage"
     config_model: ClassVar[type[ConnectorConfig]] = AzureBlobConfig
-    capabilities: ClassVar[frozenset[str]] = frozenset({"store_object"})
 
     config: AzureBlobConfig
+
+    @staticmethod
+    def vendor_error(exc: BaseException, what: str) -> ConnectorError | None:
+        from azure.core.exceptions import (
+            ClientAuthenticationError,
+            HttpResponseError,
+            ResourceNotFoundError,
+            ServiceRequestError,
+            ServiceResponseError,
+        )
+
+        if isinstance(exc, ClientAuthenticationError):
+            return AuthError(f"{what}: authentication failed ({_first_line(exc)})")
+        if isinstance(exc, ServiceRequestError | ServiceResponseError):
+            return RetriableError(f"{what}: cannot reach the blob endpoint ({_first_line(exc)})")
+        if isinstance(exc, ResourceNotFoundError):
+            code = getattr(exc, "error_code", "") or ""
+            if "Container" in str(code):
+                return ConfigError(f"{what}: container does not exist ({code})")
+            return PermanentError(f"{what}: not found ({code})")
+        if isinstance(exc, HttpResponseError):
+            status = exc.status_code or 0
+            code = getattr(exc, "error_code", "") or ""
+            msg = f"{what}: blob service answered {status} {code}"
+            if status in (401, 403):
+                return AuthError(msg)
+            if code == "Md5Mismatch":
+                return VerificationError(msg)
+            if status == 429 or status >= 500 or status == 408:
+                return RetriableError(msg)
+            return PermanentError(msg)
+        if isinstance(exc, ValueError):
+            return ConfigError(f"{what}: {exc}")
+        if isinstance(exc, OSError | TimeoutError):
+            return RetriableError(f"{what}: {exc}")
+        return None
 
     def __init__(self, config: ConnectorConfig, *, name: str | None = None) -> None:
         super().__init__(config, name=name)
@@ -145,16 +148,6 @@ class AzureBlobConnector(Connector):
     def _key(self, key: str) -> str:
         return join_key(self.config.prefix, key)
 
-    async def put_object(
-        self,
-        key: str,
-        source: Path,
-        *,
-        content_type: str = "",
-        metadata: dict[str, str] | None = None,
-    ) -> ObjectInfo:
-        return await asyncio.to_thread(self._put, key, source, content_type, metadata or {})
-
     def put_object_blocking(
         self,
         key: str,
@@ -163,18 +156,14 @@ class AzureBlobConnector(Connector):
         content_type: str = "",
         metadata: dict[str, str] | None = None,
     ) -> ObjectInfo:
-        """``put_object`` for callers already on a worker thread (the archive engine)."""
-        return self._put(key, source, content_type, metadata or {})
-
-    def _put(
-        self, key: str, source: Path, content_type: str, metadata: dict[str, str]
-    ) -> ObjectInfo:
         from azure.storage.blob import ContentSettings
 
         full = self._key(key)
         digest = digest_file(source)
         # Azure metadata names must be C# identifiers: no dashes
-        meta = {k.replace("-", "_"): v for k, v in {**metadata, "sha256": digest.sha256}.items()}
+        meta = {
+            k.replace("-", "_"): v for k, v in {**(metadata or {}), "sha256": digest.sha256}.items()
+        }
         blob = self.container().get_blob_client(full)
         try:
             with open(source, "rb") as body:
@@ -193,7 +182,7 @@ class AzureBlobConnector(Connector):
                 )
             props = blob.get_blob_properties()
         except Exception as e:
-            raise map_azure_error(e, f"upload {self.config.container}/{full}") from e
+            raise self.map_error(e, f"upload {self.config.container}/{full}") from e
         stored_md5 = bytes(props.content_settings.content_md5 or b"")
         if props.size != digest.size or (stored_md5 and stored_md5 != digest.md5):
             raise VerificationError(
@@ -213,10 +202,10 @@ class AzureBlobConnector(Connector):
             props = self.container().get_blob_client(full).get_blob_properties()
         except ResourceNotFoundError as e:
             if "Container" in str(getattr(e, "error_code", "")):
-                raise map_azure_error(e, f"head {full}") from e
+                raise self.map_error(e, f"head {full}") from e
             return None
         except Exception as e:
-            raise map_azure_error(e, f"head {self.config.container}/{full}") from e
+            raise self.map_error(e, f"head {self.config.container}/{full}") from e
         checksum = (props.metadata or {}).get("sha256") or bytes(
             props.content_settings.content_md5 or b""
         ).hex()
@@ -224,10 +213,9 @@ class AzureBlobConnector(Connector):
 
     async def delete_object(self, key: str) -> None:
         full = self._key(key)
-        try:
-            await asyncio.to_thread(self.container().delete_blob, full)
-        except Exception as e:
-            raise map_azure_error(e, f"delete {self.config.container}/{full}") from e
+        await self._in_thread(
+            f"delete {self.config.container}/{full}", lambda: self.container().delete_blob(full)
+        )
 
     async def download_object(self, key: str, dest: Path) -> ObjectInfo:
         full = self._key(key)
@@ -236,15 +224,11 @@ class AzureBlobConnector(Connector):
             with open(dest, "wb") as f:
                 self.container().download_blob(full).readinto(f)
 
-        try:
-            await asyncio.to_thread(run)
-        except Exception as e:
-            raise map_azure_error(e, f"download {self.config.container}/{full}") from e
+        await self._in_thread(f"download {self.config.container}/{full}", run)
         return ObjectInfo(key=key, size=dest.stat().st_size)
 
     async def list_objects(self, prefix: str = "") -> list[ObjectInfo]:
-        base = self.config.prefix.strip("/")
-        full = "/".join(p for p in (base, prefix.strip("/")) if p)
+        base, full = list_root(self.config.prefix, prefix)
 
         def run() -> list[ObjectInfo]:
             return [
@@ -256,18 +240,15 @@ class AzureBlobConnector(Connector):
                 for b in self.container().list_blobs(name_starts_with=full or None)
             ]
 
-        try:
-            return await asyncio.to_thread(run)
-        except Exception as e:
-            raise map_azure_error(e, f"list {self.config.container}") from e
+        return await self._in_thread(f"list {self.config.container}", run)
 
     async def check(self) -> CheckResult:
-        try:
-            await asyncio.to_thread(self.container().get_container_properties)
-        except Exception as e:
-            err = map_azure_error(e, f"container {self.config.container}")
-            return CheckResult(ok=False, code=err.code, message=str(err))
-        return CheckResult(ok=True, message=f"container {self.config.container} is reachable")
+        container = self.config.container
+        return await self._checked(
+            f"container {container}",
+            asyncio.to_thread(lambda: self.container().get_container_properties()),
+            ok=f"container {container} is reachable",
+        )
 
     async def aclose(self) -> None:
         if self._container is not None:

@@ -10,14 +10,12 @@ serves concurrent uploads from worker threads.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ftplib
 import hashlib
 import posixpath
 import ssl
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,14 +27,24 @@ from connectors.base import (
     AuthError,
     CheckResult,
     ConfigError,
-    Connector,
     ConnectorConfig,
     ConnectorError,
     ObjectInfo,
     PermanentError,
     RetriableError,
 )
-from connectors.object_storage import VerificationError, digest_file, join_key, strip_prefix
+from connectors.object_storage import (
+    BlockingObjectStore,
+    VerificationError,
+    digest_file,
+    is_partial,
+    join_key,
+    list_root,
+    partial_name,
+    strip_prefix,
+    verify_readback,
+    verify_size,
+)
 
 T = TypeVar("T")
 
@@ -70,35 +78,36 @@ class FtpConfig(ConnectorConfig):
         return self
 
 
-def map_ftp_error(exc: BaseException, what: str) -> ConnectorError:
-    if isinstance(exc, ConnectorError):
-        return exc
-    text = str(exc).strip()
-    if isinstance(exc, ftplib.error_perm):
-        code = text[:3]
-        if code in ("530", "532"):
-            return AuthError(f"{what}: login refused ({text})")
-        if code == "550":
-            return PermanentError(f"{what}: refused by the server ({text})")
-        return PermanentError(f"{what}: {text}")
-    if isinstance(exc, ftplib.error_temp):
-        return RetriableError(f"{what}: temporary failure ({text})")
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return ConfigError(f"{what}: server certificate not trusted ({exc.verify_message})")
-    if isinstance(exc, ssl.SSLError):
-        return RetriableError(f"{what}: TLS error ({text})")
-    if isinstance(exc, EOFError | OSError | TimeoutError | ftplib.error_reply | ftplib.error_proto):
-        return RetriableError(f"{what}: cannot reach the FTP server ({exc or type(exc).__name__})")
-    return PermanentError(f"{what}: {type(exc).__name__}: {exc}")
-
-
-class FtpConnector(Connector):
+class FtpConnector(BlockingObjectStore):
     kind: ClassVar[str] = "ftp"
     display_name: ClassVar[str] = "FTP / FTPS server"
     config_model: ClassVar[type[ConnectorConfig]] = FtpConfig
-    capabilities: ClassVar[frozenset[str]] = frozenset({"store_object"})
 
     config: FtpConfig
+
+    @staticmethod
+    def vendor_error(exc: BaseException, what: str) -> ConnectorError | None:
+        text = str(exc).strip()
+        if isinstance(exc, ftplib.error_perm):
+            code = text[:3]
+            if code in ("530", "532"):
+                return AuthError(f"{what}: login refused ({text})")
+            if code == "550":
+                return PermanentError(f"{what}: refused by the server ({text})")
+            return PermanentError(f"{what}: {text}")
+        if isinstance(exc, ftplib.error_temp):
+            return RetriableError(f"{what}: temporary failure ({text})")
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return ConfigError(f"{what}: server certificate not trusted ({exc.verify_message})")
+        if isinstance(exc, ssl.SSLError):
+            return RetriableError(f"{what}: TLS error ({text})")
+        if isinstance(
+            exc, EOFError | OSError | TimeoutError | ftplib.error_reply | ftplib.error_proto
+        ):
+            return RetriableError(
+                f"{what}: cannot reach the FTP server ({exc or type(exc).__name__})"
+            )
+        return None
 
     def __init__(self, config: ConnectorConfig, *, name: str | None = None) -> None:
         super().__init__(config, name=name)
@@ -148,15 +157,12 @@ class FtpConnector(Connector):
             with self._lock:
                 self._idle.append(ftp)
 
-    async def _run(self, what: str, fn: Callable[[ftplib.FTP], T]) -> T:
-        def call() -> T:
-            with self._session() as ftp:
-                return fn(ftp)
+    def _call(self, fn: Callable[[ftplib.FTP], T]) -> T:
+        with self._session() as ftp:
+            return fn(ftp)
 
-        try:
-            return await asyncio.to_thread(call)
-        except Exception as e:
-            raise map_ftp_error(e, f"{what} {self._where}") from e
+    async def _run(self, what: str, fn: Callable[[ftplib.FTP], T]) -> T:
+        return await self._in_thread(f"{what} {self._where}", lambda: self._call(fn))
 
     def _path(self, key: str) -> str:
         return join_key(self.config.base_path, key)
@@ -187,16 +193,6 @@ class FtpConnector(Connector):
         ftp.retrbinary(f"RETR {path}", h.update)
         return h.hexdigest()
 
-    async def put_object(
-        self,
-        key: str,
-        source: Path,
-        *,
-        content_type: str = "",
-        metadata: dict[str, str] | None = None,
-    ) -> ObjectInfo:
-        return await asyncio.to_thread(self.put_object_blocking, key, source)
-
     def put_object_blocking(
         self,
         key: str,
@@ -205,22 +201,21 @@ class FtpConnector(Connector):
         content_type: str = "",
         metadata: dict[str, str] | None = None,
     ) -> ObjectInfo:
-        """``put_object`` for callers already on a worker thread (the archive engine)."""
         path = self._path(key)
         digest = digest_file(source)
-        tmp = f"{path}.part-{uuid.uuid4().hex[:8]}"
+        tmp = partial_name(path)
 
         def put(ftp: ftplib.FTP) -> None:
             self._makedirs(ftp, posixpath.dirname(path))
             with open(source, "rb") as f:
                 ftp.storbinary(f"STOR {tmp}", f, blocksize=1 << 16)
-            size = self._size(ftp, tmp)
-            if size != digest.size:
+            try:
+                verify_size(path, self._size(ftp, tmp), digest)
+                if self.config.verify == "readback":
+                    verify_readback(path, self._sha256(ftp, tmp), digest)
+            except VerificationError:
                 ftp.delete(tmp)
-                raise VerificationError(f"{path}: server has {size} bytes, sent {digest.size}")
-            if self.config.verify == "readback" and self._sha256(ftp, tmp) != digest.sha256:
-                ftp.delete(tmp)
-                raise VerificationError(f"{path}: SHA-256 read back differs from the sent file")
+                raise
             try:
                 ftp.rename(tmp, path)
             except ftplib.error_perm:
@@ -229,10 +224,9 @@ class FtpConnector(Connector):
                 ftp.rename(tmp, path)
 
         try:
-            with self._session() as ftp:
-                put(ftp)
+            self._call(put)
         except Exception as e:
-            raise map_ftp_error(e, f"upload {path} to {self._where}") from e
+            raise self.map_error(e, f"upload {path} to {self._where}") from e
         return ObjectInfo(key=key, size=digest.size, checksum=digest.sha256)
 
     async def head_object(self, key: str) -> ObjectInfo | None:
@@ -270,8 +264,7 @@ class FtpConnector(Connector):
         return ObjectInfo(key=key, size=dest.stat().st_size)
 
     async def list_objects(self, prefix: str = "") -> list[ObjectInfo]:
-        base = self.config.base_path.strip("/")
-        start = "/".join(p for p in (base, prefix.strip("/")) if p)
+        base, start = list_root(self.config.base_path, prefix)
 
         def walk(ftp: ftplib.FTP) -> list[ObjectInfo]:
             out: list[ObjectInfo] = []
@@ -286,7 +279,7 @@ class FtpConnector(Connector):
                     full = f"{d}/{name}" if d else name
                     if facts.get("type") == "dir":
                         stack.append(full)
-                    elif facts.get("type") == "file" and ".part-" not in name:
+                    elif facts.get("type") == "file" and not is_partial(name):
                         out.append(
                             ObjectInfo(key=strip_prefix(base, full), size=int(facts.get("size", 0)))
                         )
@@ -295,11 +288,11 @@ class FtpConnector(Connector):
         return await self._run("list", walk)
 
     async def check(self) -> CheckResult:
-        try:
-            await self._run("login to", lambda ftp: ftp.voidcmd("NOOP"))
-        except ConnectorError as e:
-            return CheckResult(ok=False, code=e.code, message=str(e))
-        return CheckResult(ok=True, message=f"{self._where} accepted the login")
+        return await self._checked(
+            f"login to {self._where}",
+            self._run("login to", lambda ftp: ftp.voidcmd("NOOP")),
+            ok=f"{self._where} accepted the login",
+        )
 
     async def aclose(self) -> None:
         with self._lock:

@@ -1,19 +1,35 @@
-"""Shared helpers of the four storage connectors (s3, azure_blob, sftp, ftp).
+"""Shared code of the four storage connectors (s3, azure_blob, sftp, ftp).
 
 The ``store_object`` capability itself (``ObjectStore``, ``ObjectInfo``) lives in
-``connectors.base``; this module only holds what the four wire-level modules would otherwise
-repeat: hashing a file once, joining a configured prefix with a key safely, and the readback
-check used where a protocol has no server-side checksum (SFTP, FTP).
+``connectors.base``; this module holds what the four wire-level modules would otherwise
+repeat: the base classes (capability, error-mapping boundary, connection check, running a
+blocking SDK in a worker thread), hashing a file once, joining a configured prefix with a key
+safely, and the size/readback checks used where a protocol has no server-side checksum (SFTP,
+FTP), which upload under a temporary name first.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
+import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import ClassVar, TypeVar
 
-from connectors.base import ConfigError, RetriableError
+from connectors.base import (
+    CheckResult,
+    ConfigError,
+    Connector,
+    ConnectorError,
+    ObjectInfo,
+    PermanentError,
+    RetriableError,
+)
+
+T = TypeVar("T")
 
 
 class VerificationError(RetriableError):
@@ -81,3 +97,107 @@ def strip_prefix(prefix: str, full: str) -> str:
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def list_root(root: str, prefix: str) -> tuple[str, str]:
+    """``(base, start)`` of a listing: the configured root without slashes, and where under
+    it to start (``root/prefix``, either part possibly empty)."""
+    base = root.strip("/")
+    return base, "/".join(p for p in (base, prefix.strip("/")) if p)
+
+
+# ---------------------------------------------------------------- upload by temporary name
+#
+# SFTP and FTP have no atomic checked upload: a file goes up under a temporary name, is
+# verified there and only then renamed into place, so a reader never sees half a recording.
+# Listings skip the temporary names.
+
+_PARTIAL = ".part-"
+
+
+def partial_name(path: str) -> str:
+    """A unique temporary name next to ``path`` for an upload in progress."""
+    return f"{path}{_PARTIAL}{uuid.uuid4().hex[:8]}"
+
+
+def is_partial(name: str) -> bool:
+    return _PARTIAL in name
+
+
+def verify_size(path: str, stored: int | None, digest: FileDigest) -> None:
+    if stored != digest.size:
+        raise VerificationError(f"{path}: server has {stored} bytes, sent {digest.size}")
+
+
+def verify_readback(path: str, sha256: str, digest: FileDigest) -> None:
+    if sha256 != digest.sha256:
+        raise VerificationError(f"{path}: SHA-256 read back differs from the sent file")
+
+
+# ---------------------------------------------------------------- base classes
+
+
+class ObjectStoreConnector(Connector):
+    """Base of the storage connectors: the ``store_object`` capability and the error-mapping
+    boundary every call goes through (``map_error`` around the vendor's ``vendor_error`` table)."""
+
+    capabilities: ClassVar[frozenset[str]] = frozenset({"store_object"})
+
+    def vendor_error(self, exc: BaseException, what: str) -> ConnectorError | None:
+        """The vendor's error table: the SDK's exception → a connector error with a message a
+        person can act on; None for what the table does not know."""
+        raise NotImplementedError
+
+    def map_error(self, exc: BaseException, what: str) -> ConnectorError:
+        """``exc``, raised while doing ``what``, as a connector error. Errors already mapped
+        pass through; what the vendor table does not know is permanent (retrying an unknown
+        failure cannot help)."""
+        if isinstance(exc, ConnectorError):
+            return exc
+        return self.vendor_error(exc, what) or PermanentError(
+            f"{what}: {type(exc).__name__}: {exc}"
+        )
+
+    async def _checked(self, what: str, probe: Awaitable[object], ok: str) -> CheckResult:
+        """The connection check: one cheap probe; its failure becomes a stable code."""
+        try:
+            await probe
+        except Exception as e:
+            err = self.map_error(e, what)
+            return CheckResult(ok=False, code=err.code, message=str(err))
+        return CheckResult(ok=True, message=ok)
+
+
+class BlockingObjectStore(ObjectStoreConnector):
+    """A store whose SDK blocks (boto3, azure-storage-blob, ftplib). Its work is written once,
+    as blocking code; the async capability methods run it in a worker thread. The archive
+    engine, already on a worker thread, calls ``put_object_blocking`` directly."""
+
+    def put_object_blocking(
+        self,
+        key: str,
+        source: Path,
+        *,
+        content_type: str = "",
+        metadata: dict[str, str] | None = None,
+    ) -> ObjectInfo:
+        raise NotImplementedError
+
+    async def put_object(
+        self,
+        key: str,
+        source: Path,
+        *,
+        content_type: str = "",
+        metadata: dict[str, str] | None = None,
+    ) -> ObjectInfo:
+        return await asyncio.to_thread(
+            self.put_object_blocking, key, source, content_type=content_type, metadata=metadata
+        )
+
+    async def _in_thread(self, what: str, fn: Callable[[], T]) -> T:
+        """Run ``fn`` in a worker thread; its failure is mapped as ``what`` failing."""
+        try:
+            return await asyncio.to_thread(fn)
+        except Exception as e:
+            raise self.map_error(e, what) from e

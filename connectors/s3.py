@@ -20,7 +20,6 @@ from connectors.base import (
     AuthError,
     CheckResult,
     ConfigError,
-    Connector,
     ConnectorConfig,
     ConnectorError,
     ObjectInfo,
@@ -28,9 +27,11 @@ from connectors.base import (
     RetriableError,
 )
 from connectors.object_storage import (
+    BlockingObjectStore,
     VerificationError,
     digest_file,
     join_key,
+    list_root,
     multipart_etag,
     strip_prefix,
 )
@@ -45,6 +46,7 @@ _AUTH_CODES = {
     "AuthorizationHeaderMalformed",
     "403",
 }
+_MISSING = ("404", "NoSuchKey", "NotFound")
 _CONFIG_CODES = {"NoSuchBucket", "InvalidBucketName", "PermanentRedirect", "InvalidStorageClass"}
 _RETRIABLE_CODES = {
     "SlowDown",
@@ -91,53 +93,53 @@ class S3Config(ConnectorConfig):
     timeout_seconds: float = Field(60.0, gt=0, description="Connect and read timeout")
 
 
-def map_s3_error(exc: BaseException, what: str) -> ConnectorError:
-    """boto errors → the four connector error classes, with a message a person can act on."""
-    from botocore.exceptions import (
-        ClientError,
-        ConnectionClosedError,
-        ConnectTimeoutError,
-        EndpointConnectionError,
-        NoCredentialsError,
-        PartialCredentialsError,
-        ReadTimeoutError,
-    )
-
-    if isinstance(exc, ConnectorError):
-        return exc
-    if isinstance(exc, NoCredentialsError | PartialCredentialsError):
-        return AuthError(f"{what}: no usable AWS credentials ({exc})")
-    if isinstance(
-        exc,
-        EndpointConnectionError | ConnectTimeoutError | ReadTimeoutError | ConnectionClosedError,
-    ):
-        return RetriableError(f"{what}: cannot reach the S3 endpoint ({exc})")
-    if isinstance(exc, ClientError):
-        err = exc.response.get("Error", {})
-        code = str(err.get("Code", ""))
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        msg = f"{what}: S3 answered {status} {code}: {err.get('Message', '')}".rstrip(": ")
-        if code in _AUTH_CODES or status in (401, 403):
-            return AuthError(msg)
-        if code in _CONFIG_CODES or (code == "404" and "bucket" in what):
-            return ConfigError(msg)
-        if code in _RETRIABLE_CODES or status == 429 or status >= 500:
-            retry_after = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
-            hint = retry_after.get("retry-after")
-            return RetriableError(msg, retry_after=float(hint) if hint else None)
-        return PermanentError(msg)
-    if isinstance(exc, OSError | TimeoutError):
-        return RetriableError(f"{what}: {exc}")
-    return PermanentError(f"{what}: {type(exc).__name__}: {exc}")
-
-
-class S3Connector(Connector):
+class S3Connector(BlockingObjectStore):
     kind: ClassVar[str] = "s3"
     display_name: ClassVar[str] = "Amazon S3 (and S3-compatible storage)"
     config_model: ClassVar[type[ConnectorConfig]] = S3Config
-    capabilities: ClassVar[frozenset[str]] = frozenset({"store_object"})
 
     config: S3Config
+
+    @staticmethod
+    def vendor_error(exc: BaseException, what: str) -> ConnectorError | None:
+        """boto errors → the four connector error classes, with a message a person can act on."""
+        from botocore.exceptions import (
+            ClientError,
+            ConnectionClosedError,
+            ConnectTimeoutError,
+            EndpointConnectionError,
+            NoCredentialsError,
+            PartialCredentialsError,
+            ReadTimeoutError,
+        )
+
+        if isinstance(exc, NoCredentialsError | PartialCredentialsError):
+            return AuthError(f"{what}: no usable AWS credentials ({exc})")
+        if isinstance(
+            exc,
+            EndpointConnectionError
+            | ConnectTimeoutError
+            | ReadTimeoutError
+            | ConnectionClosedError,
+        ):
+            return RetriableError(f"{what}: cannot reach the S3 endpoint ({exc})")
+        if isinstance(exc, ClientError):
+            err = exc.response.get("Error", {})
+            code = str(err.get("Code", ""))
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            msg = f"{what}: S3 answered {status} {code}: {err.get('Message', '')}".rstrip(": ")
+            if code in _AUTH_CODES or status in (401, 403):
+                return AuthError(msg)
+            if code in _CONFIG_CODES or (code == "404" and "bucket" in what):
+                return ConfigError(msg)
+            if code in _RETRIABLE_CODES or status == 429 or status >= 500:
+                retry_after = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+                hint = retry_after.get("retry-after")
+                return RetriableError(msg, retry_after=float(hint) if hint else None)
+            return PermanentError(msg)
+        if isinstance(exc, OSError | TimeoutError):
+            return RetriableError(f"{what}: {exc}")
+        return None
 
     def __init__(self, config: ConnectorConfig, *, name: str | None = None) -> None:
         super().__init__(config, name=name)
@@ -198,16 +200,6 @@ class S3Connector(Connector):
 
     # ---------------------------------------------------------------- store_object
 
-    async def put_object(
-        self,
-        key: str,
-        source: Path,
-        *,
-        content_type: str = "",
-        metadata: dict[str, str] | None = None,
-    ) -> ObjectInfo:
-        return await asyncio.to_thread(self._put, key, source, content_type, metadata or {})
-
     def put_object_blocking(
         self,
         key: str,
@@ -216,15 +208,9 @@ class S3Connector(Connector):
         content_type: str = "",
         metadata: dict[str, str] | None = None,
     ) -> ObjectInfo:
-        """``put_object`` for callers already on a worker thread (the archive engine)."""
-        return self._put(key, source, content_type, metadata or {})
-
-    def _put(
-        self, key: str, source: Path, content_type: str, metadata: dict[str, str]
-    ) -> ObjectInfo:
         full = self._key(key)
         digest = digest_file(source)
-        meta = {**metadata, "sha256": digest.sha256}
+        meta = {**(metadata or {}), "sha256": digest.sha256}
         args = self._extra_args(content_type, meta)
         client = self.client()
         threshold = self.config.multipart_threshold_mb << 20
@@ -268,7 +254,7 @@ class S3Connector(Connector):
                         f"expected {digest.size} bytes / {expected}"
                     )
         except Exception as e:
-            raise map_s3_error(e, f"upload s3://{self.config.bucket}/{full}") from e
+            raise self.map_error(e, f"upload s3://{self.config.bucket}/{full}") from e
         return ObjectInfo(key=key, size=digest.size, checksum=digest.sha256)
 
     async def head_object(self, key: str) -> ObjectInfo | None:
@@ -280,69 +266,58 @@ class S3Connector(Connector):
         full = self._key(key)
         try:
             head = self.client().head_object(Bucket=self.config.bucket, Key=full)
-        except ClientError as e:
-            if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                return None
-            raise map_s3_error(e, f"head s3://{self.config.bucket}/{full}") from e
         except Exception as e:
-            raise map_s3_error(e, f"head s3://{self.config.bucket}/{full}") from e
+            if isinstance(e, ClientError) and e.response.get("Error", {}).get("Code") in _MISSING:
+                return None
+            raise self.map_error(e, f"head s3://{self.config.bucket}/{full}") from e
         checksum = head.get("Metadata", {}).get("sha256") or str(head.get("ETag", "")).strip('"')
         return ObjectInfo(key=key, size=int(head["ContentLength"]), checksum=checksum)
 
     async def delete_object(self, key: str) -> None:
-        full = self._key(key)
-        try:
-            await asyncio.to_thread(
-                self.client().delete_object, Bucket=self.config.bucket, Key=full
-            )
-        except Exception as e:
-            raise map_s3_error(e, f"delete s3://{self.config.bucket}/{full}") from e
+        bucket, full = self.config.bucket, self._key(key)
+        await self._in_thread(
+            f"delete s3://{bucket}/{full}",
+            lambda: self.client().delete_object(Bucket=bucket, Key=full),
+        )
 
     async def download_object(self, key: str, dest: Path) -> ObjectInfo:
-        full = self._key(key)
-        try:
-            await asyncio.to_thread(
-                self.client().download_file, self.config.bucket, full, str(dest)
-            )
-        except Exception as e:
-            raise map_s3_error(e, f"download s3://{self.config.bucket}/{full}") from e
+        bucket, full = self.config.bucket, self._key(key)
+        await self._in_thread(
+            f"download s3://{bucket}/{full}",
+            lambda: self.client().download_file(bucket, full, str(dest)),
+        )
         return ObjectInfo(key=key, size=dest.stat().st_size)
 
     async def list_objects(self, prefix: str = "") -> list[ObjectInfo]:
-        return await asyncio.to_thread(self._list, prefix)
+        base, full = list_root(self.config.prefix, prefix)
 
-    def _list(self, prefix: str) -> list[ObjectInfo]:
-        base = self.config.prefix.strip("/")
-        full = "/".join(p for p in (base, prefix.strip("/")) if p)
-        out = []
-        try:
+        def run() -> list[ObjectInfo]:
             pages = (
                 self.client()
                 .get_paginator("list_objects_v2")
                 .paginate(Bucket=self.config.bucket, Prefix=full)
             )
-            for page in pages:
-                for obj in page.get("Contents", []):
-                    out.append(
-                        ObjectInfo(
-                            key=strip_prefix(base, obj["Key"]),
-                            size=int(obj["Size"]),
-                            checksum=str(obj.get("ETag", "")).strip('"'),
-                        )
-                    )
-        except Exception as e:
-            raise map_s3_error(e, f"list bucket {self.config.bucket}") from e
-        return out
+            return [
+                ObjectInfo(
+                    key=strip_prefix(base, obj["Key"]),
+                    size=int(obj["Size"]),
+                    checksum=str(obj.get("ETag", "")).strip('"'),
+                )
+                for page in pages
+                for obj in page.get("Contents", [])
+            ]
+
+        return await self._in_thread(f"list bucket {self.config.bucket}", run)
 
     # ---------------------------------------------------------------- lifecycle
 
     async def check(self) -> CheckResult:
-        try:
-            await asyncio.to_thread(self.client().head_bucket, Bucket=self.config.bucket)
-        except Exception as e:
-            err = map_s3_error(e, f"bucket {self.config.bucket}")
-            return CheckResult(ok=False, code=err.code, message=str(err))
-        return CheckResult(ok=True, message=f"bucket {self.config.bucket} is reachable")
+        bucket = self.config.bucket
+        return await self._checked(
+            f"bucket {bucket}",
+            asyncio.to_thread(lambda: self.client().head_bucket(Bucket=bucket)),
+            ok=f"bucket {bucket} is reachable",
+        )
 
     async def aclose(self) -> None:
         if self._client is not None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import posixpath
-import uuid
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -23,14 +22,24 @@ from connectors.base import (
     AuthError,
     CheckResult,
     ConfigError,
-    Connector,
     ConnectorConfig,
     ConnectorError,
     ObjectInfo,
     PermanentError,
     RetriableError,
 )
-from connectors.object_storage import VerificationError, digest_file, join_key, strip_prefix
+from connectors.object_storage import (
+    ObjectStoreConnector,
+    VerificationError,
+    digest_file,
+    is_partial,
+    join_key,
+    list_root,
+    partial_name,
+    strip_prefix,
+    verify_readback,
+    verify_size,
+)
 
 
 class SftpConfig(ConnectorConfig):
@@ -63,35 +72,32 @@ class SftpConfig(ConnectorConfig):
         return self
 
 
-def map_sftp_error(exc: BaseException, what: str) -> ConnectorError:
-    import asyncssh
-
-    if isinstance(exc, ConnectorError):
-        return exc
-    if isinstance(exc, asyncssh.PermissionDenied):
-        return AuthError(f"{what}: SSH authentication failed (wrong user, password or key)")
-    if isinstance(exc, asyncssh.HostKeyNotVerifiable):
-        return ConfigError(f"{what}: server host key does not match the pinned host_key")
-    if isinstance(exc, asyncssh.SFTPError):
-        if exc.code in (asyncssh.FX_PERMISSION_DENIED, asyncssh.FX_WRITE_PROTECT):
-            return PermanentError(f"{what}: permission denied on the server ({exc.reason})")
-        if exc.code in (asyncssh.FX_NO_CONNECTION, asyncssh.FX_CONNECTION_LOST):
-            return RetriableError(f"{what}: connection lost ({exc.reason})")
-        return PermanentError(f"{what}: SFTP error {exc.code} ({exc.reason})")
-    if isinstance(exc, asyncssh.DisconnectError | asyncssh.ConnectionLost):
-        return RetriableError(f"{what}: disconnected ({exc})")
-    if isinstance(exc, OSError | TimeoutError | asyncio.TimeoutError):
-        return RetriableError(f"{what}: cannot reach the SFTP server ({exc})")
-    return PermanentError(f"{what}: {type(exc).__name__}: {exc}")
-
-
-class SftpConnector(Connector):
+class SftpConnector(ObjectStoreConnector):
     kind: ClassVar[str] = "sftp"
     display_name: ClassVar[str] = "SFTP server"
     config_model: ClassVar[type[ConnectorConfig]] = SftpConfig
-    capabilities: ClassVar[frozenset[str]] = frozenset({"store_object"})
 
     config: SftpConfig
+
+    @staticmethod
+    def vendor_error(exc: BaseException, what: str) -> ConnectorError | None:
+        import asyncssh
+
+        if isinstance(exc, asyncssh.PermissionDenied):
+            return AuthError(f"{what}: SSH authentication failed (wrong user, password or key)")
+        if isinstance(exc, asyncssh.HostKeyNotVerifiable):
+            return ConfigError(f"{what}: server host key does not match the pinned host_key")
+        if isinstance(exc, asyncssh.SFTPError):
+            if exc.code in (asyncssh.FX_PERMISSION_DENIED, asyncssh.FX_WRITE_PROTECT):
+                return PermanentError(f"{what}: permission denied on the server ({exc.reason})")
+            if exc.code in (asyncssh.FX_NO_CONNECTION, asyncssh.FX_CONNECTION_LOST):
+                return RetriableError(f"{what}: connection lost ({exc.reason})")
+            return PermanentError(f"{what}: SFTP error {exc.code} ({exc.reason})")
+        if isinstance(exc, asyncssh.DisconnectError | asyncssh.ConnectionLost):
+            return RetriableError(f"{what}: disconnected ({exc})")
+        if isinstance(exc, OSError | TimeoutError | asyncio.TimeoutError):
+            return RetriableError(f"{what}: cannot reach the SFTP server ({exc})")
+        return None
 
     def __init__(self, config: ConnectorConfig, *, name: str | None = None) -> None:
         super().__init__(config, name=name)
@@ -159,23 +165,21 @@ class SftpConnector(Connector):
     ) -> ObjectInfo:
         path = self._path(key)
         digest = await asyncio.to_thread(digest_file, source)
-        tmp = f"{path}.part-{uuid.uuid4().hex[:8]}"
+        tmp = partial_name(path)
         try:
             sftp = await self._client()
             await self._makedirs(sftp, posixpath.dirname(path))
             await sftp.put(str(source), tmp)
-            size = (await sftp.stat(tmp)).size
-            if size != digest.size:
+            try:
+                verify_size(path, (await sftp.stat(tmp)).size, digest)
+                if self.config.verify == "readback":
+                    verify_readback(path, await self._sha256(sftp, tmp), digest)
+            except VerificationError:
                 await sftp.remove(tmp)
-                raise VerificationError(f"{path}: server has {size} bytes, sent {digest.size}")
-            if self.config.verify == "readback":
-                remote = await self._sha256(sftp, tmp)
-                if remote != digest.sha256:
-                    await sftp.remove(tmp)
-                    raise VerificationError(f"{path}: SHA-256 read back differs from the sent file")
+                raise
             await self._replace(sftp, tmp, path)
         except Exception as e:
-            raise map_sftp_error(e, f"upload {self._where}/{path}") from e
+            raise self.map_error(e, f"upload {self._where}/{path}") from e
         return ObjectInfo(key=key, size=digest.size, checksum=digest.sha256)
 
     async def _replace(self, sftp: Any, tmp: str, path: str) -> None:
@@ -204,7 +208,7 @@ class SftpConnector(Connector):
             attrs = await sftp.stat(path)
             checksum = await self._sha256(sftp, path) if self.config.verify == "readback" else ""
         except Exception as e:
-            raise map_sftp_error(e, f"stat {self._where}/{path}") from e
+            raise self.map_error(e, f"stat {self._where}/{path}") from e
         return ObjectInfo(key=key, size=int(attrs.size or 0), checksum=checksum)
 
     async def delete_object(self, key: str) -> None:
@@ -214,7 +218,7 @@ class SftpConnector(Connector):
             if await sftp.exists(path):
                 await sftp.remove(path)
         except Exception as e:
-            raise map_sftp_error(e, f"delete {self._where}/{path}") from e
+            raise self.map_error(e, f"delete {self._where}/{path}") from e
 
     async def download_object(self, key: str, dest: Path) -> ObjectInfo:
         path = self._path(key)
@@ -222,12 +226,12 @@ class SftpConnector(Connector):
             sftp = await self._client()
             await sftp.get(path, str(dest))
         except Exception as e:
-            raise map_sftp_error(e, f"download {self._where}/{path}") from e
+            raise self.map_error(e, f"download {self._where}/{path}") from e
         return ObjectInfo(key=key, size=dest.stat().st_size)
 
     async def list_objects(self, prefix: str = "") -> list[ObjectInfo]:
-        base = self.config.base_path.strip("/")
-        start = "/".join(p for p in (base, prefix.strip("/")) if p) or "."
+        base, start = list_root(self.config.base_path, prefix)
+        start = start or "."
         out: list[ObjectInfo] = []
         try:
             sftp = await self._client()
@@ -242,25 +246,25 @@ class SftpConnector(Connector):
                     full = entry.filename if d == "." else f"{d}/{entry.filename}"
                     if entry.attrs.type == 2:  # FILEXFER_TYPE_DIRECTORY
                         stack.append(full)
-                    elif ".part-" not in entry.filename:
+                    elif not is_partial(entry.filename):
                         out.append(
                             ObjectInfo(
                                 key=strip_prefix(base, full), size=int(entry.attrs.size or 0)
                             )
                         )
         except Exception as e:
-            raise map_sftp_error(e, f"list {self._where}/{start}") from e
+            raise self.map_error(e, f"list {self._where}/{start}") from e
         return sorted(out, key=lambda o: o.key)
 
     async def check(self) -> CheckResult:
-        try:
-            sftp = await self._client()
-            base = self.config.base_path.strip("/") or "."
-            await sftp.stat(base) if base != "." else await sftp.getcwd()
-        except Exception as e:
-            err = map_sftp_error(e, self._where)
-            return CheckResult(ok=False, code=err.code, message=str(err))
-        return CheckResult(ok=True, message=f"{self._where} accepted the login")
+        return await self._checked(
+            self._where, self._probe(), ok=f"{self._where} accepted the login"
+        )
+
+    async def _probe(self) -> None:
+        sftp = await self._client()
+        base = self.config.base_path.strip("/") or "."
+        await sftp.stat(base) if base != "." else await sftp.getcwd()
 
     async def aclose(self) -> None:
         if self._conn is not None:
