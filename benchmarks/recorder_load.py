@@ -95,6 +95,20 @@ def cpu_times(pid: int) -> tuple[float, float]:
     return int(fields[11]) / tck, int(fields[12]) / tck
 
 
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds (user+sys): the event-loop thread vs the others (capture worker)."""
+    out: dict[str, float] = {}
+    tck = os.sysconf("SC_CLK_TCK")
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = "loop" if task.name == str(pid) else "workers"
+            f = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[name] = out.get(name, 0.0) + (int(f[11]) + int(f[12])) / tck
+    return out
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -144,6 +158,11 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--rate", type=int, default=50, help="new calls per second")
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument(
+        "--spy",
+        metavar="FILE",
+        help="sample the recorder with py-spy during the run (raw collapsed stacks to FILE)",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the work dir (data, logs)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="recorder-load-"))
@@ -197,7 +216,18 @@ def run(args: argparse.Namespace, work: Path) -> None:
         while time.time() < deadline and "listening" not in (work / "recorder.log").read_text():
             time.sleep(0.2)
         time.sleep(1)
-        cpu0, t0 = cpu_times(proc.pid), time.time()
+        cpu0, t0, th0 = cpu_times(proc.pid), time.time(), thread_cpu(proc.pid)
+        spy = None
+        if args.spy:
+            spy = subprocess.Popen(
+                [
+                    str(ROOT / ".venv" / "bin" / "py-spy"),
+                    *("record", "-p", str(proc.pid), "-r", "250", "-f", "raw"),
+                    *("-o", args.spy, "--threads", "--nonblocking"),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         r = subprocess.run(
             [
                 "sipp",
@@ -231,7 +261,11 @@ def run(args: argparse.Namespace, work: Path) -> None:
             cwd=work,
         )
         time.sleep(5)
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(30)
         cpu1 = cpu_times(proc.pid)
+        th1 = thread_cpu(proc.pid)
         user, system = cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]
         cpu = user + system
         wall = time.time() - t0
@@ -265,6 +299,8 @@ def run(args: argparse.Namespace, work: Path) -> None:
         f"{call_s / cpu if cpu else float('nan'):.0f} | "
         f"{rss:.0f} |"
     )
+    threads = {k: v - th0.get(k, 0.0) for k, v in th1.items()}
+    print("CPU by thread:", ", ".join(f"{k} {v:.2f}s" for k, v in sorted(threads.items()) if v))
     if (work / "profile.out").exists():
         import pstats
 

@@ -92,6 +92,35 @@ class CatalogSink:
         rec = recording_from_description(description, frames)
         if recovered and self.catalog.get_recording(rec.id) is not None:
             return rec.id  # the crashed process got as far as the row
+        self.catalog.add_recording(rec, audio=self._place(rec, audio))
+        return rec.id
+
+    def capture_many(self, items: list[tuple[dict[str, Any], Path, int]]) -> list[str]:
+        """Several finished calls in one database transaction (files first, as one by one).
+
+        Under load calls end many per second; one commit for a batch instead of one each is
+        most of the capture cost saved. If the batch insert fails, each is captured alone.
+        """
+        from catalog.repository import _row_values
+        from catalog.tables import RecordingRow
+
+        recs = []
+        for description, audio, frames in items:
+            rec = recording_from_description(description, frames)
+            rec.file_size, rec.sha256 = self.catalog.store.put_file(
+                rec.file_key, self._place(rec, audio)
+            )
+            recs.append(rec)
+        try:
+            with self.catalog.db.session() as s:
+                s.add_all([RecordingRow(**_row_values(rec)) for rec in recs])
+        except Exception:
+            log.warning("batch capture failed; capturing one by one", exc_info=True)
+            return [self.capture(d, a, f, recovered=True) for d, a, f in items]
+        return [rec.id for rec in recs]
+
+    def _place(self, rec: Recording, audio: Path) -> Path:
+        """Hard-link the live file into a local store (no copy); the store's path or ours."""
         source = audio
         store = self.catalog.store
         if isinstance(store, LocalStore):
@@ -103,8 +132,7 @@ class CatalogSink:
                 source = dest
             except OSError:
                 source = audio  # another filesystem: the store copies
-        self.catalog.add_recording(rec, audio=source)
-        return rec.id
+        return source
 
 
 def finish_live(

@@ -2,8 +2,9 @@
 
 Hot path, designed for thousands of concurrent streams per core: one UDP socket per RTP port
 in a private ``epoll`` set that is drained every ``DRAIN_INTERVAL`` (not one wake-up per
-packet); draining a ready socket is a tight ``append(recvmsg())`` loop with the kernel's arrival
-timestamp (SO_TIMESTAMPNS) kept for jitter and placement. Everything else -- header parsing,
+packet); draining a ready socket is one ``recvmmsg`` call (:mod:`recorder.rtpio`) that
+hands the stream one batch of arrays, with the kernel's arrival timestamps (SO_TIMESTAMPNS)
+kept for jitter and placement. Everything else -- header parsing,
 decoding, reordering -- happens in bulk once per ``flush_interval`` per call, in
 :mod:`recorder.media`. Files are appended once per flush; closing (fsync) and the catalog
 write run in a worker thread so the loop never waits on a disk or a database.
@@ -14,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import errno
 import gc
 import logging
 import select
@@ -39,6 +39,7 @@ from recorder.core import (
     SmsReceived,
 )
 from recorder.media import SO_TIMESTAMPNS
+from recorder.rtpio import BatchReader, PacketReader
 from recorder.sip import SipParseError, StreamFramer
 from recorder.wav import WavWriter
 
@@ -48,6 +49,9 @@ log = logging.getLogger("recflow.recorder")
 # Kernel arrival timestamps keep placement exact however late the drain runs.
 DRAIN_INTERVAL = 0.5
 TICK_INTERVAL = 0.1
+# Finished calls are captured in batches: the first one waits this long for others to end
+# (its live files are crash-safe meanwhile), then all go in one database transaction.
+CAPTURE_DELAY = 0.25
 SmsCallback = Callable[..., Any]
 """``on_sms(from_number, to_number, text, received_at, call_id, from_name)``; runs in a thread."""
 
@@ -181,7 +185,12 @@ class RecorderServer:
             sip_port=sip_port,
         )
         self.writers: dict[str, WavWriter] = {}
-        self.readers: dict[int, tuple[Any, Any]] = {}  # fd -> (recvmsg, inbox.append)
+        # fd -> where its datagrams go: a stream's ``inbox.append``, or None (RTCP: discarded)
+        self.readers: dict[int, Callable[[Any], None] | None] = {}
+        self._socks: dict[int, socket.socket] = {}
+        self.rx: BatchReader | PacketReader = (
+            BatchReader() if BatchReader.available else PacketReader(self._socks)
+        )
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="capture")
         self.pending: set[asyncio.Future[Any]] = set()
         self.captured: list[str] = []
@@ -192,7 +201,10 @@ class RecorderServer:
         self._tcp_server: asyncio.AbstractServer | None = None
         self._handles: list[asyncio.TimerHandle] = []
         self._next_flush = 0.0
-        self._rtcp_sink: collections.deque[Any] = collections.deque(maxlen=0)
+        self._captures: collections.deque[tuple[WavWriter, Any, dict[str, Any]]] = (
+            collections.deque()
+        )
+        self._capture_due: asyncio.TimerHandle | None = None
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -238,6 +250,7 @@ class RecorderServer:
         for cid in list(self.core.calls):
             self._perform(self.core.stop_call(cid, "shutdown", now=now, wall=wall))
         self._stopping = True
+        self._capture_now()
         if self.pending:
             await asyncio.wait(list(self.pending), timeout=60)
         for h in self._handles:
@@ -287,13 +300,14 @@ class RecorderServer:
         port = self.ports.allocate()
         if port is not None:
             rtcp = self.ports.bound[port][1]
-            # RTCP is read and dropped (a deque of length 0 discards for free)
-            self.readers[rtcp.fileno()] = (rtcp.recvmsg, self._rtcp_sink.append)
+            self.readers[rtcp.fileno()] = None  # RTCP is read and dropped
+            self._socks[rtcp.fileno()] = rtcp
         return port
 
     def _release(self, port: int) -> None:
         for s in self.ports.bound.get(port, ()):
             self.readers.pop(s.fileno(), None)
+            self._socks.pop(s.fileno(), None)
         self.ports.release(port)
 
     def _perform(self, actions: list[Action]) -> None:
@@ -328,7 +342,8 @@ class RecorderServer:
         for st in call.answered_streams:
             rtp, _rtcp = self.ports.bound[st.port]
             inbox = call.stream_by_index[st.index].inbox
-            self.readers[rtp.fileno()] = (rtp.recvmsg, inbox.append)
+            self.readers[rtp.fileno()] = inbox.append
+            self._socks[rtp.fileno()] = rtp
             self.epoll.register(rtp.fileno(), select.EPOLLIN)
 
     def _write_sidecar(self, call: Call) -> None:
@@ -341,9 +356,9 @@ class RecorderServer:
     def _call_ended(self, call: Call) -> None:
         for st in call.answered_streams:
             socks = self.ports.bound.get(st.port)
-            entry = self.readers.get(socks[0].fileno()) if socks else None
-            if entry is not None:  # what is already in the socket buffer belongs to this call
-                self._drain_one(*entry)
+            fd = socks[0].fileno() if socks else -1
+            if fd in self.readers:  # what is already in the socket buffer belongs to this call
+                self.rx.drain(fd, self.readers[fd])
             self._release(st.port)
         pcm = call.media.finish(time.monotonic(), time.time())
         writer = self.writers.pop(call.call_id, None)
@@ -352,8 +367,19 @@ class RecorderServer:
         if call.answered_at is None and not any(s.stats.packets for s in call.media.streams):
             self._submit(self._discard, writer)  # cancelled before answer, nothing heard
             return
-        description = call.describe()
-        self._submit(self._finalise, writer, pcm, description)
+        self._captures.append((writer, pcm, call.describe()))
+        if self._capture_due is None and self._loop is not None:
+            if self._stopping:
+                self._capture_now()
+            else:
+                self._capture_due = self._loop.call_later(CAPTURE_DELAY, self._capture_now)
+
+    def _capture_now(self) -> None:
+        if self._capture_due is not None:
+            self._capture_due.cancel()
+            self._capture_due = None
+        if self._captures:
+            self._submit(self._finalise_batch)
 
     # ---------------------------------------------------------------- worker-thread jobs
 
@@ -363,10 +389,35 @@ class RecorderServer:
         self.pending.add(fut)
         fut.add_done_callback(self.pending.discard)
 
-    def _finalise(self, writer: WavWriter, pcm: Any, description: dict[str, Any]) -> None:
+    def _finalise_batch(self) -> None:
+        """Worker thread: close every queued recording, then capture them together."""
+        batch = []
+        while self._captures:
+            writer, pcm, description = self._captures.popleft()
+            try:
+                writer.write(pcm)
+                writer.close()
+            except Exception:
+                log.exception("closing %s failed", writer.path)  # repaired at next start
+                continue
+            batch.append((writer, description))
+        many = getattr(self.sink, "capture_many", None)
+        if many is None or len(batch) < 2:
+            for writer, description in batch:
+                self._capture_one(writer, description)
+            return
         try:
-            writer.write(pcm)
-            writer.close()
+            ids = many([(d, w.path, w.frames) for w, d in batch])
+        except Exception:
+            log.exception("batch capture failed; the live files stay for the next start-up")
+            return
+        for writer, _ in batch:
+            writer.path.unlink(missing_ok=True)
+            writer.path.with_suffix(".json").unlink(missing_ok=True)
+        self.captured.extend(ids)
+
+    def _capture_one(self, writer: WavWriter, description: dict[str, Any]) -> None:
+        try:
             rid = capture.finish_live(self.sink, description, writer.path, writer.frames)
             self.captured.append(rid)
         except Exception:
@@ -398,22 +449,10 @@ class RecorderServer:
 
     def _drain(self) -> None:
         readers = self.readers
-        for fd, _ev in self.epoll.poll(0):
-            entry = readers.get(fd)
-            if entry is None:
-                continue
-            self._drain_one(*entry)
-
-    @staticmethod
-    def _drain_one(recv: Any, append: Any) -> None:
-        try:
-            while True:
-                append(recv(2048, 64))
-        except BlockingIOError:
-            pass
-        except OSError as e:
-            if e.errno not in (errno.ECONNREFUSED, errno.EAGAIN):
-                log.warning("RTP socket error: %s", e)
+        drain = self.rx.drain
+        for fd, _ev in self.epoll.poll(0, len(readers) + 1):
+            if fd in readers:
+                drain(fd, readers[fd])
 
     def _drain_tick(self) -> None:
         self._drain()
