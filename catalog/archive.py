@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -26,7 +26,7 @@ from catalog.archive_tables import (
     RetentionHoldRow,
 )
 from catalog.db import Database
-from catalog.models import Recording, RecordingStatus, utcnow
+from catalog.models import Recording, RecordingStatus, assume_utc, utcnow
 from catalog.tables import RecordingRow, TranscriptRow
 
 ARCHIVE_DOC = "archive"
@@ -243,7 +243,7 @@ def decide(
 ) -> RetentionDecision:
     """What retention does with one recording. Holds always win over expiry."""
     group, days = policy.group_for(rec)
-    started = rec.started_at if rec.started_at.tzinfo else rec.started_at.replace(tzinfo=UTC)
+    started = assume_utc(rec.started_at)
     expires = started + timedelta(days=days)
     expired = now >= expires
     action: Action
@@ -306,7 +306,7 @@ def held_ids(db: Database, recording_ids: Iterable[str] | None = None) -> set[st
 
 
 def _subject(row: Any) -> RetentionSubject:
-    started = row.started_at if row.started_at.tzinfo else row.started_at.replace(tzinfo=UTC)
+    started = assume_utc(row.started_at)
     return RetentionSubject(
         recording_id=row.id,
         started_at=started,
@@ -574,13 +574,9 @@ def _entry(r: ArchiveObjectRow) -> LedgerEntry:
         r.key,
         r.size,
         r.checksum,
-        _utc(r.uploaded_at),
-        _utc(r.verified_at),
+        assume_utc(r.uploaded_at),
+        assume_utc(r.verified_at),
     )
-
-
-def _utc(dt: datetime) -> datetime:
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 def record_objects(db: Database, entries: Sequence[LedgerEntry]) -> None:

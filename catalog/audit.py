@@ -14,9 +14,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from sqlalchemy import select
 
-from catalog.models import utcnow
+from catalog.models import assume_utc, utcnow
 from catalog.portal_tables import AuditRow
-from catalog.repository import Catalog, _aware
+from catalog.repository import Catalog
 
 MASK = "••••••"
 SECRET_WORDS = ("password", "secret", "token", "api_key", "apikey", "private_key", "credential")
@@ -160,7 +160,7 @@ class Audit:
             return [
                 AuditEntry(
                     seq=r.seq,
-                    at=_aware(r.at),  # type: ignore[arg-type]
+                    at=assume_utc(r.at),
                     initiator=r.initiator,
                     client_ip=r.client_ip,
                     action=r.action,

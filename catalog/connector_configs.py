@@ -13,8 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, select
 
 from catalog.connector_tables import ConnectorRow, DeliveryPayloadRow
-from catalog.models import utcnow
-from catalog.repository import Catalog, _aware
+from catalog.models import assume_utc, utcnow
+from catalog.repository import Catalog
 
 
 class StoredConnector(BaseModel):
@@ -40,8 +40,8 @@ def _from_row(row: ConnectorRow) -> StoredConnector:
         config=dict(row.config or {}),
         secrets=row.secrets or "",
         refs=dict(row.refs or {}),
-        created_at=_aware(row.created_at),  # type: ignore[arg-type]
-        updated_at=_aware(row.updated_at),  # type: ignore[arg-type]
+        created_at=assume_utc(row.created_at),
+        updated_at=assume_utc(row.updated_at),
     )
 
 

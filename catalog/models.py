@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,6 +20,18 @@ def new_id() -> str:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+@overload
+def assume_utc(dt: datetime) -> datetime: ...
+@overload
+def assume_utc(dt: None) -> None: ...
+def assume_utc(dt: datetime | None) -> datetime | None:
+    """``dt`` with UTC attached when it is naive. Everything recflow stores is UTC, but SQLite
+    hands datetimes back without a zone; an aware ``dt`` (or None) is returned unchanged."""
+    if dt is not None and dt.tzinfo is None:
+        return dt.replace(tzinfo=UTC)
+    return dt
 
 
 class Direction(enum.StrEnum):

@@ -24,20 +24,12 @@ from catalog.models import (
     Recording,
     RecordingStatus,
     Transcript,
+    assume_utc,
     utcnow,
 )
 from catalog.settings import RecflowSettings, get_settings
 from catalog.store import LocalStore, RecordingStore
 from catalog.tables import DeliveryRow, RecordingRow, SettingRow, TranscriptRow, WorkerRow
-
-
-def _aware(dt: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; everything we store is UTC."""
-    if dt is not None and dt.tzinfo is None:
-        from datetime import UTC
-
-        return dt.replace(tzinfo=UTC)
-    return dt
 
 
 def recording_from_row(row: RecordingRow) -> Recording:
@@ -49,9 +41,9 @@ def recording_from_row(row: RecordingRow) -> Recording:
         to_number=row.to_number,
         to_name=row.to_name,
         direction=row.direction,  # type: ignore[arg-type]
-        started_at=_aware(row.started_at),  # type: ignore[arg-type]
-        answered_at=_aware(row.answered_at),
-        ended_at=_aware(row.ended_at),
+        started_at=assume_utc(row.started_at),
+        answered_at=assume_utc(row.answered_at),
+        ended_at=assume_utc(row.ended_at),
         duration_seconds=row.duration_seconds,
         channels=row.channels,
         sample_rate=row.sample_rate,
@@ -67,8 +59,8 @@ def recording_from_row(row: RecordingRow) -> Recording:
         attempt=row.attempt,
         flow_run_id=row.flow_run_id,
         error=row.error,
-        created_at=_aware(row.created_at),  # type: ignore[arg-type]
-        processed_at=_aware(row.processed_at),
+        created_at=assume_utc(row.created_at),
+        processed_at=assume_utc(row.processed_at),
     )
 
 
@@ -354,7 +346,7 @@ class Catalog:
                 engine=row.engine,
                 language=row.language,
                 segments=row.segments,  # type: ignore[arg-type]
-                created_at=_aware(row.created_at),  # type: ignore[arg-type]
+                created_at=assume_utc(row.created_at),
             )
 
     # ---------------------------------------------------------------- deliveries
@@ -412,8 +404,8 @@ class Catalog:
             status=row.status,  # type: ignore[arg-type]
             external_id=row.external_id,
             error=row.error,
-            created_at=_aware(row.created_at),  # type: ignore[arg-type]
-            updated_at=_aware(row.updated_at),  # type: ignore[arg-type]
+            created_at=assume_utc(row.created_at),
+            updated_at=assume_utc(row.updated_at),
         )
 
     # ---------------------------------------------------------------- settings documents

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from catalog.models import Direction, new_id, utcnow
+from catalog.models import Direction, assume_utc, new_id, utcnow
 from catalog.sms_tables import ContactRow, SmsRow
 
 if TYPE_CHECKING:
@@ -286,12 +286,6 @@ def work_out_direction(
 # ---------------------------------------------------------------------------- rows
 
 
-def _aware(dt: datetime | None) -> datetime | None:
-    if dt is not None and dt.tzinfo is None:
-        return dt.replace(tzinfo=UTC)
-    return dt
-
-
 def sms_from_row(row: SmsRow) -> Sms:
     return Sms(
         id=row.id,
@@ -303,14 +297,14 @@ def sms_from_row(row: SmsRow) -> Sms:
         to_number=row.to_number,
         to_name=row.to_name,
         direction=Direction(row.direction),
-        received_at=_aware(row.received_at),  # type: ignore[arg-type]
+        received_at=assume_utc(row.received_at),
         text=row.text,
         status=SmsStatus(row.status),
         attempt=row.attempt,
         flow_run_id=row.flow_run_id,
         error=row.error,
-        created_at=_aware(row.created_at),  # type: ignore[arg-type]
-        processed_at=_aware(row.processed_at),
+        created_at=assume_utc(row.created_at),
+        processed_at=assume_utc(row.processed_at),
     )
 
 
@@ -505,7 +499,7 @@ def count_sms_by_status(catalog: Catalog) -> dict[str, int]:
 
 def first_sms_time(catalog: Catalog) -> datetime | None:
     with catalog.db.session() as s:
-        return _aware(s.scalar(select(func.min(SmsRow.received_at))))
+        return assume_utc(s.scalar(select(func.min(SmsRow.received_at))))
 
 
 # ---------------------------------------------------------------------------- state machine

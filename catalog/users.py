@@ -21,9 +21,9 @@ from cryptography.fernet import Fernet, InvalidToken
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, or_, select, update
 
-from catalog.models import new_id, utcnow
+from catalog.models import assume_utc, new_id, utcnow
 from catalog.portal_tables import ApiTokenRow, SessionRow, UserRow
-from catalog.repository import Catalog, _aware
+from catalog.repository import Catalog
 
 TOTP_ISSUER = "recflow"
 RECOVERY_CODES = 10
@@ -73,10 +73,10 @@ def _user(row: UserRow) -> User:
         numbers=list(row.numbers or []),
         group_numbers=list(row.group_numbers or []),
         failed_logins=row.failed_logins,
-        locked_until=_aware(row.locked_until),
+        locked_until=assume_utc(row.locked_until),
         disabled=row.disabled,
-        created_at=_aware(row.created_at),  # type: ignore[arg-type]
-        last_login_at=_aware(row.last_login_at),
+        created_at=assume_utc(row.created_at),
+        last_login_at=assume_utc(row.last_login_at),
     )
 
 
@@ -209,7 +209,7 @@ class Users:
             if row is None:
                 _verify(_DUMMY_HASH, password)
                 return LoginResult(False, reason="bad_credentials")
-            locked = _aware(row.locked_until)
+            locked = assume_utc(row.locked_until)
             if locked is not None and locked > now:
                 return LoginResult(False, _user(row), "locked")
             if row.disabled:
@@ -356,9 +356,9 @@ def _token(row: ApiTokenRow) -> ApiToken:
         name=row.name,
         prefix=row.prefix,
         created_by=row.created_by,
-        created_at=_aware(row.created_at),  # type: ignore[arg-type]
-        last_used_at=_aware(row.last_used_at),
-        revoked_at=_aware(row.revoked_at),
+        created_at=assume_utc(row.created_at),
+        last_used_at=assume_utc(row.last_used_at),
+        revoked_at=assume_utc(row.revoked_at),
     )
 
 
@@ -401,7 +401,7 @@ class ApiTokens:
             ).first()
             if row is None or row.revoked_at is not None:
                 return None
-            last = _aware(row.last_used_at)
+            last = assume_utc(row.last_used_at)
             if last is None or now - last > timedelta(minutes=1):
                 row.last_used_at = now  # throttled: one write a minute per token at most
             return _token(row)
@@ -478,19 +478,19 @@ class Sessions:
             row = s.get(SessionRow, _digest(raw))
             if row is None:
                 return None
-            expires = _aware(row.expires_at)
+            expires = assume_utc(row.expires_at)
             assert expires is not None
             if expires <= now:
                 s.delete(row)
                 return None
-            created = _aware(row.created_at)
+            created = assume_utc(row.created_at)
             assert created is not None
-            last = _aware(row.last_seen_at)
+            last = assume_utc(row.last_seen_at)
             if row.stage == "full" and last is not None and now - last > timedelta(seconds=30):
                 # sliding idle window, written at most every 30 s per session
                 row.last_seen_at = now
                 row.expires_at = min(now + self.idle, created + self.absolute)
-                expires = _aware(row.expires_at)
+                expires = assume_utc(row.expires_at)
             return PortalSession(raw, row.user_id, row.stage, created, expires)  # type: ignore[arg-type]
 
     def promote(self, raw: str, client_ip: str, now: datetime) -> str | None:

@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from catalog.models import Recording, Transcript
+from catalog.models import Recording, Transcript, assume_utc
 
 # ---------------------------------------------------------------- formats
 
@@ -200,9 +200,11 @@ def layout_context(
     rec: Recording, fmt: AudioFormat, *, account: str, tz: str = "UTC"
 ) -> LayoutContext:
     zone = ZoneInfo(tz)
-    started = _aware(rec.started_at)
+    started = assume_utc(rec.started_at)
     ended = (
-        _aware(rec.ended_at) if rec.ended_at else started + timedelta(seconds=rec.duration_seconds)
+        assume_utc(rec.ended_at)
+        if rec.ended_at
+        else started + timedelta(seconds=rec.duration_seconds)
     )
     return LayoutContext(
         id=sanitise_field(rec.id),
@@ -217,10 +219,6 @@ def layout_context(
         format=fmt.value,
         ext=fmt.ext,
     )
-
-
-def _aware(dt: datetime) -> datetime:
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 _MASERGY_FIELDS = {
@@ -312,9 +310,9 @@ def sidecar_json(rec: Recording, *, account: str, fmt: AudioFormat, key: str) ->
         "direction": rec.direction.value,
         "from": {"number": rec.from_number, "name": rec.from_name},
         "to": {"number": rec.to_number, "name": rec.to_name},
-        "started_at": _aware(rec.started_at).isoformat(),
-        "answered_at": _aware(rec.answered_at).isoformat() if rec.answered_at else None,
-        "ended_at": _aware(rec.ended_at).isoformat() if rec.ended_at else None,
+        "started_at": assume_utc(rec.started_at).isoformat(),
+        "answered_at": assume_utc(rec.answered_at).isoformat() if rec.answered_at else None,
+        "ended_at": assume_utc(rec.ended_at).isoformat() if rec.ended_at else None,
         "duration_seconds": rec.duration_seconds,
         "original": {
             "sha256": rec.sha256,

@@ -18,7 +18,7 @@ from typing import Any
 from prefect import flow
 
 from catalog import trigger_matches as store
-from catalog.models import Recording, Transcript
+from catalog.models import Recording, Transcript, assume_utc
 from catalog.repository import Catalog
 from triggers import CompiledRules, Match, Rule, RuleSet, compile_rules
 
@@ -263,10 +263,7 @@ async def backfill(
 def _parse_when(value: str | None) -> datetime | None:
     if not value:
         return None
-    from datetime import UTC
-
-    dt = datetime.fromisoformat(value)
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+    return assume_utc(datetime.fromisoformat(value))
 
 
 @flow(name="backfill-keyword-rules", persist_result=False, log_prints=True)

@@ -17,7 +17,14 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from catalog.models import Delivery, DeliveryStatus, Direction, RecordingStatus, Transcript
+from catalog.models import (
+    Delivery,
+    DeliveryStatus,
+    Direction,
+    RecordingStatus,
+    Transcript,
+    assume_utc,
+)
 from catalog.portal_queries import CursorError, RecordingQuery, page_recordings
 from portal.deps import ApiCaller, api_principal
 from portal.recording_pages import audio_response, visible_recording
@@ -148,8 +155,8 @@ def create_api(st: PortalState) -> FastAPI:
     ) -> RecordingPage:
         """Recordings, newest first, one keyset page at a time."""
         query = RecordingQuery(
-            since=_utc(since),
-            until=_utc(until),
+            since=assume_utc(since),
+            until=assume_utc(until),
             number=number or None,
             status=status.value if status else None,
             direction=direction.value if direction else None,
@@ -216,12 +223,6 @@ def create_api(st: PortalState) -> FastAPI:
 
     _mount_sms(api)
     return api
-
-
-def _utc(ts: datetime | None) -> datetime | None:
-    from datetime import UTC
-
-    return ts.replace(tzinfo=UTC) if ts is not None and ts.tzinfo is None else ts
 
 
 def _mount_sms(api: FastAPI) -> None:

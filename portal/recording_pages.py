@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, Response
 
-from catalog.models import Recording
+from catalog.models import Recording, assume_utc
 from catalog.portal_queries import CursorError, RecordingQuery, page_recordings
 from portal.auth_pages import render
 from portal.deps import CurrentUser, Principal, client_ip, state_of
@@ -30,7 +30,7 @@ def parse_day(value: str | None, *, end: bool = False) -> datetime | None:
         ts = datetime.fromisoformat(value)
     except ValueError:
         raise HTTPException(400, f"not a date: {value!r}") from None
-    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+    return assume_utc(ts)
 
 
 def visible_recording(st: PortalState, principal: Principal, recording_id: str) -> Recording:
