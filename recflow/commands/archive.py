@@ -7,17 +7,12 @@ without a running Prefect server; the scheduled deployments run the very same co
 from __future__ import annotations
 
 import csv
-import json
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
-from recflow.context import open_catalog, use_data_dir
-
-DATA_DIR_OPTION = typer.Option(None, "--data-dir", envvar="RECFLOW_DATA_DIR", help="Data directory")
-JSON_OPTION = typer.Option(False, "--json", help="Machine-readable output")
+from recflow.context import DATA_DIR_OPTION, JSON_OPTION, echo_json, open_catalog
 
 
 def register(app: typer.Typer) -> None:
@@ -41,9 +36,9 @@ def register(app: typer.Typer) -> None:
 def archive_run(
     name: str = typer.Argument(..., help="Archive name (from the `archive:` config section)"),
     dry_run: bool = typer.Option(False, "--dry-run", help="List what would be uploaded"),
-    limit: Optional[int] = typer.Option(None, "--limit", help="At most this many recordings"),  # noqa: UP045
+    limit: int | None = typer.Option(None, "--limit", help="At most this many recordings"),
     as_json: bool = JSON_OPTION,
-    data_dir: Optional[Path] = DATA_DIR_OPTION,  # noqa: UP045
+    data_dir: Path | None = DATA_DIR_OPTION,
 ) -> None:
     """Archive every recording not yet in archive NAME (incremental, resumable, verified)."""
     from rich.progress import (
@@ -57,8 +52,7 @@ def archive_run(
     from catalog.archive import get_destination, load_destinations
     from flows.archive import catalog_resolver, run_archive_sync
 
-    use_data_dir(data_dir)
-    catalog = open_catalog()
+    catalog = open_catalog(data_dir)
     dest = get_destination(catalog, name)
     if dest is None:
         known = ", ".join(d.name for d in load_destinations(catalog)) or "none configured"
@@ -93,7 +87,7 @@ def archive_run(
             out["planned"] = [
                 {"recording_id": r, "role": role, "key": k} for r, role, k in report.planned
             ]
-        typer.echo(json.dumps(out, indent=2))
+        echo_json(out)
     else:
         for rid, role, key in report.planned:
             typer.echo(f"{rid[:8]}  {role:9}  {key}")
@@ -104,12 +98,11 @@ def archive_run(
         raise typer.Exit(1)
 
 
-def archive_list(as_json: bool = JSON_OPTION, data_dir: Optional[Path] = DATA_DIR_OPTION) -> None:  # noqa: UP045
+def archive_list(as_json: bool = JSON_OPTION, data_dir: Path | None = DATA_DIR_OPTION) -> None:
     """Configured archives with what their ledgers hold."""
     from catalog.archive import ledger_stats, load_destinations
 
-    use_data_dir(data_dir)
-    catalog = open_catalog()
+    catalog = open_catalog(data_dir)
     rows = []
     for d in load_destinations(catalog):
         stats = ledger_stats(catalog.db, d.name)
@@ -128,7 +121,7 @@ def archive_list(as_json: bool = JSON_OPTION, data_dir: Optional[Path] = DATA_DI
             }
         )
     if as_json:
-        typer.echo(json.dumps(rows, indent=2))
+        echo_json(rows)
         return
     if not rows:
         typer.echo("no archives configured (add an `archive:` section and `recflow config apply`)")
@@ -143,13 +136,12 @@ def archive_list(as_json: bool = JSON_OPTION, data_dir: Optional[Path] = DATA_DI
 def retention_report(
     as_csv: bool = typer.Option(False, "--csv", help="CSV of every expired recording"),
     as_json: bool = JSON_OPTION,
-    data_dir: Optional[Path] = DATA_DIR_OPTION,  # noqa: UP045
+    data_dir: Path | None = DATA_DIR_OPTION,
 ) -> None:
     """What retention would delete now, and what holds keep (run before lifting a legal hold)."""
     from flows.archive import retention_report as report_of
 
-    use_data_dir(data_dir)
-    rep = report_of(open_catalog())
+    rep = report_of(open_catalog(data_dir))
     rows = [
         {
             "recording_id": d.subject.recording_id,
@@ -186,7 +178,7 @@ def retention_report(
         w.writerows(rows)
         return
     if as_json:
-        typer.echo(json.dumps({"legal_hold": rep.legal_hold, "expired": rows}, indent=2))
+        echo_json({"legal_hold": rep.legal_hold, "expired": rows})
         return
     for r in rows:
         typer.echo(
@@ -200,7 +192,7 @@ def retention_report(
 
 def retention_run(
     yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation"),
-    data_dir: Optional[Path] = DATA_DIR_OPTION,  # noqa: UP045
+    data_dir: Path | None = DATA_DIR_OPTION,
 ) -> None:
     """Delete every expired recording that no hold protects (each deletion is audited)."""
     from rich.progress import Progress
@@ -208,8 +200,7 @@ def retention_run(
     from flows.archive import retention_report as report_of
     from flows.archive import run_retention
 
-    use_data_dir(data_dir)
-    catalog = open_catalog()
+    catalog = open_catalog(data_dir)
     due = report_of(catalog).count("delete")
     if due and not yes and sys.stdin.isatty() and not typer.confirm(f"delete {due} recording(s)?"):
         raise typer.Exit(1)
@@ -227,13 +218,12 @@ def retention_hold(
     recording_id: str = typer.Argument(..., help="Recording id (or a unique prefix)"),
     reason: str = typer.Option(..., "--reason", help="Why (case number, request)"),
     by: str = typer.Option("cli", "--by", help="Who places the hold"),
-    data_dir: Optional[Path] = DATA_DIR_OPTION,  # noqa: UP045
+    data_dir: Path | None = DATA_DIR_OPTION,
 ) -> None:
     """Put one recording on hold: retention never deletes it while the hold stands."""
     from catalog.archive import add_hold
 
-    use_data_dir(data_dir)
-    catalog = open_catalog()
+    catalog = open_catalog(data_dir)
     rec = catalog.get_recording(recording_id)
     if rec is None:
         typer.echo(f"error: no recording {recording_id!r}", err=True)
@@ -245,13 +235,12 @@ def retention_hold(
 def retention_release(
     recording_id: str = typer.Argument(..., help="Recording id (or a unique prefix)"),
     by: str = typer.Option("cli", "--by", help="Who releases the hold"),
-    data_dir: Optional[Path] = DATA_DIR_OPTION,  # noqa: UP045
+    data_dir: Path | None = DATA_DIR_OPTION,
 ) -> None:
     """Release every hold on one recording."""
     from catalog.archive import release_holds
 
-    use_data_dir(data_dir)
-    catalog = open_catalog()
+    catalog = open_catalog(data_dir)
     rec = catalog.get_recording(recording_id)
     rid = rec.id if rec else recording_id
     n = release_holds(catalog.db, rid, by=by)
@@ -261,12 +250,11 @@ def retention_release(
 def retention_log(
     limit: int = typer.Option(50, "--limit"),
     as_json: bool = JSON_OPTION,
-    data_dir: Optional[Path] = DATA_DIR_OPTION,  # noqa: UP045
+    data_dir: Path | None = DATA_DIR_OPTION,
 ) -> None:
     """What retention (and archive moves) deleted, newest first."""
     from catalog.archive import deletion_log
 
-    use_data_dir(data_dir)
     rows = [
         {
             "recording_id": r.recording_id,
@@ -279,10 +267,10 @@ def retention_log(
             "reason": r.reason,
             "actor": r.actor,
         }
-        for r in deletion_log(open_catalog().db, limit)
+        for r in deletion_log(open_catalog(data_dir).db, limit)
     ]
     if as_json:
-        typer.echo(json.dumps(rows, indent=2))
+        echo_json(rows)
         return
     for r in rows:
         typer.echo(

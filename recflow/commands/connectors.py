@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 
 from catalog.models import DeliveryStatus
-from recflow.context import open_catalog, use_data_dir
-
-DATA_DIR_OPTION = typer.Option(None, "--data-dir", envvar="RECFLOW_DATA_DIR", help="Data directory")
-JSON_OPTION = typer.Option(False, "--json", help="Machine-readable output")
+from recflow.context import DATA_DIR_OPTION, JSON_OPTION, echo_json, open_catalog
 
 
 def register(app: typer.Typer) -> None:
@@ -33,16 +28,15 @@ def register(app: typer.Typer) -> None:
 
 def list_connectors(
     as_json: bool = JSON_OPTION,
-    data_dir: Optional[Path] = DATA_DIR_OPTION,  # noqa: UP045
+    data_dir: Path | None = DATA_DIR_OPTION,
 ) -> None:
     """Show installed connector kinds (with capabilities) and the configured connectors."""
     from catalog.connector_configs import list_connectors as stored_connectors
     from connectors import registry
 
-    use_data_dir(data_dir)
     kinds = registry.available()
     errors = registry.load_errors()
-    configured = stored_connectors(open_catalog())
+    configured = stored_connectors(open_catalog(data_dir))
     if as_json:
         out = {
             "kinds": [
@@ -60,7 +54,7 @@ def list_connectors(
                 for s in configured
             ],
         }
-        typer.echo(json.dumps(out, indent=2))
+        echo_json(out)
         return
     typer.echo("Installed kinds:")
     for k, c in sorted(kinds.items()):
@@ -79,18 +73,16 @@ def list_connectors(
 def check(
     name: str = typer.Argument(..., help="Configured connector name"),
     as_json: bool = JSON_OPTION,
-    data_dir: Optional[Path] = DATA_DIR_OPTION,  # noqa: UP045
+    data_dir: Path | None = DATA_DIR_OPTION,
 ) -> None:
     """Test the connection of a configured connector (exit 1 with a stable code on failure)."""
     from connectors.base import CheckResult
     from connectors.configured import ConnectorNotFound, load
     from connectors.secrets import SecretsError
 
-    use_data_dir(data_dir)
-
     async def run() -> CheckResult:
         try:
-            connector = load(open_catalog(), name)
+            connector = load(open_catalog(data_dir), name)
         except (ConnectorNotFound, KeyError) as e:
             return CheckResult(ok=False, code="not_found", message=str(e.args[0] if e.args else e))
         except SecretsError as e:
@@ -102,7 +94,7 @@ def check(
 
     result = asyncio.run(run())
     if as_json:
-        typer.echo(json.dumps({"name": name, **result.__dict__}))
+        echo_json({"name": name, **result.__dict__}, indent=None)
     else:
         typer.echo(f"{name}: {'ok' if result.ok else 'FAILED'} [{result.code}] {result.message}")
     if not result.ok:
@@ -111,18 +103,17 @@ def check(
 
 def list_deliveries(
     failed: bool = typer.Option(False, "--failed", help="Only failed deliveries"),
-    recording: Optional[str] = typer.Option(None, "--recording", help="Only this subject id"),  # noqa: UP045
+    recording: str | None = typer.Option(None, "--recording", help="Only this subject id"),
     limit: int = typer.Option(50, "--limit", min=1, max=10000),
     as_json: bool = JSON_OPTION,
-    data_dir: Optional[Path] = DATA_DIR_OPTION,  # noqa: UP045
+    data_dir: Path | None = DATA_DIR_OPTION,
 ) -> None:
     """List deliveries, newest first."""
-    use_data_dir(data_dir)
-    rows = open_catalog().list_deliveries(
+    rows = open_catalog(data_dir).list_deliveries(
         subject_id=recording, status=DeliveryStatus.failed if failed else None, limit=limit
     )
     if as_json:
-        typer.echo(json.dumps([d.model_dump(mode="json") for d in rows], indent=2))
+        echo_json([d.model_dump(mode="json") for d in rows])
         return
     if not rows:
         typer.echo("no deliveries")
@@ -140,13 +131,12 @@ def list_deliveries(
 def retry(
     delivery_id: str = typer.Argument(..., help="Delivery id (or id prefix, or idempotency key)"),
     as_json: bool = JSON_OPTION,
-    data_dir: Optional[Path] = DATA_DIR_OPTION,  # noqa: UP045
+    data_dir: Path | None = DATA_DIR_OPTION,
 ) -> None:
     """Send a failed delivery again (a succeeded one is never resent)."""
     from flows.deliveries import retry_delivery
 
-    use_data_dir(data_dir)
-    catalog = open_catalog()
+    catalog = open_catalog(data_dir)
     key = _resolve(catalog, delivery_id)
     try:
         d = asyncio.run(retry_delivery(catalog, key))
@@ -154,7 +144,7 @@ def retry(
         typer.echo(f"error: {e.args[0] if e.args else e}", err=True)
         raise typer.Exit(2) from None
     if as_json:
-        typer.echo(json.dumps(d.model_dump(mode="json")))
+        echo_json(d.model_dump(mode="json"), indent=None)
     else:
         detail = d.external_id or d.error
         typer.echo(f"{d.id[:8]} {d.status.value} via {d.connector} (try {d.attempt}) {detail}")

@@ -7,13 +7,12 @@ how the first administrator comes to exist. Secrets are printed exactly once.
 from __future__ import annotations
 
 import getpass
-import json
 
 import typer
 
 from catalog.audit import Audit
 from catalog.users import ApiTokens, Role, UserError, Users
-from recflow.context import open_catalog
+from recflow.context import JSON_OPTION, echo_json, open_catalog
 
 
 def _initiator() -> str:
@@ -60,11 +59,11 @@ def register(app: typer.Typer) -> None:
         typer.echo("asks for a code and hands out recovery codes.")
 
     @users.command("list")
-    def users_list(as_json: bool = typer.Option(False, "--json")) -> None:
+    def users_list(as_json: bool = JSON_OPTION) -> None:
         """List portal users (never their secrets)."""
         rows = Users(open_catalog()).list()
         if as_json:
-            typer.echo(json.dumps([u.model_dump(mode="json") for u in rows], indent=2))
+            echo_json([u.model_dump(mode="json") for u in rows])
             return
         for u in rows:
             flags = [] if u.totp_enrolled else ["2fa-pending"]
@@ -106,12 +105,12 @@ def register(app: typer.Typer) -> None:
     @tokens.command("list")
     def tokens_list(
         all_: bool = typer.Option(False, "--all", help="Include revoked tokens"),
-        as_json: bool = typer.Option(False, "--json"),
+        as_json: bool = JSON_OPTION,
     ) -> None:
         """List API tokens (name, prefix, last use; never the token)."""
         rows = ApiTokens(open_catalog()).list(include_revoked=all_)
         if as_json:
-            typer.echo(json.dumps([t.model_dump(mode="json") for t in rows], indent=2))
+            echo_json([t.model_dump(mode="json") for t in rows])
             return
         for t in rows:
             used = f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "never"

@@ -8,11 +8,11 @@ import os
 import re
 from functools import partial
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
-from recflow.context import use_data_dir
+from recflow.context import DATA_DIR_OPTION, use_data_dir
 
 
 def _port_range(value: str) -> tuple[int, int]:
@@ -35,11 +35,9 @@ def recorder(
     sip_port: int = typer.Option(5060, "--sip-port", help="SIP port (UDP and TCP)"),
     rtp_ports: str = typer.Option("20000-29999", "--rtp-ports", help="RTP port range LOW-HIGH"),
     bind: str = typer.Option("0.0.0.0", "--bind", help="Address to listen on"),
-    data_dir: Optional[Path] = typer.Option(  # noqa: UP045 (typer needs Optional)
-        None, "--data-dir", envvar="RECFLOW_DATA_DIR", help="Data directory"
-    ),
+    data_dir: Path | None = DATA_DIR_OPTION,
     max_calls: int | None = typer.Option(None, "--max-calls", help="Concurrent calls (503 beyond)"),
-    trusted: Optional[list[str]] = typer.Option(  # noqa: UP045
+    trusted: list[str] | None = typer.Option(
         None, "--trusted", help="CIDR allowed to send SIP (repeatable; default: private networks)"
     ),
     rtp_timeout: float | None = typer.Option(
@@ -48,7 +46,7 @@ def recorder(
     answer_delay: float | None = typer.Option(
         None, "--answer-delay", help="Ring this long before answering"
     ),
-    advertise: Optional[str] = typer.Option(None, "--advertise", help="IP to put in SDP/Contact"),  # noqa: UP045
+    advertise: str | None = typer.Option(None, "--advertise", help="IP to put in SDP/Contact"),
     no_tcp: bool = typer.Option(False, "--no-tcp", help="UDP only"),
 ) -> None:
     """Record SIP calls (SIPREC or forked) to stereo WAV and capture them into the catalog."""

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
 from catalog.audio import AudioError, read_wav, write_wav
 from catalog.models import Direction, Participant, Recording, RecordingStatus, Speaker, Transcript
-from recflow.context import open_catalog, use_data_dir
-
-DATA_DIR_OPTION = typer.Option(None, "--data-dir", envvar="RECFLOW_DATA_DIR", help="Data directory")
-JSON_OPTION = typer.Option(False, "--json", help="Machine-readable output")
+from catalog.repository import Catalog
+from recflow.context import DATA_DIR_OPTION, JSON_OPTION, echo_json, open_catalog, parse_time
 
 
 def register(app: typer.Typer) -> None:
@@ -28,23 +25,13 @@ def register(app: typer.Typer) -> None:
     recordings.command("retry")(retry)
 
 
-def parse_start(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise typer.BadParameter(f"not an ISO 8601 time: {value!r}", param_hint="--start") from None
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-
-
 def ingest(
     files: list[Path] = typer.Argument(..., help="WAV files (mono or stereo, any common rate)"),
     from_number: str = typer.Option(..., "--from", help="Caller number (channel 0)"),
     to_number: str = typer.Option(..., "--to", help="Callee number (channel 1)"),
     direction: Direction = typer.Option(Direction.inbound, "--direction"),
-    start: Optional[str] = typer.Option(None, "--start", help="Call start, ISO 8601 (default: now)"),  # noqa: UP045
-    data_dir: Optional[Path] = DATA_DIR_OPTION,  # noqa: UP045
+    start: str | None = typer.Option(None, "--start", help="Call start, ISO 8601 (default: now)"),
+    data_dir: Path | None = DATA_DIR_OPTION,
 ) -> None:
     """Import existing recordings as if captured; prints each new recording's id.
 
@@ -52,9 +39,8 @@ def ingest(
     file leaves the catalog untouched."""
     from rich.progress import Progress
 
-    use_data_dir(data_dir)
-    started = parse_start(start)
-    catalog = open_catalog()
+    started = parse_time(start, "--start")
+    catalog = open_catalog(data_dir)
     errors = 0
     with Progress(transient=True, disable=len(files) < 3) as progress:
         bar = progress.add_task("ingesting", total=len(files))
@@ -101,46 +87,53 @@ def _recording_json(rec: Recording) -> dict[str, Any]:
 
 def list_recordings(
     limit: int = typer.Option(50, "--limit", min=1, max=10000),
-    status: Optional[RecordingStatus] = typer.Option(None, "--status"),  # noqa: UP045
-    number: Optional[str] = typer.Option(None, "--number", help="From or to this number"),  # noqa: UP045
+    status: RecordingStatus | None = typer.Option(None, "--status"),
+    number: str | None = typer.Option(None, "--number", help="From or to this number"),
     as_json: bool = JSON_OPTION,
-    data_dir: Optional[Path] = DATA_DIR_OPTION,  # noqa: UP045
+    data_dir: Path | None = DATA_DIR_OPTION,
 ) -> None:
     """Newest recordings first."""
-    use_data_dir(data_dir)
-    recs = open_catalog().list_recordings(limit=limit, status=status, number=number)
+    recs = open_catalog(data_dir).list_recordings(limit=limit, status=status, number=number)
     if as_json:
-        typer.echo(json.dumps([_recording_json(r) for r in recs], indent=2))
+        echo_json([_recording_json(r) for r in recs])
         return
     from rich.console import Console
     from rich.table import Table
 
     table = Table("start (UTC)", "from", "to", "dur", "status", "id")
     for r in recs:
-        table.add_row(r.started_at.strftime("%Y-%m-%d %H:%M:%S"), r.from_number,
-                      r.to_number, f"{r.duration_seconds:.0f}s", r.status.value, r.id)
+        table.add_row(
+            r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+            r.from_number,
+            r.to_number,
+            f"{r.duration_seconds:.0f}s",
+            r.status.value,
+            r.id,
+        )
     Console().print(table)
 
 
-def _get(recording_id: str) -> Recording:
-    rec = open_catalog().get_recording(recording_id)
+def _get(catalog: Catalog, recording_id: str) -> Recording:
+    rec = catalog.get_recording(recording_id)
     if rec is None:
         typer.echo(f"error: no recording {recording_id}", err=True)
         raise typer.Exit(1)
     return rec
 
 
-def _extras(rec: Recording) -> dict[str, Any]:
+def _extras(catalog: Catalog, rec: Recording) -> dict[str, Any]:
     """What other features know about a recording (keyword matches, deliveries)."""
     extras: dict[str, Any] = {}
     try:
         from catalog.trigger_matches import matches_for_recording  # keyword triggers feature
 
-        extras["matches"] = [m.model_dump(mode="json") for m in matches_for_recording(open_catalog(), rec.id)]
+        extras["matches"] = [
+            m.model_dump(mode="json") for m in matches_for_recording(catalog, rec.id)
+        ]
     except ImportError:
         pass
     extras["deliveries"] = [
-        d.model_dump(mode="json") for d in open_catalog().list_deliveries(subject_id=rec.id)
+        d.model_dump(mode="json") for d in catalog.list_deliveries(subject_id=rec.id)
     ]
     return extras
 
@@ -148,26 +141,46 @@ def _extras(rec: Recording) -> dict[str, Any]:
 def show(
     recording_id: str = typer.Argument(..., help="Recording id (or a unique prefix)"),
     as_json: bool = JSON_OPTION,
-    data_dir: Optional[Path] = DATA_DIR_OPTION,  # noqa: UP045
+    data_dir: Path | None = DATA_DIR_OPTION,
 ) -> None:
     """Everything known about one recording."""
-    use_data_dir(data_dir)
-    rec = _get(recording_id)
-    data = {**_recording_json(rec), **_extras(rec)}
+    catalog = open_catalog(data_dir)
+    rec = _get(catalog, recording_id)
+    data = {**_recording_json(rec), **_extras(catalog, rec)}
     if as_json:
-        typer.echo(json.dumps(data, indent=2))
+        echo_json(data)
         return
-    for key in ("id", "call_id", "status", "from_number", "from_name", "to_number", "to_name",
-                "direction", "started_at", "ended_at", "duration_seconds", "channels",
-                "sample_rate", "codec", "private", "file_key", "sha256", "attempt",
-                "flow_run_id", "error"):
+    for key in (
+        "id",
+        "call_id",
+        "status",
+        "from_number",
+        "from_name",
+        "to_number",
+        "to_name",
+        "direction",
+        "started_at",
+        "ended_at",
+        "duration_seconds",
+        "channels",
+        "sample_rate",
+        "codec",
+        "private",
+        "file_key",
+        "sha256",
+        "attempt",
+        "flow_run_id",
+        "error",
+    ):
         value = data.get(key)
         if value not in (None, "", []):
             typer.echo(f"{key:>17}: {value}")
     for m in data.get("matches", []):
         who = m["speaker"] or "either"
-        typer.echo(f"            match: {m['rule']} {m['kind']} \"{m['phrase']}\" {who} "
-                   f"{m['start']:.1f}-{m['end']:.1f}s {m['snippet']}".rstrip())
+        typer.echo(
+            f'            match: {m["rule"]} {m["kind"]} "{m["phrase"]}" {who} '
+            f"{m['start']:.1f}-{m['end']:.1f}s {m['snippet']}".rstrip()
+        )
     for d in data["deliveries"]:
         typer.echo(f"         delivery: {d['connector']} {d['action']} {d['status']} {d['error']}")
 
@@ -187,12 +200,12 @@ def _clock(seconds: float) -> str:
 def transcript(
     recording_id: str = typer.Argument(..., help="Recording id (or a unique prefix)"),
     as_json: bool = JSON_OPTION,
-    data_dir: Optional[Path] = DATA_DIR_OPTION,  # noqa: UP045
+    data_dir: Path | None = DATA_DIR_OPTION,
 ) -> None:
     """The transcript with speakers and times (exit 1 while there is none yet)."""
-    use_data_dir(data_dir)
-    rec = _get(recording_id)
-    t = open_catalog().get_transcript(rec.id)
+    catalog = open_catalog(data_dir)
+    rec = _get(catalog, recording_id)
+    t = catalog.get_transcript(rec.id)
     if t is None:
         typer.echo(f"no transcript yet (recording is {rec.status.value})", err=True)
         raise typer.Exit(1)
@@ -204,13 +217,15 @@ def transcript(
 
 def retry(
     recording_id: str = typer.Argument(..., help="Recording id (or a unique prefix)"),
-    data_dir: Optional[Path] = DATA_DIR_OPTION,  # noqa: UP045
+    data_dir: Path | None = DATA_DIR_OPTION,
 ) -> None:
     """Process a failed recording again (a new attempt, a new flow run)."""
-    use_data_dir(data_dir)
-    rec = _get(recording_id)
-    attempt = open_catalog().requeue(rec.id, from_statuses={RecordingStatus.failed}, max_attempts=1000)
+    catalog = open_catalog(data_dir)
+    rec = _get(catalog, recording_id)
+    attempt = catalog.requeue(rec.id, from_statuses={RecordingStatus.failed}, max_attempts=1000)
     if attempt is None:
-        typer.echo(f"error: recording is {rec.status.value}, only failed ones are retried", err=True)
+        typer.echo(
+            f"error: recording is {rec.status.value}, only failed ones are retried", err=True
+        )
         raise typer.Exit(1)
     typer.echo(f"{rec.id}: queued again as attempt {attempt}")

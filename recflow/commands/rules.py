@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import json
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Optional
 
 import typer
 
-from recflow.context import open_catalog, use_data_dir
-
-DATA_DIR_OPTION = typer.Option(None, "--data-dir", envvar="RECFLOW_DATA_DIR", help="Data directory")
-JSON_OPTION = typer.Option(False, "--json", help="Machine-readable output")
+from recflow.context import DATA_DIR_OPTION, JSON_OPTION, echo_json, open_catalog, parse_time
 
 
 def register(app: typer.Typer) -> None:
@@ -24,18 +18,6 @@ def register(app: typer.Typer) -> None:
     rules.command("list")(list_rules)
     rules.command("backfill")(backfill)
     rules.command("test")(test)
-
-
-def _when(value: str | None, option: str) -> datetime | None:
-    if not value:
-        return None
-    try:
-        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise typer.BadParameter(
-            f"not an ISO 8601 date/time: {value!r}", param_hint=option
-        ) from None
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 def _describe(rule: dict) -> str:  # type: ignore[type-arg]
@@ -54,15 +36,14 @@ def _describe(rule: dict) -> str:  # type: ignore[type-arg]
 
 def list_rules(
     as_json: bool = JSON_OPTION,
-    data_dir: Optional[Path] = DATA_DIR_OPTION,  # noqa: UP045
+    data_dir: Path | None = DATA_DIR_OPTION,
 ) -> None:
     """The keyword rules in force, with the configuration version."""
     from catalog.trigger_matches import load_rules_document
 
-    use_data_dir(data_dir)
-    doc = load_rules_document(open_catalog())
+    doc = load_rules_document(open_catalog(data_dir))
     if as_json:
-        typer.echo(json.dumps(doc, indent=2))
+        echo_json(doc)
         return
     from rich.console import Console
     from rich.table import Table
@@ -81,15 +62,15 @@ def list_rules(
 
 
 def backfill(
-    since: Optional[str] = typer.Option(  # noqa: UP045
+    since: str | None = typer.Option(
         None, "--since", help="From this start time (ISO 8601, inclusive)"
     ),
-    until: Optional[str] = typer.Option(None, "--until", help="Up to this start time (exclusive)"),  # noqa: UP045
+    until: str | None = typer.Option(None, "--until", help="Up to this start time (exclusive)"),
     alert: bool = typer.Option(
         False, "--alert/--no-alert", help="Also send the rules' alerts (once per rule and call)"
     ),
     as_json: bool = JSON_OPTION,
-    data_dir: Optional[Path] = DATA_DIR_OPTION,  # noqa: UP045
+    data_dir: Path | None = DATA_DIR_OPTION,
 ) -> None:
     """Re-evaluate the current rules over past recordings: new rules apply to history.
 
@@ -100,11 +81,10 @@ def backfill(
     from catalog.trigger_matches import transcribed_recording_ids
     from flows.keyword_triggers import backfill as run_backfill
 
-    use_data_dir(data_dir)
-    start, end = _when(since, "--since"), _when(until, "--until")
+    start, end = parse_time(since, "--since"), parse_time(until, "--until")
     if start and end and end <= start:
         raise typer.BadParameter("--until must be after --since", param_hint="--until")
-    catalog = open_catalog()
+    catalog = open_catalog(data_dir)
     total = sum(len(b) for b in transcribed_recording_ids(catalog, start, end))
     with Progress(transient=True, disable=as_json or total < 50) as progress:
         bar = progress.add_task("re-evaluating", total=total)
@@ -115,7 +95,7 @@ def backfill(
         )
     data = report.as_dict()
     if as_json:
-        typer.echo(json.dumps(data, indent=2))
+        echo_json(data)
         return
     typer.echo(
         f"re-evaluated {data['recordings']} recording(s): {data['with_matches']} with matches, "
@@ -128,13 +108,12 @@ def backfill(
 def test(
     recording_id: str = typer.Argument(..., help="Recording id (or a unique prefix)"),
     as_json: bool = JSON_OPTION,
-    data_dir: Optional[Path] = DATA_DIR_OPTION,  # noqa: UP045
+    data_dir: Path | None = DATA_DIR_OPTION,
 ) -> None:
     """Show what the current rules find in one recording's transcript (stores and sends nothing)."""
     from flows.keyword_triggers import current_rules
 
-    use_data_dir(data_dir)
-    catalog = open_catalog()
+    catalog = open_catalog(data_dir)
     rec = catalog.get_recording(recording_id)
     if rec is None:
         typer.echo(f"error: no recording {recording_id}", err=True)
@@ -146,7 +125,7 @@ def test(
     _, compiled = current_rules(catalog)
     matches = compiled.evaluate(transcript, rec.duration_seconds or None)
     if as_json:
-        typer.echo(json.dumps([m.model_dump(mode="json") for m in matches], indent=2))
+        echo_json([m.model_dump(mode="json") for m in matches])
         return
     for m in matches:
         who = m.speaker.value if m.speaker else "either"

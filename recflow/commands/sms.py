@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC
 from pathlib import Path
 
 import typer
 
-from recflow.context import open_catalog, use_data_dir
-
-DataDir = typer.Option(None, "--data-dir", help="Data dir of the running system (RECFLOW_DATA_DIR)")
+from recflow.context import DATA_DIR_OPTION, JSON_OPTION, echo_json, open_catalog
 
 
 def _sms_json(sms: object) -> dict[str, object]:
@@ -23,20 +20,19 @@ def register(app: typer.Typer) -> None:
 
     @sms_app.command("list")
     def list_(
-        as_json: bool = typer.Option(False, "--json", help="JSON for machines"),
+        as_json: bool = JSON_OPTION,
         limit: int = typer.Option(50, "--limit", min=1, help="At most this many, newest first"),
         month: str | None = typer.Option(None, "--month", help="Only this month (YYYY-MM)"),
         number: str | None = typer.Option(None, "--number", help="Only SMS from or to NUMBER"),
         status: str | None = typer.Option(
             None, "--status", help="pending|dispatched|processed|failed"
         ),
-        data_dir: Path | None = DataDir,
+        data_dir: Path | None = DATA_DIR_OPTION,
     ) -> None:
         """List stored SMS, newest first."""
         from catalog.sms import SmsStatus, list_sms
         from flows.sms_format import month_bounds, parse_month
 
-        use_data_dir(data_dir)
         since = until = None
         if month:
             try:
@@ -48,10 +44,10 @@ def register(app: typer.Typer) -> None:
         except ValueError:
             raise typer.BadParameter(f"unknown status {status!r}", param_hint="--status") from None
         items = list_sms(
-            open_catalog(), limit=limit, since=since, until=until, number=number, status=st
+            open_catalog(data_dir), limit=limit, since=since, until=until, number=number, status=st
         )
         if as_json:
-            typer.echo(json.dumps([_sms_json(s) for s in items], ensure_ascii=False, indent=2))
+            echo_json([_sms_json(s) for s in items], ensure_ascii=False)
             return
         if not items:
             typer.echo("no SMS")
@@ -68,13 +64,12 @@ def register(app: typer.Typer) -> None:
     @sms_app.command("show")
     def show(
         sms_id: str = typer.Argument(..., help="SMS (interaction) id or a unique prefix"),
-        data_dir: Path | None = DataDir,
+        data_dir: Path | None = DATA_DIR_OPTION,
     ) -> None:
         """One SMS with its email deliveries, as JSON."""
         from catalog.sms import get_sms
 
-        use_data_dir(data_dir)
-        catalog = open_catalog()
+        catalog = open_catalog(data_dir)
         sms = get_sms(catalog, sms_id)
         if sms is None:
             typer.echo(f"no SMS {sms_id}", err=True)
@@ -83,7 +78,7 @@ def register(app: typer.Typer) -> None:
         out["deliveries"] = [
             d.model_dump(mode="json") for d in catalog.list_deliveries(subject_id=sms.id)
         ]
-        typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
+        echo_json(out, ensure_ascii=False)
 
     @sms_app.command("ingest")
     def ingest(
@@ -92,16 +87,15 @@ def register(app: typer.Typer) -> None:
         text: str = typer.Option(..., "--text", help="Message text"),
         subscriber: str | None = typer.Option(None, "--subscriber", help="Subscriber number"),
         timestamp: str | None = typer.Option(None, "--timestamp", help="ISO 8601; default now"),
-        data_dir: Path | None = DataDir,
+        data_dir: Path | None = DATA_DIR_OPTION,
     ) -> None:
         """Store an SMS as if received (imports, tests); prints its id."""
         from catalog.models import utcnow
         from catalog.sms import SmsValidationError, ingest_sms
 
-        use_data_dir(data_dir)
         try:
             sms = ingest_sms(
-                open_catalog(),
+                open_catalog(data_dir),
                 from_number=from_number,
                 to_number=to_number,
                 text=text,
@@ -122,30 +116,28 @@ def register(app: typer.Typer) -> None:
             "--out",
             help="Write the file into DIR (default: DATA_DIR/exports/CSV/Monthly/YYYY/MM)",
         ),
-        data_dir: Path | None = DataDir,
+        data_dir: Path | None = DATA_DIR_OPTION,
     ) -> None:
         """Write one month's SMS CSV (a header-only file for a month without SMS)."""
         from flows.sms import export_month
         from flows.sms_format import parse_month
 
-        use_data_dir(data_dir)
         try:
             year, mon = parse_month(month)
         except ValueError as e:
             raise typer.BadParameter(str(e), param_hint="--month") from None
-        path, rows = export_month(open_catalog(), year, mon, out, flat=out is not None)
+        path, rows = export_month(open_catalog(data_dir), year, mon, out, flat=out is not None)
         typer.echo(f"{path}  ({rows} SMS)")
 
     @sms_app.command("retry")
     def retry(
         sms_id: str = typer.Argument(..., help="A failed SMS's id"),
-        data_dir: Path | None = DataDir,
+        data_dir: Path | None = DATA_DIR_OPTION,
     ) -> None:
         """Hand a failed SMS to the sms-to-email flow again."""
         from catalog.sms import get_sms, retry_failed_sms
 
-        use_data_dir(data_dir)
-        catalog = open_catalog()
+        catalog = open_catalog(data_dir)
         sms = get_sms(catalog, sms_id)
         if sms is None or not retry_failed_sms(catalog, sms.id):
             typer.echo(f"no failed SMS {sms_id}", err=True)

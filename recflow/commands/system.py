@@ -7,7 +7,6 @@ import logging
 import os
 import signal
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -25,7 +24,7 @@ def register(app: typer.Typer) -> None:
 
 
 def up(
-    data_dir: Optional[Path] = DATA_DIR_OPTION,  # noqa: UP045 (typer needs Optional here)
+    data_dir: Path | None = DATA_DIR_OPTION,
     sip_port: int = typer.Option(5060, "--sip-port", help="SIP port (UDP and TCP)"),
     rtp_ports: str = typer.Option("20000-29999", "--rtp-ports", help="RTP port range"),
     portal_port: int = typer.Option(8080, "--portal-port", help="Portal HTTP port"),
@@ -106,7 +105,7 @@ def up(
 
 
 def worker(
-    data_dir: Optional[Path] = DATA_DIR_OPTION,  # noqa: UP045
+    data_dir: Path | None = DATA_DIR_OPTION,
     concurrency: int = typer.Option(0, "--concurrency", help="Flow runs at a time (0 = auto)"),
     no_dispatch: bool = typer.Option(False, "--no-dispatch", help="Only execute, do not sweep"),
 ) -> None:
@@ -151,7 +150,7 @@ def worker(
 
 
 def portal(
-    data_dir: Optional[Path] = DATA_DIR_OPTION,  # noqa: UP045
+    data_dir: Path | None = DATA_DIR_OPTION,
     port: int = typer.Option(8080, "--port", help="HTTP port"),
     host: str = typer.Option("127.0.0.1", "--host", help="Listen address"),
 ) -> None:
