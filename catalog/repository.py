@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, or_, select, update
 
+from catalog import work_items
 from catalog.db import Database, database_for
 from catalog.models import (
     AccountSettings,
@@ -146,6 +147,15 @@ class Catalog:
             ).all()
             return {status: n for status, n in rows}
 
+    def count_status(self, status: RecordingStatus) -> int:
+        with self.db.session() as s:
+            q = (
+                select(func.count())
+                .select_from(RecordingRow)
+                .where(RecordingRow.status == status.value)
+            )
+            return int(s.scalar(q) or 0)
+
     def update_recording(self, recording_id: str, **values: Any) -> None:
         if "metadata" in values:
             values["metadata_"] = values.pop("metadata")
@@ -231,49 +241,21 @@ class Catalog:
 
         After ``max_attempts`` the recording is marked failed instead: a recording that kills
         every worker that touches it must not loop forever."""
-        statuses = [st.value for st in from_statuses]
-        with self.db.session() as s:
-            row = s.get(RecordingRow, recording_id)
-            if row is None or row.status not in statuses:
-                return None
-            new_attempt = row.attempt + 1
-            exhausted = new_attempt >= max_attempts
-            res = s.execute(
-                update(RecordingRow)
-                .where(
-                    RecordingRow.id == recording_id,
-                    RecordingRow.attempt == row.attempt,
-                    RecordingRow.status == row.status,
-                )
-                .values(
-                    status=(
-                        RecordingStatus.failed if exhausted else RecordingStatus.captured
-                    ).value,
-                    error=f"gave up after {new_attempt} attempts" if exhausted else row.error,
-                    attempt=new_attempt,
-                    claimed_by=None,
-                    flow_run_id=None,
-                    status_changed_at=utcnow(),
-                )
-            )
-            if res.rowcount != 1 or exhausted:  # type: ignore[attr-defined]
-                return None
-            return new_attempt
+        return work_items.requeue(
+            self.db,
+            RecordingRow,
+            recording_id,
+            from_statuses=from_statuses,
+            to=RecordingStatus.captured,
+            failed=RecordingStatus.failed,
+            max_attempts=max_attempts,
+            claimed_by=None,
+        )
 
     def _transition(
         self, recording_id: str, attempt: int, from_: set[RecordingStatus], **values: Any
     ) -> bool:
-        with self.db.session() as s:
-            res = s.execute(
-                update(RecordingRow)
-                .where(
-                    RecordingRow.id == recording_id,
-                    RecordingRow.attempt == attempt,
-                    RecordingRow.status.in_([st.value for st in from_]),
-                )
-                .values(status_changed_at=utcnow(), **values)
-            )
-            return res.rowcount == 1  # type: ignore[attr-defined, no-any-return]
+        return work_items.transition(self.db, RecordingRow, recording_id, attempt, from_, **values)
 
     def stale_dispatched(self, cutoff: datetime) -> list[Recording]:
         """Rows handed to Prefect before ``cutoff`` that no worker has claimed yet."""

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from catalog import work_items
 from catalog.models import Direction, assume_utc, new_id, utcnow
 from catalog.sms_tables import ContactRow, SmsRow
 
@@ -519,17 +520,7 @@ def pending_sms(catalog: Catalog, limit: int = 200) -> list[Sms]:
 def _transition(
     catalog: Catalog, sms_id: str, attempt: int, from_: set[SmsStatus], **values: Any
 ) -> bool:
-    with catalog.db.session() as s:
-        res = s.execute(
-            update(SmsRow)
-            .where(
-                SmsRow.id == sms_id,
-                SmsRow.attempt == attempt,
-                SmsRow.status.in_([st.value for st in from_]),
-            )
-            .values(status_changed_at=utcnow(), **values)
-        )
-        return res.rowcount == 1  # type: ignore[attr-defined, no-any-return]
+    return work_items.transition(catalog.db, SmsRow, sms_id, attempt, from_, **values)
 
 
 def mark_sms_dispatched(catalog: Catalog, sms_id: str, attempt: int, flow_run_id: str) -> bool:
@@ -581,26 +572,15 @@ def requeue_sms(
 ) -> int | None:
     """Hand an SMS out again under the next attempt (its run was lost); None when it is not
     in ``from_statuses`` any more. After ``max_attempts`` it is marked failed instead."""
-    with catalog.db.session() as s:
-        row = s.get(SmsRow, sms_id)
-        if row is None or row.status not in {st.value for st in from_statuses}:
-            return None
-        new_attempt = row.attempt + 1
-        exhausted = new_attempt >= max_attempts
-        res = s.execute(
-            update(SmsRow)
-            .where(SmsRow.id == sms_id, SmsRow.attempt == row.attempt, SmsRow.status == row.status)
-            .values(
-                status=(SmsStatus.failed if exhausted else SmsStatus.pending).value,
-                error=f"gave up after {new_attempt} attempts" if exhausted else row.error,
-                attempt=new_attempt,
-                flow_run_id=None,
-                status_changed_at=utcnow(),
-            )
-        )
-        if res.rowcount != 1 or exhausted:  # type: ignore[attr-defined]
-            return None
-        return new_attempt
+    return work_items.requeue(
+        catalog.db,
+        SmsRow,
+        sms_id,
+        from_statuses=from_statuses,
+        to=SmsStatus.pending,
+        failed=SmsStatus.failed,
+        max_attempts=max_attempts,
+    )
 
 
 def stale_sms(
