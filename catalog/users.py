@@ -32,7 +32,7 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 
-class Role(str, enum.Enum):
+class Role(enum.StrEnum):
     admin = "admin"  # super user: everything, private calls included
     supervisor = "supervisor"  # recordings of their groups, configuration read-only
     user = "user"  # own recordings only

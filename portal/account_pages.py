@@ -97,10 +97,16 @@ async def save_features(request: Request, user: AdminUser) -> Response:
         # Focus: "if you enable both, the first one enabled will be switched off"
         if current.features.forced_comments and not current.features.communication_reviews:
             want_fc = False
-            notice = "Communication reviews enabled: forced comments were switched off (they exclude each other)."
+            notice = (
+                "Communication reviews enabled: forced comments were switched off "
+                "(they exclude each other)."
+            )
         else:
             want_cr = False
-            notice = "Forced comments enabled: communication reviews were switched off (they exclude each other)."
+            notice = (
+                "Forced comments enabled: communication reviews were switched off "
+                "(they exclude each other)."
+            )
     announcements = str(form.get("announcements", "none"))
     if announcements not in ANNOUNCEMENTS:
         return _account_page(request, "features", error="Unknown announcement choice.", status=400)

@@ -16,5 +16,6 @@ SECTIONS = [
     SmsSection(),
     ContactsSection(),
     RecorderSection(),
-    ArchiveSection(), RetentionSection(),
+    ArchiveSection(),
+    RetentionSection(),
 ]

@@ -9,13 +9,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from tests.archive.archive_support import free_port, write_call_wav
 
 from catalog.db import Database
 from catalog.models import Direction, Recording
 from catalog.repository import Catalog
 from catalog.settings import RecflowSettings
 from catalog.store import LocalStore
+from tests.archive.archive_support import free_port, write_call_wav
 
 
 @pytest.fixture

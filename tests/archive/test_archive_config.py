@@ -13,11 +13,11 @@ from pathlib import Path
 import boto3
 import pytest
 import yaml
-from tests.archive.archive_support import write_call_wav
 
 from catalog import archive as store
 from catalog.repository import Catalog
 from recflow.config_file import ConfigFileError, apply_document, export_document
+from tests.archive.archive_support import write_call_wav
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.archive.archive_support import write_call_wav
 
 from catalog.models import Recording
 from flows.archive_core import (
@@ -24,6 +23,7 @@ from flows.archive_core import (
     sanitise_key,
     validate_layout,
 )
+from tests.archive.archive_support import write_call_wav
 
 
 def rec(start: datetime, seconds: float, **kw: object) -> Recording:

@@ -214,9 +214,8 @@ async def test_secondary_and_move(catalog: Catalog, calls, moto_endpoint: str) -
 async def test_unreachable_store_gives_failed_deliveries(
     catalog: Catalog, calls, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
-    from tests.archive.archive_support import free_port
-
     import flows.archive as fa
+    from tests.archive.archive_support import free_port
 
     monkeypatch.setattr(fa, "UPLOAD_ATTEMPTS", 1)
     rec = calls.add()

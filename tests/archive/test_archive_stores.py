@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.archive.archive_support import free_port
 
 from connectors.azure_blob import AzureBlobConfig, AzureBlobConnector
 from connectors.base import AuthError, ConfigError, ObjectStore, RetriableError
 from connectors.ftp import FtpConfig, FtpConnector
 from connectors.sftp import SftpConfig, SftpConnector
+from tests.archive.archive_support import free_port
 
 # the servers are async fixtures on the session loop; the tests must run on that loop too
 pytestmark = pytest.mark.asyncio(loop_scope="session")

@@ -11,13 +11,13 @@ from pathlib import Path
 import pyotp
 import pytest
 from fastapi.testclient import TestClient
-from tests.portal.portal_support import logged_in
 
 from catalog.repository import Catalog
 from catalog.settings import RecflowSettings
 from catalog.users import NewUser, Users
 from portal.app import create_app
 from portal.settings import PortalSettings
+from tests.portal.portal_support import logged_in
 
 
 class Clock:

@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.portal.portal_support import add_calls, add_transcript
 
 from catalog.models import Delivery
+from tests.portal.portal_support import add_calls, add_transcript
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import pytest
 
 schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, settings  # noqa: E402
+
 from tests.portal.portal_support import add_calls, add_transcript  # noqa: E402
 
 

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pyotp
 import pytest
-from tests.portal.portal_support import add_calls, add_transcript
 
 from catalog.audit import AuditFilter
 from catalog.repository import Catalog
@@ -21,6 +20,7 @@ from catalog.settings import RecflowSettings
 from catalog.users import Users
 from portal.app import create_app
 from portal.settings import PortalSettings
+from tests.portal.portal_support import add_calls, add_transcript
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "portal"

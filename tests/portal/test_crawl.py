@@ -7,6 +7,7 @@ import re
 
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
+
 from tests.portal.portal_support import add_calls, csrf_of, logged_in
 
 PUBLIC = {"/login", "/login/2fa", "/logout", "/healthz", "/metrics"}

@@ -71,7 +71,7 @@ def test_recovery_codes_work_once(catalog):
 
 def test_api_tokens_hashed_shown_once_revocable(catalog):
     tokens = ApiTokens(catalog)
-    tok, secret = tokens.create("crm sync")
+    _tok, secret = tokens.create("crm sync")
     assert len(secret) >= 24
     with catalog.db.session() as s:
         row = s.scalars(select(ApiTokenRow)).one()

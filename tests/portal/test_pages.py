@@ -4,10 +4,10 @@ account tabs and what each action leaves in the audit trail."""
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
-from tests.portal.portal_support import add_calls, add_transcript, csrf_of, logged_in, login
 
 from catalog.audit import AuditFilter
 from portal.deps import SESSION_COOKIE
+from tests.portal.portal_support import add_calls, add_transcript, csrf_of, logged_in, login
 
 
 def test_login_requires_totp_and_enrols_with_recovery_codes(app, admin, clock):

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from tests.triggers.helpers_triggers import rule, seg, transcript
 from pydantic import ValidationError
 
 from catalog.models import Speaker
+from tests.triggers.helpers_triggers import rule, seg, transcript
 from triggers import RuleSet, compile_rules
 
 
