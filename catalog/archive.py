@@ -37,6 +37,10 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 Format = Literal["MP3", "WAV_16_8000_S", "WAV_8_8000_M"]
 
 
+def _default_formats() -> list[Format]:
+    return ["MP3"]
+
+
 def validate_cron(expr: str) -> str:
     from croniter import croniter
 
@@ -67,7 +71,7 @@ class ArchiveDestination(BaseModel):
         description="masergy-default | masergy-custom | focus | a Jinja2 template of the key",
     )
     formats: list[Format] = Field(
-        default_factory=lambda: ["MP3"], min_length=1, description="Audio formats to write"
+        default_factory=_default_formats, min_length=1, description="Audio formats to write"
     )
     schedule: str | None = Field("0 2 * * *", description="Cron schedule; empty for on demand only")
     timezone: str = Field("UTC", description="Time zone of the schedule and of dates in names")

@@ -7,6 +7,7 @@ says it is a secret, and any value that is a ``SecretStr``.
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -172,6 +173,6 @@ class Audit:
                 for r in s.scalars(q.limit(limit))
             ]
 
-    def actions(self) -> list[str]:
+    def actions(self) -> builtins.list[str]:
         with self.db.session() as s:
             return sorted(s.scalars(select(AuditRow.action).distinct()))

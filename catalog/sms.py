@@ -640,10 +640,10 @@ def replace_contacts(catalog: Catalog, directory: Mapping[str, str]) -> list[str
     now = utcnow()
     with catalog.db.session() as s:
         current = {r.number_key: r for r in s.scalars(select(ContactRow))}
-        for key, row in current.items():
+        for key, old in current.items():
             if key not in wanted:
-                s.delete(row)
-                changes.append(f"contacts: removed {row.number}")
+                s.delete(old)
+                changes.append(f"contacts: removed {old.number}")
         for key, (number, name) in wanted.items():
             row = current.get(key)
             if row is None:

@@ -7,6 +7,7 @@ here knows about HTTP; the portal is a thin shell over these operations.
 from __future__ import annotations
 
 import base64
+import builtins
 import enum
 import hashlib
 import hmac
@@ -280,13 +281,13 @@ class Users:
                     return True
             return False
 
-    def finish_enrolment(self, user_id: str) -> list[str]:
+    def finish_enrolment(self, user_id: str) -> builtins.list[str]:
         """Mark TOTP enrolled and hand out the first set of recovery codes (shown once)."""
         with self.db.session() as s:
             s.execute(update(UserRow).where(UserRow.id == user_id).values(totp_enrolled=True))
         return self.new_recovery_codes(user_id)
 
-    def new_recovery_codes(self, user_id: str) -> list[str]:
+    def new_recovery_codes(self, user_id: str) -> builtins.list[str]:
         codes = ["-".join(secrets.token_hex(3) for _ in range(2)) for _ in range(RECOVERY_CODES)]
         with self.db.session() as s:
             s.execute(
@@ -413,7 +414,7 @@ class ApiTokens:
         with self.db.session() as s:
             return [_token(r) for r in s.scalars(q)]
 
-    def revoke(self, id_or_name: str, now: datetime | None = None) -> list[ApiToken]:
+    def revoke(self, id_or_name: str, now: datetime | None = None) -> builtins.list[ApiToken]:
         with self.db.session() as s:
             rows = s.scalars(
                 select(ApiTokenRow).where(
