@@ -98,8 +98,13 @@ async def recflow_pipeline(
     )
     catalog = Catalog.open(settings)
     override_transcriber(NullTranscriber() if null else None)
+    # the same options `recflow worker` uses for this backend, with a faster catalog sweep
     worker = Worker(
-        catalog, WorkerOptions(concurrency=concurrency, poll_seconds=0.1, sweep_seconds=0.1)
+        catalog,
+        WorkerOptions(
+            concurrency=concurrency,
+            sweep_seconds=0.2,
+        ),
     )
     stop = asyncio.Event()
     runner = asyncio.create_task(worker.run(stop))
@@ -190,7 +195,12 @@ def run_backend(backend: str, args: argparse.Namespace, audio: Path) -> dict[str
     server = PrefectServer(tmp / "prefect", database_url=db_url).start()
     concurrency = args.concurrency or (2 if backend == "sqlite" else 10)
     try:
-        env = child_env(tmp / "data", PREFECT_API_URL=server.api_url, PREFECT_LOGGING_LEVEL="ERROR")
+        env = child_env(
+            tmp / "data",
+            PREFECT_API_URL=server.api_url,
+            PREFECT_LOGGING_LEVEL="ERROR",
+            BENCH_BACKEND=backend,
+        )
         if catalog_url:
             env["BENCH_CATALOG_URL"] = catalog_url
         r = subprocess.run(

@@ -62,14 +62,27 @@ async def announce(client: PrefectClient, catalog: Catalog, recording_id: str) -
         name=rec.title,
         tags=["recording"],
     )
-    catalog.mark_dispatched(rec.id, rec.attempt, str(run.id))
+    if catalog.mark_dispatched(rec.id, rec.attempt, str(run.id)):
+        from flows.runtime import offer_run
+
+        offer_run(run)
     return str(run.id)
 
 
 async def dispatch_captured_recordings(catalog: Catalog, client: PrefectClient) -> int:
-    """One sweep: announce every captured recording, oldest first."""
+    """One sweep: announce captured recordings, oldest first, keeping at most the dispatch
+    window of runs waiting in Prefect.
+
+    The backlog of a burst waits in the catalog, not as scheduled runs: a pile of scheduled runs
+    makes Prefect's late-runs service rewrite each of them, which on the embedded SQLite server
+    means `database is locked` and client back-off for every other call."""
+    from flows.runtime import dispatch_window
+
+    budget = dispatch_window() - catalog.count_status(RecordingStatus.dispatched)
     n = 0
-    for rec in catalog.pending_dispatch(limit=200):
+    if budget <= 0:
+        return 0
+    for rec in catalog.pending_dispatch(limit=budget):
         if await announce(client, catalog, rec.id):
             n += 1
     return n

@@ -4,11 +4,12 @@ Flows run inside long-lived worker processes, so these are built once per proces
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import uuid
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from catalog.repository import Catalog
@@ -17,6 +18,35 @@ if TYPE_CHECKING:
 _worker_id: str | None = None
 _transcriber_override: Transcriber | None = None
 _catalog: Catalog | None = None
+_dispatch_window = 50
+
+
+_local_runs: asyncio.Queue[Any] | None = None
+
+
+def local_run_queue() -> asyncio.Queue[Any]:
+    """Runs this process's dispatcher created, handed to this process's executor in memory.
+    Only a hint: the executor still takes each run through Prefect (Pending), so a run another
+    worker took first is simply skipped."""
+    global _local_runs
+    if _local_runs is None:
+        _local_runs = asyncio.Queue()
+    return _local_runs
+
+
+def offer_run(run: Any) -> None:
+    if _local_runs is not None:
+        _local_runs.put_nowait(run)
+
+
+def set_dispatch_window(runs: int) -> None:
+    """How many recordings may wait in Prefect as scheduled runs at once (see flows.dispatch)."""
+    global _dispatch_window
+    _dispatch_window = max(1, runs)
+
+
+def dispatch_window() -> int:
+    return _dispatch_window
 
 
 def use_catalog(catalog: Catalog | None) -> None:

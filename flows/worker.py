@@ -25,7 +25,7 @@ from uuid import UUID
 
 from catalog.repository import Catalog
 from flows.registry import DEPLOYMENTS, sweeps
-from flows.runtime import use_catalog, worker_id
+from flows.runtime import local_run_queue, set_dispatch_window, use_catalog, worker_id
 
 log = logging.getLogger("recflow.worker")
 
@@ -34,7 +34,7 @@ log = logging.getLogger("recflow.worker")
 class WorkerOptions:
     concurrency: int = 4
     lease_seconds: float = 30.0
-    poll_seconds: float = 0.5
+    poll_seconds: float = 2.0  # runs created elsewhere; our dispatcher hands its runs over
     sweep_seconds: float = 1.0
     shutdown_grace_seconds: float = 20.0
     schedule_sync_seconds: float = 15.0
@@ -51,7 +51,16 @@ class WorkerStats:
 
 
 def schedule_fingerprint(schedules: list[Any] | None) -> str:
-    return repr([getattr(s, "__dict__", s) for s in schedules or []])
+    """What makes two schedule lists the same; `anchor_date` defaults to "now" for cron
+    schedules, so it is left out or every comparison would differ."""
+    return repr(
+        [
+            {k: v for k, v in vars(s).items() if k != "anchor_date"}
+            if hasattr(s, "__dict__")
+            else s
+            for s in schedules or []
+        ]
+    )
 
 
 async def register_deployment(name: str, catalog: Catalog) -> tuple[UUID, Any, str]:
@@ -102,6 +111,7 @@ class Worker:
     def __init__(self, catalog: Catalog, options: WorkerOptions) -> None:
         self.catalog = catalog
         use_catalog(catalog)
+        set_dispatch_window(2 * options.concurrency + 2)
         self.options = options
         self.stats = WorkerStats()
         self._slots = asyncio.Semaphore(options.concurrency)
@@ -183,32 +193,60 @@ class Worker:
     async def _execute_loop(
         self, client: Any, served: dict[UUID, Any], stop: asyncio.Event
     ) -> None:
+        """Take runs as slots free up: first the runs this process's dispatcher just created
+        (handed over in memory, no polling), then, every ``poll_seconds``, runs created
+        elsewhere (schedules, the Prefect UI, other dispatchers).
+
+        Polling is kept rare on purpose: each poll of scheduled runs is also a write on the
+        Prefect server (it records that the deployment was polled), and on SQLite every write
+        competes with run creation for the database lock."""
+        local = local_run_queue()
+        polled: list[Any] = []
+        next_poll = 0.0
+        loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            await self._slots.acquire()
+            taken = False
+            try:
+                run = None
+                if not polled:
+                    wait = next_poll - loop.time()
+                    if wait > 0:
+                        with contextlib.suppress(TimeoutError):
+                            run = await asyncio.wait_for(local.get(), wait)
+                    if run is None:
+                        next_poll = loop.time() + self.options.poll_seconds
+                        polled = await self._poll(client, list(served))
+                if run is None and polled:
+                    run = polled.pop(0)
+                if (
+                    run is not None
+                    and run.deployment_id in served
+                    and str(run.id) not in self.stats.running
+                    and await self._take(client, run)
+                ):
+                    task = asyncio.create_task(self._execute(served[run.deployment_id], run))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+                    taken = True
+            finally:
+                if not taken:
+                    self._slots.release()
+
+    async def _poll(self, client: Any, deployment_ids: list[UUID]) -> list[Any]:
         from prefect.types._datetime import now as prefect_now
 
-        ids = list(served)
-        while not stop.is_set():
-            free = self._slots._value  # how many runs we can take right now
-            if free > 0:
-                try:
-                    runs = await client.get_scheduled_flow_runs_for_deployments(
-                        ids, scheduled_before=prefect_now("UTC"), limit=free
-                    )
-                except Exception as e:
-                    log.warning("cannot read scheduled runs (will retry): %s", e)
-                    runs = []
-                for run in runs:
-                    if str(run.id) in self.stats.running:
-                        continue
-                    await self._slots.acquire()
-                    if await self._take(client, run):
-                        task = asyncio.create_task(self._execute(served[run.deployment_id], run))
-                        self._tasks.add(task)
-                        task.add_done_callback(self._tasks.discard)
-                    else:
-                        self._slots.release()
-                if runs:
-                    continue  # there may be more right away
-            await asyncio.sleep(self.options.poll_seconds)
+        try:
+            return list(
+                await client.get_scheduled_flow_runs_for_deployments(
+                    deployment_ids,
+                    scheduled_before=prefect_now("UTC"),
+                    limit=self.options.concurrency,
+                )
+            )
+        except Exception as e:
+            log.warning("cannot read scheduled runs (will retry): %s", e)
+            return []
 
     async def _take(self, client: Any, run: Any) -> bool:
         from prefect.states import Pending
@@ -258,6 +296,6 @@ class Worker:
 
 def default_concurrency(prefect_backend: str | None) -> int:
     """SQLite behind the Prefect API answers `database is locked` with only 3 concurrent
-    flow-run writers (testing.md), so the embedded default keeps writes nearly serial;
+    flow-run writers (testing.md), so the embedded default runs one flow at a time;
     PostgreSQL takes ten at a time."""
-    return 2 if prefect_backend == "sqlite" else 10
+    return 1 if prefect_backend == "sqlite" else 10

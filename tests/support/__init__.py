@@ -223,7 +223,9 @@ class PrefectServer:
 
     def start(self) -> PrefectServer:
         self.home.mkdir(parents=True, exist_ok=True)
-        env = child_env(self.home, PREFECT_HOME=str(self.home))
+        env = child_env(
+            self.home, PREFECT_HOME=str(self.home), PREFECT_API_LOG_RETRYABLE_ERRORS="true"
+        )
         if self.database_url:
             env["PREFECT_API_DATABASE_CONNECTION_URL"] = self.database_url
         log = open(self.home / "server.log", "ab")
