@@ -193,7 +193,7 @@ def run_backend(backend: str, args: argparse.Namespace, audio: Path) -> dict[str
         db_url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}_prefect"
         catalog_url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}_catalog"
     server = PrefectServer(tmp / "prefect", database_url=db_url).start()
-    concurrency = args.concurrency or (2 if backend == "sqlite" else 10)
+    concurrency = args.concurrency or (1 if backend == "sqlite" else 10)  # as `recflow worker`
     try:
         env = child_env(
             tmp / "data",
