@@ -28,12 +28,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "archive"))
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 import boto3
-from archive_support import free_port, write_call_wav
+from tests.archive.archive_support import free_port, write_call_wav
 from sqlalchemy import insert
 
 from catalog.archive import ArchiveDestination

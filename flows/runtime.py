@@ -24,14 +24,13 @@ _dispatch_window = 50
 _local_runs: asyncio.Queue[Any] | None = None
 
 
-def local_run_queue() -> asyncio.Queue[Any]:
-    """Runs this process's dispatcher created, handed to this process's executor in memory.
-    Only a hint: the executor still takes each run through Prefect (Pending), so a run another
-    worker took first is simply skipped."""
+def use_local_run_queue(queue: asyncio.Queue[Any] | None) -> None:
+    """Runs this process's dispatcher creates are handed to the worker owning ``queue`` in
+    memory. Only a hint: the worker still takes each run through Prefect (Pending), so a run
+    another worker took first is simply skipped. One queue per event loop: the worker sets it
+    when it starts and clears it when it stops."""
     global _local_runs
-    if _local_runs is None:
-        _local_runs = asyncio.Queue()
-    return _local_runs
+    _local_runs = queue
 
 
 def offer_run(run: Any) -> None:

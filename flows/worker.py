@@ -25,7 +25,7 @@ from uuid import UUID
 
 from catalog.repository import Catalog
 from flows.registry import DEPLOYMENTS, sweeps
-from flows.runtime import local_run_queue, set_dispatch_window, use_catalog, worker_id
+from flows.runtime import set_dispatch_window, use_catalog, use_local_run_queue, worker_id
 
 log = logging.getLogger("recflow.worker")
 
@@ -139,6 +139,7 @@ class Worker:
             for t in loops:
                 t.cancel()
             await asyncio.gather(*loops, return_exceptions=True)
+            use_local_run_queue(None)
             await self._drain()
         self.catalog.retire_worker(worker_id())
 
@@ -200,7 +201,8 @@ class Worker:
         Polling is kept rare on purpose: each poll of scheduled runs is also a write on the
         Prefect server (it records that the deployment was polled), and on SQLite every write
         competes with run creation for the database lock."""
-        local = local_run_queue()
+        local: asyncio.Queue[Any] = asyncio.Queue()
+        use_local_run_queue(local)
         polled: list[Any] = []
         next_poll = 0.0
         loop = asyncio.get_running_loop()
