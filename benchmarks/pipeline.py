@@ -125,8 +125,9 @@ async def recflow_pipeline(
         )
     deadline = time.time() + 60 + n * (3 if null else 15)
     while time.time() < deadline:
-        counts = catalog.count_by_status()
-        if counts.get("processed", 0) >= n + 1 or counts.get("failed"):
+        # only this phase's recordings: with PostgreSQL both phases share one catalog
+        states = [r.status for r in catalog.recordings_by_ids(ids)]
+        if all(st is RecordingStatus.processed for st in states) or RecordingStatus.failed in states:
             break
         await asyncio.sleep(0.2)
     stop.set()
