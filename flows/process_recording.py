@@ -13,9 +13,8 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.context import get_run_context
 
-from catalog.audio import AudioError
 from catalog.models import Recording, Transcript
-from connectors.base import ConnectorError, RetriableError
+from connectors.base import RetriableError
 from flows.runtime import get_catalog, transcriber_for, worker_id
 
 log = logging.getLogger("recflow.flows")
@@ -93,14 +92,9 @@ async def process_recording(recording_id: str, attempt: int = 0) -> dict[str, An
             logger.info("transcribed %d segments", len(transcript.segments))
         matches = await evaluate_keyword_rules(recording, transcript)
         deliveries = await deliver_every_call(recording, transcript)
-    except (AudioError, ConnectorError) as e:
-        # permanent problems with this recording (corrupt audio, a rejected config) are
-        # recorded in the catalog so they are visible, then the run fails
-        catalog.fail(recording.id, recording.attempt, f"{type(e).__name__}: {e}")
-        raise
-    except StaleRun:
-        raise
     except Exception as e:
+        # recorded on the recording so it is visible (`recordings show`, `--status failed`),
+        # then the run fails; retriable errors were already retried by their task
         catalog.fail(recording.id, recording.attempt, f"{type(e).__name__}: {e}")
         raise
     complete_recording(recording)

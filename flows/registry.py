@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from prefect import Flow
-    from prefect.client.schemas.objects import FlowRun
 
     from catalog.repository import Catalog
 
@@ -85,24 +84,3 @@ def sweeps() -> list[Callable[[Catalog, Any], Awaitable[int]]]:
 
 def deployment_full_name(flow_name: str) -> str:
     return f"{flow_name}/{DEPLOYMENTS[flow_name].name}"
-
-
-async def submit(
-    flow_name: str,
-    parameters: dict[str, Any],
-    *,
-    idempotency_key: str,
-    run_name: str | None = None,
-) -> FlowRun:
-    """Create a flow run of a served deployment. The same idempotency key always yields the
-    same flow run, so announcing twice is harmless."""
-    from prefect.client.orchestration import get_client
-
-    async with get_client() as client:
-        deployment = await client.read_deployment_by_name(deployment_full_name(flow_name))
-        return await client.create_flow_run_from_deployment(
-            deployment.id,
-            parameters=parameters,
-            idempotency_key=f"{flow_name}:{idempotency_key}",
-            name=run_name,
-        )
