@@ -180,6 +180,9 @@ def test_sipp_speech_call_is_sample_exact(recorder: Recorder, speech: Path, tmp_
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="play_pcap_audio needs raw sockets (root)")
+# SIPp replays each pcap from its own thread; on a loaded 2-core CI box the replays drifted once
+# in five full runs past the 2.5 s bound. The bound stays; a drifted replay is run again.
+@pytest.mark.flaky(reruns=2)
 def test_sipp_dtmf_pcaps_mark_private_and_pause(
     recorder: Recorder, speech: Path, tmp_path: Path
 ) -> None:
