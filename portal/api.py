@@ -26,6 +26,7 @@ from catalog.models import (
     assume_utc,
 )
 from catalog.portal_queries import CursorError, RecordingQuery, page_recordings
+from portal.api_notes import router as notes_router
 from portal.deps import ApiCaller, api_principal
 from portal.recording_pages import audio_response, visible_recording
 from portal.state import PortalState
@@ -222,6 +223,7 @@ def create_api(st: PortalState) -> FastAPI:
         return DeliveryPage(items=items)
 
     _mount_sms(api)
+    api.include_router(notes_router)
     return api
 
 
