@@ -94,7 +94,7 @@ def direct_calls(n: int, slack, hub, sheets, hook) -> float:  # type: ignore[no-
 
 
 async def framework(batch, catalog, use_prefect: bool) -> float:  # type: ignore[no-untyped-def]
-    from flows.deliveries import deliver_every_call
+    from services.deliveries import deliver_every_call
 
     if not use_prefect:
         t0 = time.perf_counter()
@@ -126,9 +126,9 @@ def main() -> None:
     os.environ["RECFLOW_SECRET_KEY"] = "bench-key"
     os.environ["RECFLOW_PUBLIC_URL"] = "https://recflow.example.com"
 
-    import flows.deliveries as d
+    import services.deliveries as d
     from catalog.repository import Catalog
-    from recflow.config_file import apply_document
+    from services.config.document import apply_document
     from tests.fakes.crm import FakeHubSpot, FakeSheets
     from tests.fakes.slack import FakeSlack
     from tests.fakes.webhook import FakeWebhook

@@ -24,6 +24,9 @@ class RecflowSettings(BaseSettings):
     worker_concurrency: int = Field(0, description="Flow runs at a time per worker; 0 = by backend")
     worker_lease_seconds: float = Field(30.0, description="A worker silent this long is dead")
     dispatch_interval_seconds: float = Field(2.0, description="How often captured rows are swept")
+    public_url: str = Field(
+        "", description="The portal's address as users reach it, for links in messages"
+    )
 
     @property
     def resolved_data_dir(self) -> Path:

@@ -25,7 +25,7 @@ from uuid import UUID
 
 from catalog.repository import Catalog
 from flows.registry import DEPLOYMENTS, sweeps
-from flows.runtime import set_dispatch_window, use_catalog, use_local_run_queue, worker_id
+from services.runtime import set_dispatch_window, use_catalog, use_local_run_queue, worker_id
 
 log = logging.getLogger("recflow.worker")
 

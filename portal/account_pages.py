@@ -1,6 +1,6 @@
 """The account screen with the Focus seed's tabs: General, Features, Retention, Security & Auth,
 Integrations. Supervisors see it read-only; only administrators change it. Writes go through
-``recflow.account_section.merge``, the same code as `recflow config apply`."""
+``services.config.account_section.merge``, the same code as `recflow config apply`."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from portal import config_bridge
 from portal.auth_pages import render
 from portal.deps import AdminUser, StaffUser, client_ip, csrf_protect, state_of
 from portal.security import in_networks, parse_networks
-from recflow.account_section import AccountPatch, FeaturesPatch, merge
+from services.config.account_section import AccountPatch, FeaturesPatch, merge
 
 router = APIRouter(dependencies=[Depends(csrf_protect)])
 TABS = [

@@ -50,7 +50,7 @@ def archive_run(
     )
 
     from catalog.archive import get_destination, load_destinations
-    from flows.archive import catalog_resolver, run_archive_sync
+    from services.archive import catalog_resolver, run_archive_sync
 
     catalog = open_catalog(data_dir)
     dest = get_destination(catalog, name)
@@ -139,7 +139,7 @@ def retention_report(
     data_dir: Path | None = DATA_DIR_OPTION,
 ) -> None:
     """What retention would delete now, and what holds keep (run before lifting a legal hold)."""
-    from flows.archive import retention_report as report_of
+    from services.archive import retention_report as report_of
 
     rep = report_of(open_catalog(data_dir))
     rows = [
@@ -197,8 +197,8 @@ def retention_run(
     """Delete every expired recording that no hold protects (each deletion is audited)."""
     from rich.progress import Progress
 
-    from flows.archive import retention_report as report_of
-    from flows.archive import run_retention
+    from services.archive import retention_report as report_of
+    from services.archive import run_retention
 
     catalog = open_catalog(data_dir)
     due = report_of(catalog).count("delete")

@@ -8,8 +8,9 @@ from pathlib import Path
 import typer
 import yaml
 
-from recflow.config_file import ConfigFileError, apply_document, export_document, load_yaml
 from recflow.context import open_catalog
+from services.config.base import ConfigFileError, load_yaml
+from services.config.document import apply_document, export_document
 
 
 def register(app: typer.Typer) -> None:

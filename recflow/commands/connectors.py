@@ -134,7 +134,7 @@ def retry(
     data_dir: Path | None = DATA_DIR_OPTION,
 ) -> None:
     """Send a failed delivery again (a succeeded one is never resent)."""
-    from flows.deliveries import retry_delivery
+    from services.deliveries import retry_delivery
 
     catalog = open_catalog(data_dir)
     key = _resolve(catalog, delivery_id)

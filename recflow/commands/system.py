@@ -50,8 +50,13 @@ def up(
         parts.append(prefect_server_part(data, prefect_port))
         api_url = f"http://127.0.0.1:{prefect_port}/api"
         backend = "postgresql" if os.environ.get("RECFLOW_PREFECT_DATABASE_URL") else "sqlite"
-    child_env = {"PREFECT_API_URL": api_url, "RECFLOW_PREFECT_BACKEND": backend}
     portal_url = f"http://127.0.0.1:{portal_port}"
+    child_env = {
+        "PREFECT_API_URL": api_url,
+        "RECFLOW_PREFECT_BACKEND": backend,
+        # links in messages; a deployment behind a proxy sets its own
+        "RECFLOW_PUBLIC_URL": os.environ.get("RECFLOW_PUBLIC_URL") or portal_url,
+    }
     parts += [
         recflow_part("worker", "worker", env=child_env),
         recflow_part(

@@ -7,7 +7,8 @@ import pytest
 import yaml
 from sqlalchemy import text
 
-from recflow.config_file import ConfigFileError, apply_document, export_document, load_yaml
+from services.config.base import ConfigFileError, load_yaml
+from services.config.document import apply_document, export_document
 from tests.connectors.conftest import isolated_settings  # noqa: F401
 
 DOC = """
@@ -66,11 +67,11 @@ def test_secrets_are_encrypted_at_rest(catalog, env) -> None:  # type: ignore[no
         dump = repr(conn.execute(text("SELECT * FROM connectors")).fetchall())
     assert "xoxb-very-secret-1" not in dump and "pl41n-pw" not in dump
     assert "#support" in dump  # plain fields stay readable for the portal
-    import flows.deliveries as d
-    from flows.deliveries import load_connector
+    import services.runtime as runtime
+    from services.runtime import load_connector
 
     mp = pytest.MonkeyPatch()
-    mp.setattr(d, "_catalog", lambda: catalog)
+    mp.setattr(runtime, "_catalog", catalog)
     try:
         slack = load_connector("support-slack")
     finally:

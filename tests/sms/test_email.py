@@ -19,8 +19,8 @@ from catalog.sms import (
 )
 from connectors.base import RetriableError
 from connectors.email import EmailConfig, EmailConnector
-from flows.sms import delivery_key, send_sms_email
-from flows.sms_format import build_sms_email
+from services.sms import delivery_key, send_sms_email
+from services.sms_format import build_sms_email
 
 T0 = datetime(2025, 5, 3, 10, 30, 15, tzinfo=UTC)
 TEXTS = {

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from catalog.models import AccountFeatures, AccountSettings
 from catalog.repository import Catalog
-from recflow.config_file import ApplyContext, parse_model
+from services.config.base import ApplyContext, parse_model
 
 
 class FeaturesPatch(BaseModel):

@@ -35,7 +35,7 @@ from connectors import registry
 from connectors.base import secret_fields
 from connectors.configured import make_stored, values_of
 from connectors.secrets import SecretsError
-from recflow.config_file import (
+from services.config.base import (
     ApplyContext,
     ConfigFileError,
     expand_env,

@@ -1,6 +1,6 @@
 """The archive's pure core: object names, audio formats, sidecars and the per-recording plan.
 
-No Prefect, no network, no database: the flow shell (``flows.archive``) and the CLI feed it
+No Prefect, no network, no database: the engine (``services.archive``) and the CLI feed it
 recordings and get back what to upload under which key. Everything here is a function of its
 inputs, which is what lets the layout tests cover time zones and midnight crossings exactly.
 

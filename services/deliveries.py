@@ -27,13 +27,12 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from prefect import task
-from prefect.context import FlowRunContext
 from pydantic import SecretStr, ValidationError
 
 from catalog.connector_configs import get_connector, get_payload, put_payload
 from catalog.models import Delivery, DeliveryStatus, Recording, Transcript, new_id, utcnow
 from catalog.repository import Catalog
+from catalog.settings import get_settings
 from connectors import registry
 from connectors.base import (
     CAPABILITY_PROTOCOLS,
@@ -48,6 +47,7 @@ from connectors.base import (
 )
 from connectors.configured import ConnectorNotFound, build, every_call, load
 from connectors.secrets import SecretsError
+from services.runtime import get_catalog, load_connector
 
 log = logging.getLogger("recflow.deliveries")
 
@@ -55,14 +55,6 @@ EVERY_CALL = "every_call"
 EXCERPT_CHARS = 600
 # What an every_call delivery does, by capability, in order of preference.
 EVERY_CALL_CAPABILITIES = ("log_call", "append_row", "notify")
-
-
-class DeliveryFailed(Exception):
-    """One delivery ended failed (raised inside its task so the task run shows Failed)."""
-
-    def __init__(self, delivery: Delivery) -> None:
-        super().__init__(f"{delivery.connector}: {delivery.error}")
-        self.delivery = delivery
 
 
 class DeliveriesFailed(Exception):
@@ -100,39 +92,15 @@ class RetryPolicy:
 
 
 def _catalog() -> Catalog:
-    from flows.runtime import get_catalog
-
     return get_catalog()
-
-
-def load_connector(name: str) -> Connector:
-    """Build the configured connector ``name`` from its stored, decrypted config.
-
-    Raises ``LookupError`` when there is no such connector (or its kind is not installed) and
-    ``ConfigError`` when its stored config cannot be used (key changed, schema changed)."""
-    try:
-        return load(_catalog(), name)
-    except SecretsError as e:
-        raise ConfigError(str(e)) from None
-    except ValidationError as e:
-        raise ConfigError(
-            f"connector {name}: stored config no longer valid: {e.error_count()} error(s)"
-        ) from None
 
 
 # ---------------------------------------------------------------- building payloads
 
 
 def recording_url(recording_id: str) -> str:
-    base = os.environ.get("RECFLOW_PUBLIC_URL", "")
-    if not base:
-        try:
-            from recflow.context import read_runtime
-
-            base = str(read_runtime().get("portal_url") or "")
-        except Exception:
-            base = ""
-    return f"{(base or 'http://127.0.0.1:8080').rstrip('/')}/recordings/{recording_id}"
+    base = get_settings().public_url or "http://127.0.0.1:8080"
+    return f"{base.rstrip('/')}/recordings/{recording_id}"
 
 
 def excerpt_of(transcript: Transcript | None, limit: int = EXCERPT_CHARS) -> str:
@@ -406,47 +374,7 @@ async def run_delivery(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-@task(
-    name="deliver_to_connector",
-    task_run_name="deliver-{connector_name}-{action}",
-    persist_result=False,
-)
-async def deliver_to_connector(
-    connector_name: str,
-    *,
-    subject_kind: str,
-    subject_id: str,
-    action: str,
-    idempotency_key: str,
-    capability: str | None = None,
-    payload: dict[str, Any] | None = None,
-    recording: Recording | None = None,
-    transcript: Transcript | None = None,
-) -> Delivery:
-    delivery = await run_delivery(
-        _catalog(),
-        connector_name,
-        subject_kind=subject_kind,
-        subject_id=subject_id,
-        action=action,
-        idempotency_key=idempotency_key,
-        capability=capability,
-        payload=payload,
-        recording=recording,
-        transcript=transcript,
-    )
-    if delivery.status is DeliveryStatus.failed:
-        raise DeliveryFailed(delivery)  # the task run shows Failed; the caller keeps going
-    return delivery
-
-
 async def _deliver(**kwargs: Any) -> Delivery:
-    """Inside a flow run: a Prefect task. Outside (CLI, tests): the same code, no task."""
-    if FlowRunContext.get() is not None:
-        try:
-            return await deliver_to_connector(**kwargs)  # type: ignore[no-any-return]
-        except DeliveryFailed as e:
-            return e.delivery
     name = kwargs.pop("connector_name")
     return await run_delivery(_catalog(), name, **kwargs)
 
