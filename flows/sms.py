@@ -35,7 +35,6 @@ from catalog.sms import (
     requeue_sms,
     stale_sms,
 )
-from connectors.base import RetriableError
 from services.runtime import get_catalog
 from services.sms import (
     export_dir,
@@ -64,16 +63,6 @@ class StaleSmsRun(Exception):
 # ---------------------------------------------------------------------------- sms-to-email
 
 
-def _retry_if_retriable(_task: Any, _task_run: Any, state: Any) -> bool:
-    try:
-        state.result()
-    except RetriableError:
-        return True
-    except Exception:
-        return False
-    return False
-
-
 @task(name="claim_sms", persist_result=False)
 async def claim_sms_task(sms_id: str, attempt: int, flow_run_id: str) -> Sms:
     catalog = get_catalog()
@@ -86,13 +75,7 @@ async def claim_sms_task(sms_id: str, attempt: int, flow_run_id: str) -> Sms:
     return sms
 
 
-@task(
-    name="send_sms_email",
-    retries=4,
-    retry_delay_seconds=[2, 10, 30, 60],
-    retry_condition_fn=_retry_if_retriable,
-    persist_result=False,
-)
+@task(name="send_sms_email", persist_result=False)  # retried inside, by the one retry policy
 async def send_sms_email_task(sms: Sms) -> str:
     delivery = await send_sms_email(get_catalog(), sms)
     return delivery.status.value if delivery else "off"

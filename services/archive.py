@@ -38,7 +38,6 @@ from connectors.base import (
     ConnectorError,
     ObjectStore,
     PermanentError,
-    RetriableError,
 )
 from connectors.object_storage import VerificationError
 from services.archive_layout import (
@@ -49,13 +48,15 @@ from services.archive_layout import (
     plan_recording,
     render_artifact,
 )
+from services.retry import RetryPolicy, call_with_retries_blocking
 
 log = logging.getLogger("recflow.archive")
 
 Resolver = Callable[[str], Connector]
 Progress = Callable[[int, int], None]  # (recordings finished, recordings total)
 
-UPLOAD_ATTEMPTS = 3
+# the one retry policy, tuned for uploads: a few quick tries (the ledger makes a later run finish)
+UPLOAD_RETRY = RetryPolicy(attempts=3, wait_initial=0.5, wait_max=30.0, wait_jitter=0.25)
 FLUSH_EVERY = 50  # recordings per ledger commit; a crash re-uploads at most this many
 FLUSH_SECONDS = 2.0
 
@@ -183,23 +184,20 @@ class _Uploader:
     ) -> Any:
         """Upload with retries for retriable errors; the connector verifies (checksum/size)
         and raises VerificationError on a mismatch, retried like a dropped connection."""
-        delay = 0.5
-        for attempt in range(1, UPLOAD_ATTEMPTS + 1):
+
+        def stop_if_cancelled(_attempt: int) -> None:
             if self.stop.is_set():
                 raise concurrent.futures.CancelledError()
-            try:
-                info = self._put_once(store, key, path, content_type, meta)
-            except RetriableError as e:
-                if attempt == UPLOAD_ATTEMPTS:
-                    raise
-                self.stop.wait(min(e.retry_after or delay, 30.0))
-                delay *= 2
-                continue
-            size = path.stat().st_size
-            if info.size != size:
-                raise VerificationError(f"{key}: stored {info.size} bytes, sent {size}")
-            return info
-        raise AssertionError("unreachable")
+
+        info = call_with_retries_blocking(
+            UPLOAD_RETRY,
+            lambda: self._put_once(store, key, path, content_type, meta),
+            on_attempt=stop_if_cancelled,
+        )
+        size = path.stat().st_size
+        if info.size != size:
+            raise VerificationError(f"{key}: stored {info.size} bytes, sent {size}")
+        return info
 
     def cancel(self) -> None:
         self.stop.set()

@@ -1,30 +1,28 @@
-"""Connector deliveries: every connector call is one Prefect task, retried by error class and
-logged attempt by attempt in the catalog's delivery log.
+"""Connector deliveries: every connector call retried by the one retry policy
+(``services.retry``) and logged attempt by attempt in the catalog's delivery log.
 
 Rules (docs/connectors.md, "Delivery semantics"):
 
 - One delivery = one external effect, named by its idempotency key. A delivery that succeeded
   is never sent again (re-runs, retries, backfills find it in the log and skip).
-- Only ``RetriableError`` (429, 5xx, timeouts, refused connections) is retried, up to
-  ``RECFLOW_DELIVERY_MAX_ATTEMPTS`` attempts (default 4), waiting the server's ``Retry-After``
-  when it gave one, else 2, 4, 8 … s (``RECFLOW_DELIVERY_BACKOFF_SECONDS``), capped at 60 s. The
-  loop is ours, not Prefect's ``retries=``, because Prefect's delay is fixed per task while
-  ``Retry-After`` varies per response.
+- Only ``RetriableError`` (429, 5xx, timeouts, refused connections, DNS failures) is retried, up
+  to ``RECFLOW_RETRY_MAX_ATTEMPTS`` attempts (default 4) within an overall deadline, waiting
+  exactly the server's ``Retry-After`` when it gave one, else 2, 4, 8 … s plus jitter
+  (``RECFLOW_RETRY_BACKOFF_SECONDS``), capped at 60 s. The loop is ours, not Prefect's
+  ``retries=``, because Prefect's delay is fixed per task while ``Retry-After`` varies per
+  response.
 - Every attempt updates the delivery row (attempt number, status, error), so
   ``recflow deliveries list`` shows what is going on while it happens.
 - One failing connector never stops the others: all every-call deliveries run concurrently and
-  each ends on its own. A failed delivery's task run ends Failed (visible in the Prefect UI);
-  after all have ended, :func:`deliver_every_call` raises :class:`DeliveriesFailed` so the flow
-  run ends Failed too; ``recflow deliveries retry ID`` (or re-running the recording) sends only
-  what has not succeeded.
+  each ends on its own; after all have ended, :func:`deliver_every_call` raises
+  :class:`DeliveriesFailed` so the flow run ends Failed; ``recflow deliveries retry ID`` (or
+  re-running the recording) sends only what has not succeeded.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
-from dataclasses import dataclass
 from typing import Any
 
 from pydantic import SecretStr, ValidationError
@@ -42,11 +40,11 @@ from connectors.base import (
     ConnectorError,
     Notification,
     NotificationField,
-    error_for_exception,
     secret_fields,
 )
 from connectors.configured import ConnectorNotFound, build, every_call, load
 from connectors.secrets import SecretsError
+from services.retry import RetryPolicy, call_with_retries
 from services.runtime import get_catalog, load_connector
 
 log = logging.getLogger("recflow.deliveries")
@@ -66,26 +64,6 @@ class DeliveriesFailed(Exception):
         super().__init__(f"{len(failed)} of {len(deliveries)} deliveries failed: {names}")
         self.deliveries = deliveries
         self.failed = failed
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_attempts: int = 4
-    backoff_seconds: float = 2.0
-    max_delay_seconds: float = 60.0
-
-    @classmethod
-    def from_env(cls) -> RetryPolicy:
-        return cls(
-            max_attempts=max(1, int(os.environ.get("RECFLOW_DELIVERY_MAX_ATTEMPTS", "4"))),
-            backoff_seconds=float(os.environ.get("RECFLOW_DELIVERY_BACKOFF_SECONDS", "2")),
-            max_delay_seconds=float(os.environ.get("RECFLOW_DELIVERY_MAX_DELAY_SECONDS", "60")),
-        )
-
-    def delay(self, attempt: int, error: ConnectorError) -> float:
-        hint = getattr(error, "retry_after", None)
-        base = hint if hint is not None else self.backoff_seconds * 2 ** (attempt - 1)
-        return max(0.0, min(float(base), self.max_delay_seconds))
 
 
 # ---------------------------------------------------------------- catalog access
@@ -350,28 +328,29 @@ async def run_delivery(
             error=f"invalid_config: {type(e).__name__}: {redact(str(e), secrets)}"[:2000],
         )
 
+    def attempt_starts(n: int) -> None:
+        delivery.attempt = attempt + n
+        finish(DeliveryStatus.pending, error=delivery.error)
+
+    def attempt_failed(_n: int, err: ConnectorError) -> None:
+        delivery.error = f"{err.code}: {redact(str(err), secrets)}"[:2000]
+        finish(DeliveryStatus.pending, error=delivery.error)
+
     try:
-        for n in range(1, policy.max_attempts + 1):
-            delivery.attempt = attempt + n
-            finish(DeliveryStatus.pending, error=delivery.error)
-            try:
-                external_id = await _invoke(connector, capability, payload, idempotency_key)
-            except Exception as exc:
-                err = error_for_exception(exc)
-                text = f"{err.code}: {redact(str(err), secrets)}"[:2000]
-                if not err.retriable or n == policy.max_attempts:
-                    log.warning(
-                        "delivery %s via %s failed: %s", idempotency_key, connector_name, text
-                    )
-                    return finish(DeliveryStatus.failed, error=text)
-                delivery.error = text
-                finish(DeliveryStatus.pending, error=text)
-                await asyncio.sleep(policy.delay(n, err))
-                continue
-            return finish(DeliveryStatus.succeeded, external_id=str(external_id)[:255])
+        external_id = await call_with_retries(
+            policy,
+            lambda: _invoke(connector, capability, payload, idempotency_key),
+            on_attempt=attempt_starts,
+            on_failure=attempt_failed,
+        )
+    except ConnectorError:
+        log.warning(
+            "delivery %s via %s failed: %s", idempotency_key, connector_name, delivery.error
+        )
+        return finish(DeliveryStatus.failed, error=delivery.error)
     finally:
         await connector.aclose()
-    raise AssertionError("unreachable")  # pragma: no cover
+    return finish(DeliveryStatus.succeeded, external_id=str(external_id)[:255])
 
 
 async def _deliver(**kwargs: Any) -> Delivery:

@@ -21,6 +21,7 @@ from catalog.sms import (
     iter_sms,
 )
 from connectors.base import ConnectorError, PermanentError
+from services.retry import RetryPolicy, call_with_retries
 from services.sms_format import build_sms_email, csv_file_name, csv_key, month_bounds, write_csv
 
 if TYPE_CHECKING:
@@ -60,9 +61,11 @@ async def send_sms_email(
     settings: SmsSettings | None = None,
     *,
     connector: Any = None,
+    policy: RetryPolicy | None = None,
 ) -> Delivery | None:
     """Email one SMS unless the delivery log says it went already. None when SMS-to-email is
-    off. Raises the connector's mapped errors (RetriableError is worth retrying)."""
+    off. Retries by the one retry policy, each attempt in the delivery log; raises the
+    connector's mapped error when the policy gives up."""
     settings = settings or get_sms_settings(catalog)
     mail = settings.to_email
     if not mail.enabled:
@@ -90,20 +93,30 @@ async def send_sms_email(
         from_address=_from_address(connector),
         account=catalog.account().name,
     )
+    first_attempt = delivery.attempt
+
+    def attempt_starts(n: int) -> None:
+        nonlocal delivery
+        delivery = catalog.record_delivery(
+            delivery.model_copy(update={"attempt": first_attempt + n - 1})
+        )
+
+    def attempt_failed(_n: int, err: ConnectorError) -> None:
+        nonlocal delivery
+        delivery = catalog.record_delivery(delivery.model_copy(update={"error": str(err)[:2000]}))
+
     try:
-        external_id = await _maybe_await(connector.send_message(msg))
+        external_id = await call_with_retries(
+            policy or RetryPolicy.from_env(),
+            lambda: _maybe_await(connector.send_message(msg)),
+            on_attempt=attempt_starts,
+            on_failure=attempt_failed,
+        )
     except ConnectorError as e:
         catalog.record_delivery(
             delivery.model_copy(update={"status": DeliveryStatus.failed, "error": str(e)[:2000]})
         )
         raise
-    except Exception as e:  # an unmapped error: treat as permanent, keep it visible
-        catalog.record_delivery(
-            delivery.model_copy(
-                update={"status": DeliveryStatus.failed, "error": f"{type(e).__name__}: {e}"}
-            )
-        )
-        raise PermanentError(f"{type(e).__name__}: {e}") from e
     return catalog.record_delivery(
         delivery.model_copy(
             update={

@@ -221,7 +221,7 @@ async def test_unreachable_store_gives_failed_deliveries(
     import services.archive as fa
     from tests.archive.archive_support import free_port
 
-    monkeypatch.setattr(fa, "UPLOAD_ATTEMPTS", 1)
+    monkeypatch.setattr(fa, "UPLOAD_RETRY", fa.RetryPolicy(attempts=1))
     rec = calls.add()
     dest = ArchiveDestination(name="down", connector="s3-archive")
     rep = await run_archive(
