@@ -101,9 +101,6 @@ class CatalogSink:
         Under load calls end many per second; one commit for a batch instead of one each is
         most of the capture cost saved. If the batch insert fails, each is captured alone.
         """
-        from catalog.repository import _row_values
-        from catalog.tables import RecordingRow
-
         recs = []
         for description, audio, frames in items:
             rec = recording_from_description(description, frames)
@@ -112,8 +109,7 @@ class CatalogSink:
             )
             recs.append(rec)
         try:
-            with self.catalog.db.session() as s:
-                s.add_all([RecordingRow(**_row_values(rec)) for rec in recs])
+            self.catalog.add_recordings(recs)
         except Exception:
             log.warning("batch capture failed; capturing one by one", exc_info=True)
             return [self.capture(d, a, f, recovered=True) for d, a, f in items]

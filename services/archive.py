@@ -251,17 +251,7 @@ def _record_failure(catalog: Catalog, archive: str, connector: str, rid: str, er
 
 
 def _clear_failed_deliveries(catalog: Catalog, archive: str, ids: list[str]) -> None:
-    from sqlalchemy import update
-
-    from catalog.tables import DeliveryRow
-
-    keys = [_delivery_key(archive, rid) for rid in ids]
-    with catalog.db.session() as s:
-        s.execute(
-            update(DeliveryRow)
-            .where(DeliveryRow.idempotency_key.in_(keys), DeliveryRow.status == "failed")
-            .values(status=DeliveryStatus.succeeded.value, error="", updated_at=utcnow())
-        )
+    catalog.mark_deliveries_succeeded([_delivery_key(archive, rid) for rid in ids])
 
 
 async def run_archive(

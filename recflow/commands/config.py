@@ -20,7 +20,9 @@ def register(app: typer.Typer) -> None:
     @config.command("apply")
     def apply(
         file: Path = typer.Argument(..., exists=True, dir_okay=False, help="YAML file"),
-        dry_run: bool = typer.Option(False, "--dry-run", help="Validate only"),
+        dry_run: bool = typer.Option(
+            False, "--dry-run", help="Validate and print what would change; change nothing"
+        ),
     ) -> None:
         """Validate FILE completely, then make the system match it (idempotent)."""
         catalog = open_catalog()
@@ -31,7 +33,9 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"error: {path}: {msg}", err=True)
             raise typer.Exit(2) from None
         if dry_run:
-            typer.echo("valid")
+            for line in changes:
+                typer.echo(f"would change: {line}")
+            typer.echo(f"valid: {len(changes)} change(s) would be applied")
             return
         for line in changes:
             typer.echo(line)
@@ -39,6 +43,7 @@ def register(app: typer.Typer) -> None:
 
     @config.command("export")
     def export() -> None:
-        """Print the current configuration as YAML (secrets as references, never values)."""
+        """Print the current configuration as YAML (secrets as references or masked, never
+        values); applying it back changes nothing."""
         doc = export_document(open_catalog())
         yaml.safe_dump(doc, sys.stdout, sort_keys=False, allow_unicode=True)

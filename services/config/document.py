@@ -47,7 +47,13 @@ def apply_document(catalog: Catalog, doc: dict[str, Any], *, dry_run: bool = Fal
     if problems:
         raise ConfigFileError(problems)
     if dry_run:
-        return []
+        # the real apply, rolled back: what it reports is exactly what a real apply would do
+        with catalog.db.rehearsal():
+            return _apply_sections(ctx)
+    return _apply_sections(ctx)
+
+
+def _apply_sections(ctx: ApplyContext) -> list[str]:
     changes: list[str] = []
     for section in sections():
         if section.key in ctx.parsed:
