@@ -110,4 +110,4 @@ def delete_notes_of(catalog: Catalog, recording_ids: list[str]) -> int:
     """Retention: a deleted recording's notes go with it."""
     with catalog.db.session() as s:
         result = s.execute(delete(NoteRow).where(NoteRow.recording_id.in_(recording_ids)))
-        return int(result.rowcount or 0)
+        return int(getattr(result, "rowcount", 0) or 0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -103,7 +104,7 @@ def archive_list(as_json: bool = JSON_OPTION, data_dir: Path | None = DATA_DIR_O
     from catalog.archive import ledger_stats, load_destinations
 
     catalog = open_catalog(data_dir)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for d in load_destinations(catalog):
         stats = ledger_stats(catalog.db, d.name)
         rows.append(
@@ -142,7 +143,7 @@ def retention_report(
     from services.archive import retention_report as report_of
 
     rep = report_of(open_catalog(data_dir))
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "recording_id": d.subject.recording_id,
             "started_at": d.subject.started_at.isoformat(),

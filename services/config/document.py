@@ -13,7 +13,7 @@ from services.config.recorder_section import RecorderSection
 from services.config.rules_section import RulesSection
 from services.config.sms_section import ContactsSection, SmsSection
 
-SECTIONS = [
+SECTIONS: list[Section] = [
     AccountSection(),
     ConnectorsSection(),
     RulesSection(),
