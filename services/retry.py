@@ -10,7 +10,8 @@ attempt through ``on_attempt``/``on_failure`` so the delivery log holds each one
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -79,6 +80,25 @@ class RetryPolicy:
         )
 
 
+@contextmanager
+def _attempt(
+    n: int, on_attempt: AttemptHook | None, on_failure: FailureHook | None
+) -> Iterator[None]:
+    """One attempt: announce it, and map whatever it raises to the connector contract (which is
+    what the back-off hook and the caller both judge)."""
+    if on_attempt:
+        on_attempt(n)
+    try:
+        yield
+    except Exception as exc:
+        err = error_for_exception(exc)
+        if on_failure:
+            on_failure(n, err)
+        if err is exc:
+            raise
+        raise err from exc
+
+
 async def call_with_retries(
     policy: RetryPolicy,
     call: Callable[[], Awaitable[T]],
@@ -89,18 +109,8 @@ async def call_with_retries(
     """Await ``call()`` until it succeeds or the policy gives up; raises the last error mapped
     to the connector contract (a ``ConnectorError``)."""
     async for attempt in policy._context():
-        with attempt:
-            if on_attempt:
-                on_attempt(attempt.num)
-            try:
-                return await call()
-            except Exception as exc:
-                err = error_for_exception(exc)
-                if on_failure:
-                    on_failure(attempt.num, err)
-                if err is exc:
-                    raise
-                raise err from exc
+        with attempt, _attempt(attempt.num, on_attempt, on_failure):
+            return await call()
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -113,16 +123,6 @@ def call_with_retries_blocking(
 ) -> T:
     """The same policy for code that runs in a worker thread (blocking SDKs)."""
     for attempt in policy._context():
-        with attempt:
-            if on_attempt:
-                on_attempt(attempt.num)
-            try:
-                return call()
-            except Exception as exc:
-                err = error_for_exception(exc)
-                if on_failure:
-                    on_failure(attempt.num, err)
-                if err is exc:
-                    raise
-                raise err from exc
+        with attempt, _attempt(attempt.num, on_attempt, on_failure):
+            return call()
     raise AssertionError("unreachable")  # pragma: no cover
