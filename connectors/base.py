@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -165,7 +166,7 @@ class CallActivity(BaseModel):
 # record (CRMs upsert on it; notifiers use it as Message-ID / Idempotency-Key where the vendor
 # has one; the delivery ledger covers the rest). Each returns the vendor's id of what it made.
 
-CAPABILITIES = ("transcribe", "notify", "log_call", "append_row", "store_object")
+CAPABILITIES = ("transcribe", "notify", "log_call", "append_row", "store_object", "send_email")
 
 
 @runtime_checkable
@@ -200,11 +201,29 @@ class ObjectInfo:
 class ObjectStore(Protocol):
     """Capability ``store_object``: archive destinations (S3, Azure Blob, SFTP, FTP)."""
 
-    async def put_object(self, key: str, source: Path, *, content_type: str = "") -> ObjectInfo: ...
+    async def put_object(
+        self,
+        key: str,
+        source: Path,
+        *,
+        content_type: str = "",
+        metadata: dict[str, str] | None = None,
+    ) -> ObjectInfo:
+        """Store ``source`` under ``key``; ``metadata`` travels as the store's user metadata
+        where it has any (S3 ``x-amz-meta-*``, Azure blob metadata), else is ignored."""
+        ...
 
     async def head_object(self, key: str) -> ObjectInfo | None: ...
 
     async def delete_object(self, key: str) -> None: ...
+
+
+@runtime_checkable
+class EmailSender(Protocol):
+    """Capability ``send_email``: send a fully built message (the SMS-to-email layout builds
+    its own headers and body); returns the Message-ID."""
+
+    async def send_message(self, msg: EmailMessage) -> str: ...
 
 
 CAPABILITY_PROTOCOLS: dict[str, type] = {
@@ -213,6 +232,7 @@ CAPABILITY_PROTOCOLS: dict[str, type] = {
     "log_call": CallLogger,
     "append_row": RowAppender,
     "store_object": ObjectStore,
+    "send_email": EmailSender,
 }
 
 
