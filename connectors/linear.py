@@ -126,8 +126,10 @@ class LinearConnector(Connector):
             headers={"Authorization": self._auth_header()},
             what="linear",
             timeout=self.config.timeout,
+            # Linear answers failed operations (a bad key included) with 400 and GraphQL errors
+            ok_statuses=(400,),
         )
-        if not isinstance(body, dict):
+        if not isinstance(body, dict) or not ("data" in body or "errors" in body):
             raise PermanentError("linear: answer is not a GraphQL response")
         if body.get("errors"):
             raise graphql_error(body["errors"])
