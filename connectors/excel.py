@@ -176,8 +176,10 @@ class ExcelConnector(Connector):
         values = {KEY_COLUMN: key, **{c: row.get(c, "") for c in self.config.columns}}
         for name, value in values.items():
             cell = ws.cell(row=target, column=col[name])
-            cell.value = safe_cell(value)
-            cell.data_type = "s"  # text, even when it starts with "="
+            text = safe_cell(value)
+            cell.value = text or None  # an empty cell, not an empty string
+            if text:
+                cell.data_type = "s"  # text, even when it starts with "="
         _save_atomically(wb, path)
         return f"{self.config.sheet}!A{target}"
 
