@@ -18,6 +18,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(conn, name="connectors")
     conn.command("list")(list_connectors)
     conn.command("check")(check)
+    conn.command("publish")(publish)
     dlv = typer.Typer(
         help="The delivery log: every attempt of every connector call.", no_args_is_help=True
     )
@@ -99,6 +100,46 @@ def check(
         typer.echo(f"{name}: {'ok' if result.ok else 'FAILED'} [{result.code}] {result.message}")
     if not result.ok:
         raise typer.Exit(1)
+
+
+def publish(
+    name: str = typer.Argument(..., help="Configured connector name"),
+    as_json: bool = JSON_OPTION,
+    data_dir: Path | None = DATA_DIR_OPTION,
+) -> None:
+    """Save a configured connector as a Prefect block (secrets stay secret) for your own flows."""
+    import os
+
+    from catalog.connector_configs import get_connector
+    from connectors.configured import split_values, values_of
+    from connectors.secrets import SecretsError
+    from recflow.context import prefect_api_url
+
+    stored = get_connector(open_catalog(data_dir), name)
+    if stored is None:
+        typer.echo(f"error: no connector named {name!r}", err=True)
+        raise typer.Exit(2)
+    api = prefect_api_url()
+    if not api:
+        typer.echo("error: no Prefect API: set PREFECT_API_URL or run `recflow up`", err=True)
+        raise typer.Exit(2)
+    os.environ["PREFECT_API_URL"] = api
+    try:
+        plain, secret = split_values(stored.kind, values_of(stored))
+    except (SecretsError, KeyError) as e:
+        typer.echo(f"error: {e.args[0] if e.args else e}", err=True)
+        raise typer.Exit(2) from None
+    from recflow.prefect_blocks import publish as save_block
+
+    try:
+        slug = save_block(stored.kind, plain, secret, name)
+    except Exception as e:  # the Prefect API refused or is down: one line, no traceback
+        typer.echo(f"error: cannot save the block: {type(e).__name__}: {e}"[:300], err=True)
+        raise typer.Exit(1) from None
+    if as_json:
+        echo_json({"name": name, "block": slug, "secret_fields": sorted(secret)}, indent=None)
+    else:
+        typer.echo(f"{name}: saved as Prefect block {slug} ({len(secret)} secret field(s))")
 
 
 def list_deliveries(
