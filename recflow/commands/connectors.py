@@ -34,10 +34,13 @@ def list_connectors(
     """Show installed connector kinds (with capabilities) and the configured connectors."""
     from catalog.connector_configs import list_connectors as stored_connectors
     from connectors import registry
+    from connectors.health import health_of
 
     kinds = registry.available()
     errors = registry.load_errors()
-    configured = stored_connectors(open_catalog(data_dir))
+    catalog = open_catalog(data_dir)
+    configured = stored_connectors(catalog)
+    health = {s.name: health_of(catalog, s) for s in configured}
     if as_json:
         out = {
             "kinds": [
@@ -51,7 +54,13 @@ def list_connectors(
             ],
             "load_errors": [e.__dict__ for e in errors],
             "configured": [
-                {"name": s.name, "kind": s.kind, "enabled": s.enabled, "on": s.on}
+                {
+                    "name": s.name,
+                    "kind": s.kind,
+                    "enabled": s.enabled,
+                    "on": s.on,
+                    "health": health[s.name].as_json(),
+                }
                 for s in configured
             ],
         }
@@ -68,7 +77,10 @@ def list_connectors(
     for s in configured:
         state = "enabled" if s.enabled else "disabled"
         on = f" on {','.join(s.on)}" if s.on else ""
-        typer.echo(f"  {s.name:<24} {s.kind:<12} {state}{on}")
+        typer.echo(f"  {s.name:<24} {s.kind:<12} {state}{on}  [{health[s.name].label}]")
+        h = health[s.name]
+        if h.state in ("failing", "needs_reauth") and h.last_error:
+            typer.echo(f"  {'':<24} last error: {h.last_error[:160]}")
 
 
 def check(
