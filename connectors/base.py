@@ -55,6 +55,16 @@ class ConnectorConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    rate_limit_per_minute: float | None = Field(
+        None,
+        ge=0,
+        description="Calls per minute across all workers; empty = the vendor's documented "
+        "default, 0 = no limit",
+    )
+    rate_limit_burst: int | None = Field(
+        None, ge=1, description="Calls allowed at once before the limit applies; empty = default"
+    )
+
 
 @dataclass(frozen=True)
 class CheckResult:
@@ -70,6 +80,8 @@ class Connector:
     display_name: ClassVar[str]
     config_model: ClassVar[type[ConnectorConfig]]
     capabilities: ClassVar[frozenset[str]] = frozenset()
+    # (calls per minute, burst) the vendor's documented limits allow; None = no proactive limit
+    default_rate_limit: ClassVar[tuple[float, int] | None] = None
 
     def __init__(self, config: ConnectorConfig, *, name: str | None = None) -> None:
         self.config = config

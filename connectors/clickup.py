@@ -64,6 +64,8 @@ class ClickupConnector(Connector):
     display_name: ClassVar[str] = "ClickUp"
     config_model: ClassVar[type[ConnectorConfig]] = ClickupConfig
     capabilities: ClassVar[frozenset[str]] = frozenset({"notify"})
+    # API v2: 100 requests/min per token; 2 per task
+    default_rate_limit: ClassVar[tuple[float, int] | None] = (50.0, 10)
     config: ClickupConfig
 
     async def _api(self, method: str, path: str, **kwargs: Any) -> Any:

@@ -62,10 +62,13 @@ def build(stored: StoredConnector, *, secret_key: str | None = None) -> Connecto
 
 
 def load(catalog: Catalog, name: str) -> Connector:
+    """The live connector ``name``, its capability calls rate-limited across all workers."""
+    from connectors.ratelimit import limited
+
     stored = get_connector(catalog, name)
     if stored is None:
         raise ConnectorNotFound(f"no connector named {name!r}")
-    return build(stored)
+    return limited(build(stored), catalog)
 
 
 def every_call(catalog: Catalog) -> list[StoredConnector]:

@@ -110,6 +110,8 @@ class Dynamics365Connector(Connector):
     display_name: ClassVar[str] = "Microsoft Dynamics 365"
     config_model: ClassVar[type[ConnectorConfig]] = Dynamics365Config
     capabilities: ClassVar[frozenset[str]] = frozenset({"log_call"})
+    # service protection: 6,000 requests per 5 min per user; 4 per call
+    default_rate_limit: ClassVar[tuple[float, int] | None] = (300.0, 20)
     config: Dynamics365Config
 
     # ------------------------------------------------------------ OAuth2 client credentials

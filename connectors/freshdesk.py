@@ -86,6 +86,8 @@ class FreshdeskConnector(Connector):
     display_name: ClassVar[str] = "Freshdesk"
     config_model: ClassVar[type[ConnectorConfig]] = FreshdeskConfig
     capabilities: ClassVar[frozenset[str]] = frozenset({"log_call"})
+    # API v2: 200 requests/min on Growth; ~5 per call
+    default_rate_limit: ClassVar[tuple[float, int] | None] = (40.0, 10)
     config: FreshdeskConfig
 
     async def _api(self, method: str, path: str, **kwargs: Any) -> Any:

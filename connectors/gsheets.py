@@ -108,6 +108,8 @@ class GsheetsConnector(Connector):
     display_name: ClassVar[str] = "Google Sheets"
     config_model: ClassVar[type[ConnectorConfig]] = GsheetsConfig
     capabilities: ClassVar[frozenset[str]] = frozenset({"append_row"})
+    # Sheets API: 60 write requests per minute per user
+    default_rate_limit: ClassVar[tuple[float, int] | None] = (60.0, 10)
     config: GsheetsConfig
 
     def _session(self) -> requests.Session:

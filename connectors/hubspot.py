@@ -72,6 +72,8 @@ class HubspotConnector(Connector):
     display_name: ClassVar[str] = "HubSpot"
     config_model: ClassVar[type[ConnectorConfig]] = HubspotConfig
     capabilities: ClassVar[frozenset[str]] = frozenset({"log_call"})
+    # private apps: 100 requests per 10 s; a call logs with 3 requests
+    default_rate_limit: ClassVar[tuple[float, int] | None] = (180.0, 10)
     config: HubspotConfig
 
     def _client(self):  # type: ignore[no-untyped-def]

@@ -109,6 +109,8 @@ class LinearConnector(Connector):
     display_name: ClassVar[str] = "Linear"
     config_model: ClassVar[type[ConnectorConfig]] = LinearConfig
     capabilities: ClassVar[frozenset[str]] = frozenset({"notify"})
+    # API keys: 1,500 requests/hour; 2 per issue
+    default_rate_limit: ClassVar[tuple[float, int] | None] = (12.0, 10)
     config: LinearConfig
 
     def _auth_header(self) -> str:

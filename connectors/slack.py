@@ -104,6 +104,8 @@ class SlackConnector(Connector):
     display_name: ClassVar[str] = "Slack"
     config_model: ClassVar[type[ConnectorConfig]] = SlackConfig
     capabilities: ClassVar[frozenset[str]] = frozenset({"notify"})
+    # chat.postMessage: about 1 message per second per channel, short bursts allowed
+    default_rate_limit: ClassVar[tuple[float, int] | None] = (60.0, 10)
     config: SlackConfig
 
     def _client(self):  # type: ignore[no-untyped-def]

@@ -74,6 +74,8 @@ class TeamsConnector(Connector):
     display_name: ClassVar[str] = "Microsoft Teams"
     config_model: ClassVar[type[ConnectorConfig]] = TeamsConfig
     capabilities: ClassVar[frozenset[str]] = frozenset({"notify"})
+    # incoming webhooks: throttled above 4 requests per second
+    default_rate_limit: ClassVar[tuple[float, int] | None] = (240.0, 4)
     config: TeamsConfig
 
     async def notify(self, message: Notification, *, idempotency_key: str) -> str:

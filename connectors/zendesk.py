@@ -77,6 +77,8 @@ class ZendeskConnector(Connector):
     display_name: ClassVar[str] = "Zendesk"
     config_model: ClassVar[type[ConnectorConfig]] = ZendeskConfig
     capabilities: ClassVar[frozenset[str]] = frozenset({"log_call"})
+    # Support API: 200 requests/min on the smallest plan; ~4 per call
+    default_rate_limit: ClassVar[tuple[float, int] | None] = (50.0, 10)
     config: ZendeskConfig
 
     async def _api(self, method: str, path: str, **kwargs: Any) -> Any:
