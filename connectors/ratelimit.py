@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from catalog.rate_limits import take
+from catalog.rate_limits import refund, reserve
 from catalog.repository import Catalog
 from connectors.base import CAPABILITY_PROTOCOLS, Connector, RetriableError
 
@@ -46,15 +45,14 @@ def limit_of(connector: Connector) -> tuple[float, int] | None:
 
 
 async def acquire(catalog: Catalog, name: str, per_second: float, burst: int) -> float:
-    """Wait for a token of ``name``'s bucket; returns the seconds waited."""
-    start = time.monotonic()
-    while True:
-        wait = await asyncio.to_thread(take, catalog, name, per_second, burst)
-        if wait <= 0:
-            return time.monotonic() - start
-        if time.monotonic() - start + wait > MAX_WAIT_S:
-            raise RetriableError(f"rate limit of {name}: no slot within {MAX_WAIT_S:.0f} s")
-        await asyncio.sleep(min(wait, 5.0))
+    """Reserve a slot of ``name``'s bucket and sleep until it; returns the seconds waited."""
+    wait = await asyncio.to_thread(reserve, catalog, name, per_second, burst)
+    if wait > MAX_WAIT_S:
+        await asyncio.to_thread(refund, catalog, name)
+        raise RetriableError(f"rate limit of {name}: no slot within {MAX_WAIT_S:.0f} s")
+    if wait > 0:
+        await asyncio.sleep(wait)
+    return wait
 
 
 def limited(connector: Connector, catalog: Catalog) -> Connector:

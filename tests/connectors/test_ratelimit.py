@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from catalog.connector_configs import put_connector
-from catalog.rate_limits import take
+from catalog.rate_limits import refund, reserve
 from connectors.configured import load, make_stored
 from connectors.ratelimit import limit_of
 from tests.fakes.webhook import FakeWebhook
@@ -19,23 +19,30 @@ from tests.fakes.webhook import FakeWebhook
 
 def test_bucket_refills_at_the_rate_and_caps_at_burst(any_catalog: Any) -> None:
     c = any_catalog
-    assert [take(c, "x", 2.0, 3, now=100.0) for _ in range(3)] == [0.0, 0.0, 0.0]
-    assert take(c, "x", 2.0, 3, now=100.0) == pytest.approx(0.5)  # empty: next in 1/2 s
-    assert take(c, "x", 2.0, 3, now=100.25) == pytest.approx(0.25)
-    assert take(c, "x", 2.0, 3, now=100.5) == 0.0
+    assert [reserve(c, "x", 2.0, 3, now=100.0) for _ in range(3)] == [0.0, 0.0, 0.0]
+    # empty: each further caller gets the next free slot, 1/2 s apart
+    assert reserve(c, "x", 2.0, 3, now=100.0) == pytest.approx(0.5)
+    assert reserve(c, "x", 2.0, 3, now=100.0) == pytest.approx(1.0)
+    refund(c, "x")  # a reservation given back frees its slot
+    assert reserve(c, "x", 2.0, 3, now=100.0) == pytest.approx(1.0)
+    assert reserve(c, "x", 2.0, 3, now=102.0) == 0.0  # the queue drained, then some
     # a long pause refills to the burst, not beyond
-    assert [take(c, "x", 2.0, 3, now=1000.0) for _ in range(4)][-1] > 0
+    waits = [reserve(c, "x", 2.0, 3, now=1000.0) for _ in range(4)]
+    assert waits == [0.0, 0.0, 0.0, pytest.approx(0.5)]
     # buckets are per connector
-    assert take(c, "y", 2.0, 3, now=100.0) == 0.0
+    assert reserve(c, "y", 2.0, 3, now=100.0) == 0.0
 
 
 def test_racing_workers_share_one_bucket(any_catalog: Any) -> None:
-    """Sixteen threads (each its own DB connection, like separate workers) race for tokens at
-    one instant: exactly ``burst`` are granted."""
-    take(any_catalog, "shared", 1.0, 10, now=50.0)  # create the row: 9 left
+    """Sixteen threads (each its own DB connection, like separate workers) race for slots at
+    one instant: the 9 tokens left go to 9 callers, the others get distinct later slots."""
+    reserve(any_catalog, "shared", 1.0, 10, now=50.0)  # create the row: 9 left
     with ThreadPoolExecutor(16) as pool:
-        waits = list(pool.map(lambda _: take(any_catalog, "shared", 1.0, 10, now=50.0), range(64)))
+        waits = list(
+            pool.map(lambda _: reserve(any_catalog, "shared", 1.0, 10, now=50.0), range(64))
+        )
     assert sum(1 for w in waits if w == 0.0) == 9
+    assert sorted(w for w in waits if w > 0) == [pytest.approx(float(k)) for k in range(1, 56)]
 
 
 def test_limit_of_uses_config_then_vendor_default() -> None:
