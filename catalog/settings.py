@@ -24,6 +24,11 @@ class RecflowSettings(BaseSettings):
     worker_concurrency: int = Field(0, description="Flow runs at a time per worker; 0 = by backend")
     worker_lease_seconds: float = Field(30.0, description="A worker silent this long is dead")
     dispatch_interval_seconds: float = Field(2.0, description="How often captured rows are swept")
+    health_alert_connector: str = Field(
+        "",
+        description="Connector (email, Slack …) told once when another connector needs "
+        "re-authentication; empty = nobody is told",
+    )
 
     @property
     def resolved_data_dir(self) -> Path:

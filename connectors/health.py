@@ -16,6 +16,9 @@ Error classes come from the stable code each delivery's error starts with (``inv
 
 from __future__ import annotations
 
+import functools
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -25,6 +28,7 @@ from catalog.connector_health import last_success_at, recent_settled
 from catalog.models import DeliveryStatus
 from catalog.repository import Catalog
 
+log = logging.getLogger(__name__)
 WINDOW = 50
 STATES = ("unused", "ok", "failing", "needs_reauth")
 
@@ -102,3 +106,97 @@ def health_all(catalog: Catalog, window: int = WINDOW) -> dict[str, Health]:
     from catalog.connector_configs import list_connectors
 
     return {s.name: health_of(catalog, s, window) for s in list_connectors(catalog)}
+
+
+# ---------------------------------------------------------------- tell an admin, once
+
+
+def reauth_alert_key(stored: StoredConnector) -> str:
+    """One alert per connector per configuration: re-applying it (new credentials) re-arms."""
+    return f"health:{stored.name}:needs_reauth:{stored.updated_at.isoformat()}"
+
+
+async def alert_needs_reauth(catalog: Catalog, name: str, error: str) -> str | None:
+    """Tell the ``RECFLOW_HEALTH_ALERT_CONNECTOR`` that ``name`` needs re-authentication, once
+    per connector configuration (the alert is a delivery with its own idempotency key, so every
+    worker sees it was sent). Never raises; returns the alert's delivery status, or None when
+    no alert was due."""
+    from catalog.connector_configs import get_connector
+    from catalog.models import Delivery
+    from connectors.base import Notification, Notifier
+    from connectors.configured import build
+
+    admin = catalog.settings.health_alert_connector
+    stored = get_connector(catalog, name)
+    if not admin or stored is None or admin == name:
+        return None
+    key = reauth_alert_key(stored)
+    previous = catalog.get_delivery(key)
+    if previous is not None and previous.status is DeliveryStatus.succeeded:
+        return None
+    delivery = Delivery(
+        subject_kind="connector",
+        subject_id=name[:36],
+        connector=admin,
+        action="health_alert",
+        idempotency_key=key,
+        attempt=(previous.attempt + 1) if previous else 1,
+    )
+    try:
+        target = get_connector(catalog, admin)
+        if target is None:
+            raise LookupError(f"no connector named {admin!r}")
+        notifier = build(target)
+        if not isinstance(notifier, Notifier):
+            raise LookupError(f"connector {admin!r} cannot notify")
+        message = Notification(
+            title=f"recflow: connector {name} needs re-authentication",
+            text=(
+                f"Deliveries through {name} ({stored.kind}) are refused as unauthenticated:\n"
+                f"{error[:300]}\n\nEnter new credentials for {name} (portal: Connectors, or "
+                "`recflow config apply`). You are told once until the connector is re-applied."
+            ),
+            severity="warning",
+            labels=["recflow", "health"],
+            data={"event": "connector.needs_reauth", "connector": name, "kind": stored.kind},
+        )
+        try:
+            ext = await notifier.notify(message, idempotency_key=key)
+        finally:
+            await notifier.aclose()
+        catalog.record_delivery(
+            delivery.model_copy(update={"status": DeliveryStatus.succeeded, "external_id": ext})
+        )
+        return DeliveryStatus.succeeded.value
+    except Exception as e:  # the alert path must never break the delivery that triggered it
+        log.warning("health alert for %s via %s failed: %s", name, admin, e)
+        catalog.record_delivery(
+            delivery.model_copy(
+                update={"status": DeliveryStatus.failed, "error": f"{type(e).__name__}: {e}"[:500]}
+            )
+        )
+        return DeliveryStatus.failed.value
+
+
+def watched(connector: Any, catalog: Catalog) -> Any:
+    """``connector`` whose capability calls, when refused as unauthenticated, alert an admin
+    (once, see :func:`alert_needs_reauth`) before the error goes on to the delivery loop."""
+    from connectors.base import AuthError
+    from connectors.ratelimit import capability_methods
+
+    def wrap(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        @functools.wraps(fn)
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await fn(*args, **kwargs)
+            except AuthError as e:
+                await alert_needs_reauth(catalog, connector.name, f"{e.code}: {e}")
+                raise
+
+        return call
+
+    for meth in capability_methods(type(connector)):
+        original = getattr(connector, meth, None)
+        if original is not None:
+            setattr(connector, meth, wrap(original))
+    return connector

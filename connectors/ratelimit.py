@@ -55,17 +55,20 @@ async def acquire(catalog: Catalog, name: str, per_second: float, burst: int) ->
     return wait
 
 
+def capability_methods(cls: type[Connector]) -> list[str]:
+    """The method names of ``cls``'s declared capabilities (notify, log_call, put_object …)."""
+    return [m for cap in sorted(cls.capabilities) for m in _METHODS.get(cap, [])]
+
+
 def limited(connector: Connector, catalog: Catalog) -> Connector:
     """``connector`` with its capability methods waiting for a token first (same instance)."""
     lim = limit_of(connector)
     if lim is None:
         return connector
     per_second, burst = lim
-    for cap in type(connector).capabilities:
-        for meth in _METHODS.get(cap, []):
-            original = getattr(connector, meth, None)
-            if original is None:
-                continue
+    for meth in capability_methods(type(connector)):
+        original = getattr(connector, meth, None)
+        if original is not None:
             setattr(connector, meth, _wrap(original, catalog, connector.name, per_second, burst))
     return connector
 

@@ -121,3 +121,32 @@ def test_connectors_list_shows_health(catalog: Any, monkeypatch: Any) -> None:
         assert cu["health"]["last_error"].startswith("invalid_auth")
         text = CliRunner().invoke(app, ["connectors", "list"]).output
         assert "needs re-authentication" in text and "last error: invalid_auth" in text
+
+
+async def test_needs_reauth_alerts_the_admin_connector_once_per_configuration(
+    catalog: Any,
+) -> None:
+    from tests.fakes.webhook import FakeWebhook
+
+    catalog.settings.health_alert_connector = "ops"
+    with FakeClickUp() as fake, FakeWebhook() as hook:
+        put_connector(catalog, make_stored(name="ops", kind="webhook",
+                                           values={"url": hook.hook_url}))  # fmt: skip
+        _put(catalog, fake, "pk_revoked")
+        for n in range(3):
+            assert await _deliver(catalog, n) == "failed"
+        [alert] = hook.received
+        body = alert.json()
+        assert body["title"] == "recflow: connector cu needs re-authentication"
+        assert body["data"]["event"] == "connector.needs_reauth"
+        assert "invalid_auth" in body["text"]
+        # new (still wrong) credentials re-arm it: one more alert, not three
+        _put(catalog, fake, "pk_still_wrong")
+        for n in range(3, 6):
+            assert await _deliver(catalog, n) == "failed"
+        assert len(hook.received) == 2
+        # a rejected call (not auth) alerts nobody
+        _put(catalog, fake, fake.token)
+        fake.fail_next(400)
+        assert await _deliver(catalog, 9) == "failed"
+        assert len(hook.received) == 2
