@@ -149,13 +149,22 @@ def main() -> None:
                         "name": "slack",
                         "kind": "slack",
                         "on": "every_call",
-                        "config": {"token": "xoxb-b", "channel": "#c", "base_url": slack.api_url},
+                        "config": {
+                            "token": "xoxb-b",
+                            "channel": "#c",
+                            "base_url": slack.api_url,
+                            "rate_limit_per_minute": 0,  # framework overhead, not vendor limits
+                        },
                     },
                     {
                         "name": "crm",
                         "kind": "hubspot",
                         "on": "every_call",
-                        "config": {"access_token": "pat-b", "host": hub.url},
+                        "config": {
+                            "access_token": "pat-b",
+                            "host": hub.url,
+                            "rate_limit_per_minute": 0,
+                        },
                     },
                     {
                         "name": "sheet",
@@ -165,6 +174,7 @@ def main() -> None:
                             "spreadsheet_id": sheets.spreadsheet_id,
                             "access_token": sheets.token,
                             "api_base_url": sheets.url,
+                            "rate_limit_per_minute": 0,
                         },
                     },
                     {

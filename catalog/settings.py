@@ -27,6 +27,11 @@ class RecflowSettings(BaseSettings):
     public_url: str = Field(
         "", description="The portal's address as users reach it, for links in messages"
     )
+    health_alert_connector: str = Field(
+        "",
+        description="Connector (email, Slack …) told once when another connector needs "
+        "re-authentication; empty = nobody is told",
+    )
 
     @property
     def resolved_data_dir(self) -> Path:
