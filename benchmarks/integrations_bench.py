@@ -90,7 +90,7 @@ def _uuid(key: str) -> str:
 
 
 async def framework(batch: list[Any]) -> float:
-    from flows.deliveries import deliver_every_call
+    from services.deliveries import deliver_every_call
 
     t0 = time.perf_counter()
     for rec, tr in batch:
@@ -130,8 +130,8 @@ class LimitedReceiver:
 
 async def burst(catalog: Any, alerts: int, rate: float) -> tuple[float, LimitedReceiver]:
     from connectors.base import Notification
-    from flows.deliveries import notify_connector
-    from recflow.config_file import apply_document
+    from services.config.document import apply_document
+    from services.deliveries import notify_connector
 
     rx = LimitedReceiver(rate, burst=5)
     apply_document(catalog, {"connectors": [{
@@ -169,10 +169,10 @@ def main() -> None:
     os.environ["RECFLOW_SECRET_KEY"] = "bench-key"
     os.environ["RECFLOW_PUBLIC_URL"] = "https://recflow.example.com"
 
-    import flows.deliveries as d
+    import services.deliveries as d
     from benchmarks.connectors_bench import make_recordings
     from catalog.repository import Catalog
-    from recflow.config_file import apply_document
+    from services.config.document import apply_document
     from tests.fakes.http import FakeHTTPServer, Response
     from tests.fakes.tickets import (
         FakeClickUp,

@@ -10,10 +10,11 @@ from typing import Any
 from catalog.connector_configs import get_connector, put_connector
 from connectors.configured import make_stored
 from connectors.health import classify, health_of
-from flows.deliveries import RetryPolicy, run_delivery
+from services.deliveries import run_delivery
+from services.retry import RetryPolicy
 from tests.fakes.tickets import FakeClickUp
 
-ONCE = RetryPolicy(max_attempts=1)
+ONCE = RetryPolicy(attempts=1)
 
 
 def _put(catalog: Any, fake: FakeClickUp, token: str, timeout: float = 5.0) -> None:
