@@ -9,10 +9,12 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, Response
 
 from catalog.models import Recording, assume_utc
+from catalog.notes import list_notes
 from catalog.portal_queries import CursorError, RecordingQuery, page_recordings
 from portal.auth_pages import render
 from portal.deps import CurrentUser, Principal, client_ip, state_of
 from portal.state import PortalState
+from services.quality import AudioBlocked, audio_access, require_audio_access
 
 router = APIRouter()
 
@@ -41,9 +43,32 @@ def visible_recording(st: PortalState, principal: Principal, recording_id: str) 
     return rec
 
 
+class AudioRefused(HTTPException):
+    """403 with a stable slug (``comment_required``): the API answers ``{"error": slug}``."""
+
+    def __init__(self, blocked: AudioBlocked) -> None:
+        super().__init__(403, blocked.reason)
+        self.slug = blocked.slug
+
+
 def audio_response(
     request: Request, st: PortalState, principal: Principal, rec: Recording, download: bool
 ) -> Response:
+    now = st.clock()
+    try:
+        # forced comments and any other quality rule: one server-side decision for every path
+        access = require_audio_access(st.catalog, rec, principal.name, now)
+    except AudioBlocked as blocked:
+        st.audit.record(
+            "audio_blocked",
+            initiator=principal.name,
+            client_ip=client_ip(request),
+            resource=f"recording:{rec.id}",
+            outcome="denied",
+            detail=blocked.slug,
+            at=now,
+        )
+        raise AudioRefused(blocked) from None
     if not rec.file_key or not st.catalog.store.exists(rec.file_key):
         raise HTTPException(404, "the recording's audio is not in the store")
     from catalog.archive import is_playable
@@ -54,12 +79,14 @@ def audio_response(
     path = st.catalog.store.local_path(rec.file_key)
     rng = request.headers.get("range", "")
     # a player issues many range requests per listen; the first one (from byte 0) is the event
-    if download or not rng or rng.replace(" ", "").startswith("bytes=0-"):
+    starts = not rng or rng.replace(" ", "").startswith("bytes=0-")
+    if download or starts or access.starts_window:
         st.audit.record(
             "download" if download else "playback",
             initiator=principal.name,
             client_ip=client_ip(request),
             resource=f"recording:{rec.id}",
+            at=now,
         )
     name = f"{rec.started_at:%Y%m%d%H%M%S}-{rec.id}{path.suffix or '.wav'}"
     return FileResponse(
@@ -123,6 +150,9 @@ def recording_detail(request: Request, recording_id: str, user: CurrentUser) -> 
             "rec": rec,
             "transcript": transcript,
             "deliveries": st.catalog.list_deliveries(subject_id=rec.id, limit=50),
+            # the page shows the server's decision (a comment form instead of the player)
+            "access": audio_access(st.catalog, rec, principal.name, st.clock()),
+            "notes": list_notes(st.catalog, rec.id),
         },
     )
 

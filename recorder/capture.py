@@ -117,6 +117,9 @@ class CatalogSink:
         except Exception:
             log.warning("batch capture failed; capturing one by one", exc_info=True)
             return [self.capture(d, a, f, recovered=True) for d, a, f in items]
+        from catalog.manifests import seal_quietly  # tamper evidence: one append per batch
+
+        seal_quietly(self.catalog, recs)
         return [rec.id for rec in recs]
 
     def _place(self, rec: Recording, audio: Path) -> Path:

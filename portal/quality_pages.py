@@ -1,0 +1,133 @@
+"""Quality pages: the forced-comment form on a call, the dashboard (server-rendered SVG charts)
+and the call report (table, CSV, XLSX). Rules live in services/; these routes only call them."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
+from markupsafe import Markup
+
+from catalog.notes import MAX_NOTE_CHARS, add_note
+from portal.auth_pages import render
+from portal.deps import CurrentUser, Principal, client_ip, csrf_protect, state_of
+from portal.recording_pages import visible_recording
+from services.charts import bar_chart
+from services.reports import (
+    FORMATS,
+    GROUP_BY,
+    ReportError,
+    call_report,
+    dashboard,
+    parse_period,
+    rows_csv,
+    rows_xlsx,
+)
+
+router = APIRouter(dependencies=[Depends(csrf_protect)])
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@router.post("/recordings/{recording_id}/comment")
+async def add_comment(request: Request, recording_id: str, user: CurrentUser) -> Response:
+    """A comment from the call page: a note by this user (what forced comments ask for)."""
+    st = state_of(request)
+    rec = visible_recording(st, Principal(name=user.email, user=user), recording_id)
+    form = await request.form()
+    text = str(form.get("text", "")).strip()
+    if not text or len(text) > MAX_NOTE_CHARS:
+        raise HTTPException(400, f"a comment needs 1 to {MAX_NOTE_CHARS} characters")
+    note = add_note(st.catalog, rec.id, user.email, text, now=st.clock())
+    st.audit.record(
+        "recording.note",
+        initiator=user.email,
+        client_ip=client_ip(request),
+        resource=f"recording:{rec.id}",
+        at=note.created_at,
+    )
+    return RedirectResponse(f"/recordings/{rec.id}", 303)
+
+
+def _period(request: Request):  # type: ignore[no-untyped-def]
+    q = request.query_params
+    try:
+        return parse_period(q.get("since"), q.get("until"))
+    except ReportError as e:
+        raise HTTPException(400, str(e)) from None
+
+
+@router.get("/dashboard")
+def dashboard_page(request: Request, user: CurrentUser) -> Response:
+    st = state_of(request)
+    period = _period(request)
+    vis = Principal(name=user.email, user=user).visibility()
+    d = dashboard(st.catalog, vis, period, st.catalog.settings.resolved_data_dir)
+    charts = [
+        bar_chart("Calls per day", [(x["day"], x["calls"]) for x in d["calls_per_day"]]),
+        bar_chart(
+            "Average duration per day",
+            [(x["day"], x["average_seconds"]) for x in d["calls_per_day"]],
+            unit=" s",
+        ),
+        bar_chart("Calls by direction", sorted(d["calls_by_direction"].items())),
+        bar_chart(
+            "Top keyword rules (calls)", [(x["rule"], x["calls"]) for x in d["top_rule_matches"]]
+        ),
+        bar_chart(
+            "Delivery failures", [(x["connector"], x["failed"]) for x in d["delivery_failures"]]
+        ),
+    ]
+    return render(
+        request,
+        "dashboard.html",
+        {
+            "d": d,
+            "charts": [Markup(c) for c in charts],
+            "since": request.query_params.get("since", ""),
+            "until": request.query_params.get("until", ""),
+        },
+    )
+
+
+@router.get("/reports")
+def reports_page(
+    request: Request, user: CurrentUser, group_by: str = "day", format: str = "html"
+) -> Response:
+    st = state_of(request)
+    period = _period(request)
+    vis = Principal(name=user.email, user=user).visibility()
+    if format not in (*FORMATS, "html"):
+        raise HTTPException(400, "format must be html, csv or xlsx")
+    try:
+        rows = call_report(st.catalog, vis, st.users.list(), group_by, period)
+    except ReportError as e:
+        raise HTTPException(400, str(e)) from None
+    if format in ("csv", "xlsx"):
+        st.audit.record(
+            "report",
+            initiator=user.email,
+            client_ip=client_ip(request),
+            resource="report:calls",
+            detail=f"group_by={group_by} format={format}",
+        )
+        name = f"calls-{group_by}.{format}"
+        body, media = (
+            (rows_csv(rows), "text/csv; charset=utf-8")
+            if format == "csv"
+            else (rows_xlsx(rows, f"calls-{group_by}"), XLSX)
+        )
+        return Response(
+            body,
+            media_type=media,
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+    return render(
+        request,
+        "reports.html",
+        {
+            "rows": rows,
+            "group_by": group_by,
+            "choices": GROUP_BY,
+            "since": request.query_params.get("since", ""),
+            "until": request.query_params.get("until", ""),
+        },
+    )
