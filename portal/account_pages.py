@@ -10,7 +10,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
 from catalog.audit import diff
-from catalog.models import AccountSettings
+from catalog.models import AccountSettings, ReviewMode
+from catalog.reviews import templates as review_templates
 from portal import config_bridge
 from portal.auth_pages import render
 from portal.deps import AdminUser, StaffUser, client_ip, csrf_protect, state_of
@@ -110,11 +111,21 @@ async def save_features(request: Request, user: AdminUser) -> Response:
     announcements = str(form.get("announcements", "none"))
     if announcements not in ANNOUNCEMENTS:
         return _account_page(request, "features", error="Unknown announcement choice.", status=400)
+    mode = ReviewMode.off
+    if want_cr:
+        mode = ReviewMode.mandatory if _checked(form, "reviews_mandatory") else ReviewMode.enabled
+    if mode is ReviewMode.mandatory and not review_templates(st.catalog):
+        return _account_page(
+            request,
+            "features",
+            error="Mandatory reviews need a review template first (the reviews: section).",
+            status=400,
+        )
     patch = AccountPatch(
         features=FeaturesPatch(
             transcription=_checked(form, "transcription"),
             forced_comments=want_fc,
-            communication_reviews=want_cr,
+            communication_reviews=mode,
             announcements=announcements,
             dynamic_private_calls=_checked(form, "dynamic_private_calls"),
         )

@@ -28,6 +28,7 @@ from catalog.models import (
 from catalog.portal_queries import CursorError, RecordingQuery, page_recordings
 from portal.api_notes import router as notes_router
 from portal.api_reports import router as reports_router
+from portal.api_reviews import router as reviews_router
 from portal.deps import ApiCaller, api_principal
 from portal.recording_pages import audio_response, visible_recording
 from portal.state import PortalState
@@ -229,6 +230,7 @@ def create_api(st: PortalState) -> FastAPI:
     _mount_sms(api)
     api.include_router(notes_router)
     api.include_router(reports_router)
+    api.include_router(reviews_router)
     return api
 
 

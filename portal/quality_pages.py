@@ -22,6 +22,7 @@ from services.reports import (
     rows_csv,
     rows_xlsx,
 )
+from services.reviews import ReviewError, agent_averages, submit_review
 
 router = APIRouter(dependencies=[Depends(csrf_protect)])
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -45,6 +46,36 @@ async def add_comment(request: Request, recording_id: str, user: CurrentUser) ->
         at=note.created_at,
     )
     return RedirectResponse(f"/recordings/{rec.id}", 303)
+
+
+@router.post("/recordings/{recording_id}/review")
+async def add_review_page(request: Request, recording_id: str, user: CurrentUser) -> Response:
+    """A completed review from the call page's form (fields arrive as ``f:<name>``)."""
+    st = state_of(request)
+    rec = visible_recording(st, Principal(name=user.email, user=user), recording_id)
+    form = await request.form()
+    answers = {k[2:]: v for k, v in form.items() if k.startswith("f:") and isinstance(v, str)}
+    try:
+        review = submit_review(
+            st.catalog,
+            rec,
+            str(form.get("template", "")),
+            answers,
+            user.email,
+            st.users.list(),
+            st.clock(),
+        )
+    except ReviewError as e:
+        raise HTTPException(400, str(e)) from None
+    st.audit.record(
+        "recording.review",
+        initiator=user.email,
+        client_ip=client_ip(request),
+        resource=f"recording:{rec.id}",
+        detail=f"template={review.template} score={review.score}",
+        at=review.created_at,
+    )
+    return RedirectResponse(f"/recordings/{rec.id}#reviews", 303)
 
 
 def _period(request: Request):  # type: ignore[no-untyped-def]
@@ -74,6 +105,11 @@ def dashboard_page(request: Request, user: CurrentUser) -> Response:
         ),
         bar_chart(
             "Delivery failures", [(x["connector"], x["failed"]) for x in d["delivery_failures"]]
+        ),
+        bar_chart(
+            "Average evaluation score per agent",
+            [(a, s) for a, s in agent_averages(st.catalog, vis, st.users.list(), period)],
+            unit="/100",
         ),
     ]
     return render(

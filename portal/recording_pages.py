@@ -11,6 +11,8 @@ from fastapi.responses import FileResponse, Response
 from catalog.models import Recording, assume_utc
 from catalog.notes import list_notes
 from catalog.portal_queries import CursorError, RecordingQuery, page_recordings
+from catalog.reviews import list_reviews
+from catalog.reviews import templates as review_templates
 from portal.auth_pages import render
 from portal.deps import CurrentUser, Principal, client_ip, state_of
 from portal.state import PortalState
@@ -153,6 +155,9 @@ def recording_detail(request: Request, recording_id: str, user: CurrentUser) -> 
             # the page shows the server's decision (a comment form instead of the player)
             "access": audio_access(st.catalog, rec, principal.name, st.clock()),
             "notes": list_notes(st.catalog, rec.id),
+            "reviews": list_reviews(st.catalog, rec.id),
+            "review_mode": st.catalog.account().features.communication_reviews,
+            "review_templates": review_templates(st.catalog),
         },
     )
 

@@ -11,6 +11,11 @@ after it starts the window, and further plays (and a player's range requests) wi
 ``REPLAY_WINDOW`` plus the call's length need no new note. After that the next play needs a new
 note. Plays are read from the audit trail (``playback``, ``download``, ``export`` entries), so a
 restart or a second portal process sees the same history.
+
+Mandatory communication reviews (``features.communication_reviews: mandatory``): a person who
+played a call must complete a review of it before the audio of *another* call is served
+(``review_required``). The two switches exclude each other (the account form and the config
+section keep only one on).
 """
 
 from __future__ import annotations
@@ -18,10 +23,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from catalog.models import Recording
+from catalog.models import Recording, ReviewMode
 from catalog.notes import latest_note_by
 from catalog.quality import first_audio_access_since
 from catalog.repository import Catalog
+from services.reviews import review_required
 
 REPLAY_WINDOW = timedelta(minutes=5)
 
@@ -55,6 +61,14 @@ def audio_access(catalog: Catalog, rec: Recording, person: str, now: datetime) -
     """May ``person`` (a user's e-mail or ``token:NAME``, the name notes are written under)
     receive ``rec``'s audio at ``now``?"""
     features = catalog.account().features
+    if features.communication_reviews is ReviewMode.mandatory:
+        pending = review_required(catalog, rec, person)
+        if pending is not None:
+            return AudioAccess(
+                False,
+                "review_required",
+                f"complete a review of call {pending} (played last) before playing another",
+            )
     if not features.forced_comments:
         return AudioAccess(True)
     note = latest_note_by(catalog, rec.id, person)

@@ -31,10 +31,20 @@ from catalog.quality import (
     top_rule_matches,
 )
 from catalog.repository import Catalog
+from catalog.reviews import score_summary
 from catalog.users import Role, User
 
 GROUP_BY = ("all", "day", "user", "group", "direction")
-COLUMNS = ("key", "calls", "total_seconds", "average_seconds", "inbound", "outbound")
+COLUMNS = (
+    "key",
+    "calls",
+    "total_seconds",
+    "average_seconds",
+    "inbound",
+    "outbound",
+    "evaluations",
+    "average_score",
+)
 FORMATS = ("json", "csv", "xlsx")
 NO_USER = "(no user)"
 
@@ -51,9 +61,13 @@ class ReportRow:
     average_seconds: float
     inbound: int
     outbound: int
+    evaluations: int = 0  # scored reviews of these calls
+    average_score: float | None = None  # their average, 0–100
 
 
-def _row(key: str, agg: CallAggregate) -> ReportRow:
+def _row(
+    key: str, agg: CallAggregate, evaluations: tuple[int, float | None] = (0, None)
+) -> ReportRow:
     avg = agg.total_seconds / agg.calls if agg.calls else 0.0
     return ReportRow(
         key=key,
@@ -62,6 +76,17 @@ def _row(key: str, agg: CallAggregate) -> ReportRow:
         average_seconds=round(avg, 3),
         inbound=agg.inbound,
         outbound=agg.outbound,
+        evaluations=evaluations[0],
+        average_score=evaluations[1],
+    )
+
+
+def _day_period(day: str, period: Period) -> Period:
+    start = datetime.fromisoformat(day).replace(tzinfo=UTC)
+    end = start + timedelta(days=1)
+    return Period(
+        max(start, period.since) if period.since else start,
+        min(end, period.until) if period.until else end,
     )
 
 
@@ -75,8 +100,19 @@ def call_report(
     if group_by not in GROUP_BY:
         raise ReportError(f"group_by must be one of {', '.join(GROUP_BY)}, not {group_by!r}")
     period = period or Period()
-    if group_by in ("all", "day", "direction"):
-        return [_row(a.key, a) for a in aggregate_calls(catalog, visibility, period, by=group_by)]
+    if group_by == "all":
+        (agg,) = aggregate_calls(catalog, visibility, period)
+        return [_row("all", agg, score_summary(catalog, visibility, period))]
+    if group_by == "day":
+        return [
+            _row(a.key, a, score_summary(catalog, visibility, _day_period(a.key, period)))
+            for a in aggregate_calls(catalog, visibility, period, by="day")
+        ]
+    if group_by == "direction":
+        return [
+            _row(a.key, a, score_summary(catalog, visibility, period, direction=a.key))
+            for a in aggregate_calls(catalog, visibility, period, by="direction")
+        ]
     rows: list[ReportRow] = []
     if group_by == "user":
         owners = [(u.email, u.numbers) for u in users if u.numbers]
@@ -89,7 +125,7 @@ def call_report(
     for key, numbers in sorted(owners):
         (agg,) = aggregate_calls(catalog, visibility, period, numbers=numbers)
         if agg.calls:
-            rows.append(_row(key, agg))
+            rows.append(_row(key, agg, score_summary(catalog, visibility, period, numbers)))
     if group_by == "user":
         everyone = sorted({n for _, nums in owners for n in nums})
         (total,) = aggregate_calls(catalog, visibility, period)
@@ -210,6 +246,13 @@ def dashboard(
         "top_rule_matches": [
             {"rule": r, "calls": n} for r, n in top_rule_matches(catalog, visibility, period)
         ],
+        "evaluations": dict(
+            zip(
+                ("reviews", "average_score"),
+                score_summary(catalog, visibility, period),
+                strict=True,
+            )
+        ),
         "delivery_failures": [
             {"connector": c, "failed": n} for c, n in delivery_failures(catalog, visibility, period)
         ],
