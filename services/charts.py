@@ -28,7 +28,7 @@ def bar_chart(title: str, items: list[tuple[str, float]], *, unit: str = "") -> 
         f'<text x="0" y="16" font-size="14" font-weight="bold">{escape(title)}</text>',
     ]
     if not items:
-        out.append(f'<text x="0" y="{top + 14}" font-size="12">No calls in this period.</text>')
+        out.append(f'<text x="0" y="{top + 14}" font-size="12">Nothing in this period.</text>')
     for i, (label, value) in enumerate(items):
         y = top + i * (bar_h + gap)
         w = max(1.0, (width - label_w - 70) * (value / peak)) if value else 0.0

@@ -50,6 +50,7 @@ class AudioAccess:
     # this request uses a fresh comment: it must be recorded as a play (whatever its range),
     # or the window would never start
     starts_window: bool = False
+    pending_review: str = ""  # mandatory reviews: the call to review first
 
 
 def listening_window(rec: Recording) -> timedelta:
@@ -68,6 +69,7 @@ def audio_access(catalog: Catalog, rec: Recording, person: str, now: datetime) -
                 False,
                 "review_required",
                 f"complete a review of call {pending} (played last) before playing another",
+                pending_review=pending,
             )
     if not features.forced_comments:
         return AudioAccess(True)
