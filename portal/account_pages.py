@@ -17,6 +17,9 @@ from portal.auth_pages import render
 from portal.deps import AdminUser, StaffUser, client_ip, csrf_protect, state_of
 from portal.security import in_networks, parse_networks
 from recflow.account_section import AccountPatch, FeaturesPatch, merge
+from services.announcements import CHOICES
+from services.announcements import canonical as canonical_announcement
+from services.announcements import label as announcement_label
 
 router = APIRouter(dependencies=[Depends(csrf_protect)])
 TABS = [
@@ -26,7 +29,7 @@ TABS = [
     ("security", "Security & Auth"),
     ("integrations", "Integrations"),
 ]
-ANNOUNCEMENTS = ["none", "standard"]
+ANNOUNCEMENTS = CHOICES  # services.announcements: real prompts for each
 
 
 def _checked(form: Any, name: str) -> bool:
@@ -51,7 +54,10 @@ def _account_page(
         "can_edit": user.is_admin,
         "notice": notice,
         "error": error,
-        "announcements": ANNOUNCEMENTS,
+        "announcements": [(a, announcement_label(a)) for a in ANNOUNCEMENTS],
+        "announcement_now": canonical_announcement(st.catalog.account().features.announcements),
+        "announcement_url": str(request.base_url).rstrip("/")
+        + f"/announcements/{st.catalog.account().account_guid}.wav",
         "client_ip": client_ip(request),
         "tokens": st.tokens.list() if user.is_admin else [],
         "sections": {v.key: v for v in config_bridge.views(st.catalog)},

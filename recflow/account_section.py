@@ -19,6 +19,13 @@ class FeaturesPatch(BaseModel):
     def _mode(cls, value: Any) -> ReviewMode | None:
         return None if value is None else ReviewMode.parse(value)
 
+    @field_validator("announcements")
+    @classmethod
+    def _announcement(cls, value: str | None) -> str | None:
+        from services.announcements import canonical
+
+        return None if value is None else canonical(value)
+
     transcription: bool | None = None
     forced_comments: bool | None = None
     communication_reviews: ReviewMode | None = None
