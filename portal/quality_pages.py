@@ -3,14 +3,18 @@ and the call report (table, CSV, XLSX). Rules live in services/; these routes on
 
 from __future__ import annotations
 
+import csv
+import io
+
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from markupsafe import Markup
 
+from catalog.audit import AuditFilter
 from catalog.notes import MAX_NOTE_CHARS, add_note
 from portal.auth_pages import render
-from portal.deps import CurrentUser, Principal, client_ip, csrf_protect, state_of
-from portal.recording_pages import visible_recording
+from portal.deps import AdminUser, CurrentUser, Principal, client_ip, csrf_protect, state_of
+from portal.recording_pages import parse_day, visible_recording
 from services.charts import bar_chart
 from services.reports import (
     FORMATS,
@@ -23,9 +27,22 @@ from services.reports import (
     rows_xlsx,
 )
 from services.reviews import ReviewError, agent_averages, submit_review
+from services.tamper import verify_one
 
 router = APIRouter(dependencies=[Depends(csrf_protect)])
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+AUDIT_CSV_MAX = 100_000
+AUDIT_COLUMNS = [
+    "seq",
+    "at",
+    "initiator",
+    "client_ip",
+    "action",
+    "resource",
+    "outcome",
+    "detail",
+    "changes",
+]
 
 
 @router.post("/recordings/{recording_id}/comment")
@@ -76,6 +93,93 @@ async def add_review_page(request: Request, recording_id: str, user: CurrentUser
         at=review.created_at,
     )
     return RedirectResponse(f"/recordings/{rec.id}#reviews", 303)
+
+
+@router.post("/recordings/{recording_id}/verify")
+async def verify_page(request: Request, recording_id: str, user: CurrentUser) -> Response:
+    """The Verify button: the recording against its signed manifest; audited with the result."""
+    st = state_of(request)
+    rec = visible_recording(st, Principal(name=user.email, user=user), recording_id)
+    verdict = verify_one(st.catalog, rec.id)
+    st.audit.record(
+        "verify",
+        initiator=user.email,
+        client_ip=client_ip(request),
+        resource=f"recording:{rec.id}",
+        outcome="ok" if verdict.ok else "failed",
+        detail=verdict.line(),
+    )
+    return RedirectResponse(f"/recordings/{rec.id}?verify={verdict.status}#integrity", 303)
+
+
+@router.get("/audit/export.csv")
+def audit_csv(
+    request: Request,
+    user: AdminUser,
+    since: str | None = None,
+    until: str | None = None,
+    initiator: str | None = None,
+    action: str | None = None,
+    resource: str | None = None,
+) -> Response:
+    """The audit page's filter as CSV (newest first, at most ``AUDIT_CSV_MAX`` rows)."""
+    st = state_of(request)
+    flt = AuditFilter(
+        since=parse_day(since),
+        until=parse_day(until, end=True),
+        initiator=(initiator or "").strip() or None,
+        action=action or None,
+        resource=(resource or "").strip() or None,
+    )
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(
+        [
+            "seq",
+            "at",
+            "initiator",
+            "client_ip",
+            "action",
+            "resource",
+            "outcome",
+            "detail",
+            "changes",
+        ]
+    )
+    before, n = None, 0
+    while n < AUDIT_CSV_MAX:
+        page = st.audit.list(flt, before_seq=before, limit=1000)
+        for e in page:
+            changes = "; ".join(f"{c.field}: {c.old!r} -> {c.new!r}" for c in e.changes)
+            w.writerow(
+                [
+                    e.seq,
+                    e.at.isoformat(),
+                    e.initiator,
+                    e.client_ip,
+                    e.action,
+                    e.resource,
+                    e.outcome,
+                    e.detail,
+                    changes,
+                ]
+            )
+        n += len(page)
+        if len(page) < 1000:
+            break
+        before = page[-1].seq
+    st.audit.record(
+        "audit_export",
+        initiator=user.email,
+        client_ip=client_ip(request),
+        resource="audit",
+        detail=f"{n} entries",
+    )
+    return Response(
+        buf.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="audit.csv"'},
+    )
 
 
 def _period(request: Request):  # type: ignore[no-untyped-def]

@@ -8,17 +8,20 @@ from datetime import UTC, date, datetime, time, timedelta
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, Response
 
+from catalog.audit import AuditFilter
 from catalog.models import Recording, assume_utc
 from catalog.notes import list_notes
 from catalog.portal_queries import CursorError, RecordingQuery, page_recordings
 from catalog.reviews import list_reviews
 from catalog.reviews import templates as review_templates
+from catalog.users import Role
 from portal.auth_pages import render
 from portal.deps import CurrentUser, Principal, client_ip, state_of
 from portal.state import PortalState
 from services.quality import AudioBlocked, audio_access, require_audio_access
 
 router = APIRouter()
+VERDICTS = ("intact", "altered", "missing")
 
 
 def parse_day(value: str | None, *, end: bool = False) -> datetime | None:
@@ -158,6 +161,13 @@ def recording_detail(request: Request, recording_id: str, user: CurrentUser) -> 
             "reviews": list_reviews(st.catalog, rec.id),
             "review_mode": st.catalog.account().features.communication_reviews,
             "review_templates": review_templates(st.catalog),
+            # the call's own trail (plays, downloads, notes, reviews, verifications): staff only
+            "activity": st.audit.list(AuditFilter(resource=f"recording:{rec.id}"), limit=200)
+            if user.role.rank >= Role.supervisor.rank
+            else [],
+            "verify_result": request.query_params.get("verify")
+            if request.query_params.get("verify") in VERDICTS
+            else None,
         },
     )
 

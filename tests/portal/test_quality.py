@@ -222,3 +222,33 @@ def test_active_calls_come_from_the_recorders_live_directory(api, catalog):
     (live / "b.json").write_text('{"from_number": "102", "to_number": "300", "private": true}')
     # a token sees every call except private ones
     assert api.get("/api/v1/dashboard").json()["active_calls"] == 1
+
+
+def test_call_page_lists_its_activity_verify_button_and_audit_csv(
+    app, admin, catalog, clock, tmp_path
+):
+    (rec,) = add_calls(catalog, tmp_path, clock(), [{"from_number": "+1555", "to_number": "100"}])
+    client = logged_in(app, admin, clock)
+    assert client.get(f"/recordings/{rec.id}/audio").status_code == 200
+    assert client.get(f"/recordings/{rec.id}/audio?download=1").status_code == 200
+    page = client.get(f"/recordings/{rec.id}")
+    r = client.post(
+        f"/recordings/{rec.id}/verify", data={"csrf": csrf_of(page.text)}, follow_redirects=False
+    )
+    assert r.headers["location"].endswith("?verify=intact#integrity")
+    page = client.get(r.headers["location"])
+    assert 'id="verify-result"' in page.text and "Verified: intact" in page.text
+    activity = page.text.split('id="activity-list"')[1].split("</table>")[0]
+    for action in ("playback", "download", "verify", "view"):
+        assert f"<td>{action}</td>" in activity
+    # tamper with the file: the button says so, and the trail records the failed check
+    p = catalog.store.local_path(rec.file_key)
+    p.write_bytes(p.read_bytes()[:-1] + b"\x01")
+    r = client.post(f"/recordings/{rec.id}/verify", data={"csrf": csrf_of(page.text)})
+    assert "Verified: altered" in r.text
+    csv_text = client.get(
+        "/audit/export.csv", params={"resource": f"recording:{rec.id}", "action": "verify"}
+    ).text
+    rows = list(csv.DictReader(io.StringIO(csv_text)))
+    assert [(x["action"], x["outcome"]) for x in rows] == [("verify", "failed"), ("verify", "ok")]
+    assert "altered" in rows[0]["detail"]
