@@ -207,3 +207,11 @@ def delete_manifest(catalog: Any, recording_id: str) -> None:
 
     with catalog.db.session() as s:
         s.execute(delete(ManifestRow).where(ManifestRow.recording_id == recording_id))
+
+
+def manifest_sidecar(catalog: Any, recording_id: str) -> dict[str, Any] | None:
+    """The manifest as archive sidecars carry it (body, its SHA-256, signature, public key)."""
+    m = manifest_for(catalog, recording_id)
+    if m is None:
+        return None
+    return m.sidecar(public_key_pem(catalog.settings.resolved_secret_key()))
