@@ -106,6 +106,10 @@ class Catalog:
             rec.file_size, rec.sha256 = self.store.put_file(rec.file_key, audio)
         with self.db.session() as s:
             s.add(RecordingRow(**_row_values(rec)))
+        if audio is not None:
+            from catalog.manifests import seal_quietly  # tamper evidence (quality)
+
+            seal_quietly(self, [rec])
         return rec
 
     def add_recordings(self, recs: Sequence[Recording]) -> None:

@@ -36,7 +36,9 @@ def post_note(
 ) -> Note:
     rec = visible_recording(st, caller, recording_id)
     try:
-        note = add_note(st.catalog, rec.id, caller.name, body.text, pinned=body.pinned)
+        note = add_note(
+            st.catalog, rec.id, caller.name, body.text, pinned=body.pinned, now=st.clock()
+        )
     except ValueError as e:
         raise HTTPException(422, str(e)) from None
     st.audit.record(
@@ -45,5 +47,6 @@ def post_note(
         client_ip=request.client.host if request.client else "",
         resource=f"recording:{rec.id}",
         detail="pinned" if body.pinned else "",
+        at=note.created_at,
     )
     return note

@@ -31,6 +31,7 @@ TITLES = {
     "sms": "SMS-to-email",
     "contacts": "Contacts (known names)",
     "recording": "Recording settings (account / user / device)",
+    "reviews": "Communication review templates",
 }
 
 

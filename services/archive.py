@@ -29,6 +29,7 @@ from typing import Any
 
 from catalog import archive as ledger
 from catalog.archive import ArchiveDestination, LedgerEntry, RetentionDecision
+from catalog.manifests import manifest_sidecar
 from catalog.models import Delivery, DeliveryStatus, Recording, utcnow
 from catalog.repository import Catalog
 from connectors.base import (
@@ -450,6 +451,7 @@ def _archive_one(
                         account=account,
                         transcript=transcript,
                         audio_key=audio_key,
+                        manifest=manifest_sidecar(catalog, rec.id),  # tamper evidence
                     )
                     rendered[obj.name] = path
                 info = uploader.put_verified(stores[role], obj.key, path, obj.content_type, meta)

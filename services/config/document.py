@@ -10,6 +10,7 @@ from services.config.archive_section import ArchiveSection, RetentionSection
 from services.config.base import ApplyContext, ConfigFileError, Section
 from services.config.connectors_section import ConnectorsSection
 from services.config.recorder_section import RecorderSection
+from services.config.reviews_section import ReviewsSection
 from services.config.rules_section import RulesSection
 from services.config.sms_section import ContactsSection, SmsSection
 
@@ -22,6 +23,7 @@ SECTIONS: list[Section] = [
     RecorderSection(),
     ArchiveSection(),
     RetentionSection(),
+    ReviewsSection(),
 ]
 
 
