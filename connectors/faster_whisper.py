@@ -112,6 +112,7 @@ class FasterWhisperConnector(Connector):
     display_name = "faster-whisper (offline)"
     config_model = FasterWhisperConfig
     capabilities: ClassVar[frozenset[str]] = frozenset({"transcribe"})
+    takes_hints: ClassVar[bool] = True  # transcribe(..., hints=[...]) biases the decoder
     config: FasterWhisperConfig
 
     def _channel(

@@ -13,6 +13,7 @@ import numpy as np
 
 from catalog.audio import Audio, read_wav, resample
 from catalog.models import Recording, Speaker, Transcript, TranscriptSegment
+from triggers.spoken_numbers import normalize_numbers
 
 # Quieter than this (peak, full scale = 1.0) is treated as an empty channel: a one-sided
 # recording must not make the engine hallucinate words into silence.
@@ -31,6 +32,10 @@ def transcribe_channels(
         if samples.size == 0 or float(np.max(np.abs(samples))) < SILENCE_PEAK:
             continue
         segments.extend(engine(samples, ch))
+    for seg in segments:
+        normalized = normalize_numbers(seg.text)
+        if normalized != seg.text:
+            seg.text_normalized = normalized
     segments.sort(key=lambda s: (s.start, s.channel))
     return Transcript(recording_id=recording.id, engine=engine_name, segments=segments)
 

@@ -8,6 +8,7 @@ from recflow.connectors_section import ConnectorsSection
 from recflow.recorder_section import RecorderSection
 from recflow.rules_section import RulesSection
 from recflow.sms_section import ContactsSection, SmsSection
+from recflow.transcription_section import TranscriptionSection
 
 SECTIONS = [
     AccountSection(),
@@ -18,4 +19,5 @@ SECTIONS = [
     RecorderSection(),
     ArchiveSection(),
     RetentionSection(),
+    TranscriptionSection(),
 ]

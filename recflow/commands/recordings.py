@@ -188,7 +188,7 @@ def show(
 def format_transcript(t: Transcript) -> str:
     lines = []
     for s in t.segments:
-        lines.append(f"[{_clock(s.start)} - {_clock(s.end)}] {s.speaker.value}: {s.text}")
+        lines.append(f"[{_clock(s.start)} - {_clock(s.end)}] {s.speaker.value}: {s.display_text}")
     return "\n".join(lines)
 
 
