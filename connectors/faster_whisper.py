@@ -68,6 +68,12 @@ class FasterWhisperConfig(ConnectorConfig):
         description="Text the decoder takes as what came before: sets style (numbers as words)"
         " and domain; empty for none",
     )
+    hallucination_silence_s: float | None = Field(
+        0.5,
+        ge=0,
+        description="Skip silences longer than this around suspected hallucinations"
+        " (the model's 'Thank you for watching' on trailing silence); null = off",
+    )
     level_normalise: bool = Field(True, description="Bring active speech to one level")
     speaker_normalise: bool = Field(
         True, description="Slow high-pitched channels by 5 % (vocal-tract normalisation)"
@@ -139,6 +145,7 @@ class FasterWhisperConnector(Connector):
                 condition_on_previous_text=False,
                 initial_prompt=cfg.initial_prompt or None,
                 hotwords=hotwords or None,
+                hallucination_silence_threshold=cfg.hallucination_silence_s,
             )
             out = []
             for seg in segments:  # a generator: decoding happens while iterating
