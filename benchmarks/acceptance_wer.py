@@ -17,11 +17,20 @@ sys.path.insert(0, str(ROOT))
 
 CALLS = {
     "p1_cancel": [
-        ("callee", "Thank you for calling Acme support, my name is Sarah. How can I help you today?"),
-        ("caller", "Hi, I want to cancel my subscription. My order number is four five seven two nine."),
+        (
+            "callee",
+            "Thank you for calling Acme support, my name is Sarah. How can I help you today?",
+        ),
+        (
+            "caller",
+            "Hi, I want to cancel my subscription. My order number is four five seven two nine.",
+        ),
         ("callee", "I am sorry to hear that. May I ask why you want to leave us?"),
         ("caller", "Your competitor offers the same service for less money."),
-        ("callee", "I understand. I can process that today and you will get an email confirmation."),
+        (
+            "callee",
+            "I understand. I can process that today and you will get an email confirmation.",
+        ),
         ("caller", "Great, thank you very much."),
     ],
     "p2_hours": [

@@ -48,50 +48,120 @@ VOICES = [
 ]
 # each script: lines, rule phrases the account has (hints and the recall/precision count)
 SCRIPTS: list[tuple[list[tuple[str, str]], list[str]]] = [
-    ([("callee", "Thank you for calling Acme support, how can I help?"),
-      ("caller", "I want to cancel my subscription, my order number is four five seven two nine."),
-      ("callee", "I can do that for you today.")], ["cancel my subscription"]),
-    ([("caller", "Hello, what time does your shop open on Saturday?"),
-      ("callee", "We open at nine and close at five."),
-      ("caller", "Lovely, thanks for your help.")], ["refund"]),
-    ([("caller", "We are moving to another supplier next month."),
-      ("callee", "I am sorry to hear that. Can I offer you a discount?"),
-      ("caller", "No thank you, the price is too high.")], ["another supplier", "discount"]),
-    ([("caller", "I was charged twice on my credit card this month."),
-      ("callee", "I can see the duplicate payment and I will refund it today."),
-      ("caller", "Thank you, the reference is eight three one six.")], ["refund", "charged twice"]),
-    ([("caller", "Can you send the invoice to my email address please?"),
-      ("callee", "Of course, the invoice number is six zero four one two."),
-      ("caller", "Perfect, thank you.")], ["invoice"]),
-    ([("caller", "The internet connection keeps dropping every evening."),
-      ("callee", "I will book an engineer to visit your house on Tuesday."),
-      ("caller", "My postcode is one two three four.")], ["engineer"]),
-    ([("callee", "Good afternoon, you are speaking with David."),
-      ("caller", "I would like to speak to a manager about my complaint."),
-      ("callee", "I will put you through to my manager now.")], ["speak to a manager", "complaint"]),
-    ([("caller", "My account number is nine eight seven six five four."),
-      ("callee", "Thank you, I have found your account."),
-      ("caller", "I want to upgrade to the premium plan.")], ["upgrade", "premium plan"]),
-    ([("caller", "The delivery has not arrived and it was due last week."),
-      ("callee", "I am sorry, the tracking number is three three five one."),
-      ("caller", "Please send a replacement.")], ["replacement", "delivery"]),
-    ([("callee", "Hello, this call is recorded for training purposes."),
-      ("caller", "I am calling about a data protection request."),
-      ("callee", "I will pass that to our legal team.")], ["data protection", "legal team"]),
+    (
+        [
+            ("callee", "Thank you for calling Acme support, how can I help?"),
+            (
+                "caller",
+                "I want to cancel my subscription, my order number is four five seven two nine.",
+            ),
+            ("callee", "I can do that for you today."),
+        ],
+        ["cancel my subscription"],
+    ),
+    (
+        [
+            ("caller", "Hello, what time does your shop open on Saturday?"),
+            ("callee", "We open at nine and close at five."),
+            ("caller", "Lovely, thanks for your help."),
+        ],
+        ["refund"],
+    ),
+    (
+        [
+            ("caller", "We are moving to another supplier next month."),
+            ("callee", "I am sorry to hear that. Can I offer you a discount?"),
+            ("caller", "No thank you, the price is too high."),
+        ],
+        ["another supplier", "discount"],
+    ),
+    (
+        [
+            ("caller", "I was charged twice on my credit card this month."),
+            ("callee", "I can see the duplicate payment and I will refund it today."),
+            ("caller", "Thank you, the reference is eight three one six."),
+        ],
+        ["refund", "charged twice"],
+    ),
+    (
+        [
+            ("caller", "Can you send the invoice to my email address please?"),
+            ("callee", "Of course, the invoice number is six zero four one two."),
+            ("caller", "Perfect, thank you."),
+        ],
+        ["invoice"],
+    ),
+    (
+        [
+            ("caller", "The internet connection keeps dropping every evening."),
+            ("callee", "I will book an engineer to visit your house on Tuesday."),
+            ("caller", "My postcode is one two three four."),
+        ],
+        ["engineer"],
+    ),
+    (
+        [
+            ("callee", "Good afternoon, you are speaking with David."),
+            ("caller", "I would like to speak to a manager about my complaint."),
+            ("callee", "I will put you through to my manager now."),
+        ],
+        ["speak to a manager", "complaint"],
+    ),
+    (
+        [
+            ("caller", "My account number is nine eight seven six five four."),
+            ("callee", "Thank you, I have found your account."),
+            ("caller", "I want to upgrade to the premium plan."),
+        ],
+        ["upgrade", "premium plan"],
+    ),
+    (
+        [
+            ("caller", "The delivery has not arrived and it was due last week."),
+            ("callee", "I am sorry, the tracking number is three three five one."),
+            ("caller", "Please send a replacement."),
+        ],
+        ["replacement", "delivery"],
+    ),
+    (
+        [
+            ("callee", "Hello, this call is recorded for training purposes."),
+            ("caller", "I am calling about a data protection request."),
+            ("callee", "I will pass that to our legal team."),
+        ],
+        ["data protection", "legal team"],
+    ),
 ]
 
 
 def speak(text: str, voice: str, wpm: int, out: Path) -> np.ndarray:
     raw, band = out.with_suffix(".raw.wav"), out.with_suffix(".8k.wav")
     subprocess.run(["espeak-ng", "-v", voice, "-s", str(wpm), "-w", str(raw), text], check=True)
-    subprocess.run(["sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", str(band),
-                    "sinc", "300-3400", "norm", "-3"], check=True)
+    subprocess.run(
+        [
+            "sox",
+            str(raw),
+            "-r",
+            "8000",
+            "-c",
+            "1",
+            "-b",
+            "16",
+            str(band),
+            "sinc",
+            "300-3400",
+            "norm",
+            "-3",
+        ],
+        check=True,
+    )
     with wave.open(str(band)) as w:
         return np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16).astype(np.float64)
 
 
-def render(lines: list[tuple[str, str]], voices: tuple[str, str, int], snr: float | None,
-           seed: int) -> tuple[Path, dict[str, str]]:
+def render(
+    lines: list[tuple[str, str]], voices: tuple[str, str, int], snr: float | None, seed: int
+) -> tuple[Path, dict[str, str]]:
     key = hashlib.sha256(json.dumps([lines, voices, snr, seed]).encode()).hexdigest()[:16]
     out = CACHE / key
     stereo = out / "stereo.wav"
@@ -129,13 +199,13 @@ def render(lines: list[tuple[str, str]], voices: tuple[str, str, int], snr: floa
     return stereo, joined
 
 
-_UNITS = "zero one two three four five six seven eight nine".split()
+_UNITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
 
 def digit_strings(text: str) -> list[str]:
     """Spelled-out digit runs of 4+ in a reference text, as digits."""
     out, run = [], []
-    for w in re.findall(r"[a-z]+", text.lower()) + [""]:
+    for w in [*re.findall(r"[a-z]+", text.lower()), ""]:
         if w in _UNITS:
             run.append(str(_UNITS.index(w)))
             continue
@@ -150,8 +220,12 @@ def engine(setting: str):
 
     if setting == "old":
         cfg = FasterWhisperConfig(
-            cpu_threads=1, initial_prompt="", hints=False, level_normalise=False,
-            speaker_normalise=False, hallucination_silence_s=None,
+            cpu_threads=1,
+            initial_prompt="",
+            hints=False,
+            level_normalise=False,
+            speaker_normalise=False,
+            hallucination_silence_s=None,
         )
         return FasterWhisperConnector(cfg), False
     return FasterWhisperConnector(FasterWhisperConfig(cpu_threads=1)), setting == "new"
@@ -176,8 +250,9 @@ def main() -> None:
     rows = []
     for setting in args.settings.split(","):
         if setting == "old":
-            import catalog.audio as ca
             from scipy.signal import resample_poly
+
+            import catalog.audio as ca
 
             saved = ca.resample
 
@@ -187,6 +262,7 @@ def main() -> None:
 
             ca.resample = poly
             import connectors.transcription as ct
+
             ct.resample = poly
         conn, use_hints = engine(setting)
         for snr in conditions:
@@ -216,27 +292,41 @@ def main() -> None:
                 tp += len(fired & truth)
                 fp += len(fired - truth)
                 fn += len(truth - fired)
-            rows.append((
-                setting, "clean" if snr is None else f"{snr:.0f} dB",
-                float(np.mean(wers["caller"])), float(np.mean(wers["callee"])),
-                float(max(max(wers["caller"]), max(wers["callee"]))),
-                digits_ok / max(1, digits_all), tp / max(1, tp + fn), tp / max(1, tp + fp),
-                audio_s / max(cpu_s, 1e-9),
-            ))
+            rows.append(
+                (
+                    setting,
+                    "clean" if snr is None else f"{snr:.0f} dB",
+                    float(np.mean(wers["caller"])),
+                    float(np.mean(wers["callee"])),
+                    float(max(max(wers["caller"]), max(wers["callee"]))),
+                    digits_ok / max(1, digits_all),
+                    tp / max(1, tp + fn),
+                    tp / max(1, tp + fp),
+                    audio_s / max(cpu_s, 1e-9),
+                )
+            )
             print(f"  done: {setting} {rows[-1][1]}", file=sys.stderr, flush=True)
         if setting == "old":
             ca.resample = saved
             ct.resample = saved
-    print(f"\ntranscribe benchmark: {len(calls)} two-party calls × {len(conditions)} conditions, "
-          f"bundled tiny.en int8, 1 thread, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}\n")
-    print("| setting | audio | WER caller | WER callee | worst call WER | digit strings exact "
-          "| rule recall | rule precision | × real time per CPU s |")
+    print(
+        f"\ntranscribe benchmark: {len(calls)} two-party calls × {len(conditions)} conditions, "
+        f"bundled tiny.en int8, 1 thread, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}\n"
+    )
+    print(
+        "| setting | audio | WER caller | WER callee | worst call WER | digit strings exact "
+        "| rule recall | rule precision | × real time per CPU s |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r[0]} | {r[1]} | {r[2]:.3f} | {r[3]:.3f} | {r[4]:.2f} | {r[5]:.0%} "
-              f"| {r[6]:.2f} | {r[7]:.2f} | {r[8]:.1f} |")
-    print("\nGoals: WER ≤ 0.15 per speaker clean, ≤ 0.25 at 10 dB; digit strings ≥ 90 %; "
-          "recall ≥ 0.95 at precision ≥ 0.95; ≥ 25× real time per core.")
+        print(
+            f"| {r[0]} | {r[1]} | {r[2]:.3f} | {r[3]:.3f} | {r[4]:.2f} | {r[5]:.0%} "
+            f"| {r[6]:.2f} | {r[7]:.2f} | {r[8]:.1f} |"
+        )
+    print(
+        "\nGoals: WER ≤ 0.15 per speaker clean, ≤ 0.25 at 10 dB; digit strings ≥ 90 %; "
+        "recall ≥ 0.95 at precision ≥ 0.95; ≥ 25× real time per core."
+    )
 
 
 if __name__ == "__main__":

@@ -19,31 +19,15 @@ from pydantic import Field
 from catalog.models import Recording, Transcript, TranscriptSegment, Word
 from connectors.base import CheckResult, ConfigError, Connector, ConnectorConfig
 from connectors.speech_frontend import prepare
-from connectors.transcription import speaker_of, transcribe_channels
-
+from connectors.transcription import hotwords_text, speaker_of, transcribe_channels
 
 # Style and domain for the decoder (measured in benchmarks/acceptance_wer.py): spelled-out digits
 # here make the model write spoken digits as words, which the number normaliser then turns into
 # one exact digit string ("four five seven two nine" → 45729) instead of the model's own guess
 # ("4.5, 7.2").
-DEFAULT_PROMPT = "A customer support phone call. My account number is three one four, one five nine."
-MAX_HINTS_CHARS = 400
-
-
-def hotwords_text(hints: Sequence[str]) -> str:
-    """Rule phrases and names → the decoder's hotword string (deduplicated, bounded)."""
-    seen: dict[str, None] = {}
-    for h in hints:
-        h = " ".join(str(h).split())
-        if h and h.casefold() not in {k.casefold() for k in seen}:
-            seen[h] = None
-    out = ""
-    for h in seen:
-        nxt = f"{out}, {h}" if out else h
-        if len(nxt) > MAX_HINTS_CHARS:
-            break
-        out = nxt
-    return out
+DEFAULT_PROMPT = (
+    "A customer support phone call. My account number is three one four, one five nine."
+)
 
 
 class FasterWhisperConfig(ConnectorConfig):

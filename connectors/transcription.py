@@ -6,7 +6,7 @@ happen once, here."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +38,25 @@ def transcribe_channels(
             seg.text_normalized = normalized
     segments.sort(key=lambda s: (s.start, s.channel))
     return Transcript(recording_id=recording.id, engine=engine_name, segments=segments)
+
+
+MAX_HINTS_CHARS = 400
+
+
+def hotwords_text(hints: Sequence[str]) -> str:
+    """Rule phrases and names → the decoder's hotword string (deduplicated, bounded)."""
+    seen: dict[str, None] = {}
+    for h in hints:
+        h = " ".join(str(h).split())
+        if h and h.casefold() not in {k.casefold() for k in seen}:
+            seen[h] = None
+    out = ""
+    for h in seen:
+        nxt = f"{out}, {h}" if out else h
+        if len(nxt) > MAX_HINTS_CHARS:
+            break
+        out = nxt
+    return out
 
 
 def speaker_of(channel: int) -> Speaker:

@@ -48,8 +48,16 @@ class TranscriptionSettings(BaseModel):
     )
     device: Literal["cpu", "cuda", "auto"] = "cpu"
     compute_type: Literal[
-        "default", "auto", "int8", "int8_float16", "int8_float32", "int8_bfloat16",
-        "int16", "float16", "bfloat16", "float32",
+        "default",
+        "auto",
+        "int8",
+        "int8_float16",
+        "int8_float32",
+        "int8_bfloat16",
+        "int16",
+        "float16",
+        "bfloat16",
+        "float32",
     ] = "int8"
     cpu_threads: int = Field(0, ge=0, le=256, description="0 = all cores")
     initial_prompt: str = Field(DEFAULT_PROMPT, max_length=600)

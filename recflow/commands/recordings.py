@@ -26,7 +26,9 @@ def register(app: typer.Typer) -> None:
 
 
 def ingest(
-    files: list[Path] = typer.Argument(..., help="Audio files: WAV (any PCM width, float), FLAC, MP3, M4A, OGG; mono or stereo"),
+    files: list[Path] = typer.Argument(
+        ..., help="Audio files: WAV (any PCM width, float), FLAC, MP3, M4A, OGG; mono or stereo"
+    ),
     from_number: str = typer.Option(..., "--from", help="Caller number (channel 0)"),
     to_number: str = typer.Option(..., "--to", help="Callee number (channel 1)"),
     direction: Direction = typer.Option(Direction.inbound, "--direction"),

@@ -17,8 +17,9 @@ from catalog.audio import Audio, AudioError, read_wav, write_wav
 RATE = 16000
 # caller on channel 0 (440 Hz, half scale), callee on channel 1 (1 kHz, quarter scale)
 _t = np.arange(RATE * 2) / RATE
-PCM = (np.stack([0.5 * np.sin(2 * np.pi * 440 * _t), 0.25 * np.sin(2 * np.pi * 1000 * _t)], 1)
-       * 32767).astype(np.int16)
+PCM = (
+    np.stack([0.5 * np.sin(2 * np.pi * 440 * _t), 0.25 * np.sin(2 * np.pi * 1000 * _t)], 1) * 32767
+).astype(np.int16)
 
 
 def _encode(path: Path, codec: str, fmt: str | None, rate: int) -> Path:

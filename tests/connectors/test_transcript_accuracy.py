@@ -12,12 +12,15 @@ from catalog.audio import Audio, read_wav, write_wav
 from catalog.models import Recording, Speaker
 from catalog.repository import Catalog
 from catalog.settings import RecflowSettings
-from connectors.faster_whisper import FasterWhisperConfig, FasterWhisperConnector, hotwords_text
+from connectors.faster_whisper import FasterWhisperConfig, FasterWhisperConnector
+from connectors.transcription import hotwords_text
 from services.transcription import decoder_hints
 from tests.support import make_call
 from triggers import RuleSet, compile_rules
 
-ORDER = [("caller", "Hi, I want to cancel my subscription. My order number is four five seven two nine.")]
+ORDER = [
+    ("caller", "Hi, I want to cancel my subscription. My order number is four five seven two nine.")
+]
 # The bare model heard "We are moving to 100% higher next month." (kept: the case hints fix)
 SUPPLIER = [("caller", "We are moving to another supplier next month.")]
 
@@ -121,4 +124,43 @@ def test_decoder_hints_come_from_the_account(tmp_path):
         participants=[Participant(number="+441632960555", name="Bob Agent")],
     )
     hints = decoder_hints(cat, rec)
-    assert hints == ["Acme Support", "Bob Agent", "Siobhan Kelly", "another supplier", "refund", "manager"]
+    assert hints == [
+        "Acme Support",
+        "Bob Agent",
+        "Siobhan Kelly",
+        "another supplier",
+        "refund",
+        "manager",
+    ]
+
+
+def test_openai_compatible_engine_sends_hints_as_prompt(httpserver):
+    import asyncio
+    import json
+
+    from werkzeug import Response
+
+    from connectors.openai_transcribe import OpenAITranscribeConfig, OpenAITranscribeConnector
+
+    prompts = []
+
+    def handler(request):
+        prompts.append(request.form.get("prompt"))
+        body = {
+            "text": "four five seven two nine",
+            "segments": [
+                {"start": 0.0, "end": 2.0, "text": "my order is four five seven two nine"}
+            ],
+        }
+        return Response(json.dumps(body), content_type="application/json")
+
+    httpserver.expect_request("/v1/audio/transcriptions", method="POST").respond_with_handler(
+        handler
+    )
+    conn = OpenAITranscribeConnector(OpenAITranscribeConfig(base_url=httpserver.url_for("/v1")))
+    call = make_call(ORDER)
+    t = asyncio.run(conn.transcribe(Recording(), call.stereo, hints=["Acme", "another supplier"]))
+    assert prompts == ["Acme, another supplier."]  # the silent callee channel is not sent
+    assert t.segments[0].text_normalized == "my order is 45729"
+    asyncio.run(conn.transcribe(Recording(), call.stereo))
+    assert prompts[-1] is None

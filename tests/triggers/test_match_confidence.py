@@ -11,29 +11,51 @@ from triggers import RuleSet, compile_rules
 
 
 def _segment(speaker: Speaker, start: float, words: list[tuple[str, float]]) -> TranscriptSegment:
-    ws = [Word(word=w, start=start + i * 0.4, end=start + i * 0.4 + 0.3, probability=p)
-          for i, (w, p) in enumerate(words)]
-    return TranscriptSegment(speaker=speaker, channel=speaker.channel, start=start,
-                             end=ws[-1].end, text=" ".join(w for w, _ in words), words=ws)
+    ws = [
+        Word(word=w, start=start + i * 0.4, end=start + i * 0.4 + 0.3, probability=p)
+        for i, (w, p) in enumerate(words)
+    ]
+    return TranscriptSegment(
+        speaker=speaker,
+        channel=speaker.channel,
+        start=start,
+        end=ws[-1].end,
+        text=" ".join(w for w, _ in words),
+        words=ws,
+    )
 
 
 # a word heard clearly, and a hotword echo the decoder produced on silence (probability ~0)
 TRANSCRIPT = Transcript(
     recording_id="r1",
     segments=[
-        _segment(Speaker.caller, 0.0, [("I", 0.9), ("want", 0.95), ("to", 0.9), ("cancel", 0.8),
-                                       ("my", 0.7), ("subscription", 0.6)]),
+        _segment(
+            Speaker.caller,
+            0.0,
+            [
+                ("I", 0.9),
+                ("want", 0.95),
+                ("to", 0.9),
+                ("cancel", 0.8),
+                ("my", 0.7),
+                ("subscription", 0.6),
+            ],
+        ),
         _segment(Speaker.caller, 5.0, [("Zendesk", 0.01)]),
     ],
 )
 
 
 def _rules(**extra) -> RuleSet:
-    return RuleSet.model_validate({"rules": [
-        {"name": "churn", "any": ["cancel my subscription"], **extra},
-        {"name": "tool", "any": ["zendesk"], **extra},
-        {"name": "pair", "near": [{"phrases": ["want"], "near": ["cancel"]}], **extra},
-    ]})
+    return RuleSet.model_validate(
+        {
+            "rules": [
+                {"name": "churn", "any": ["cancel my subscription"], **extra},
+                {"name": "tool", "any": ["zendesk"], **extra},
+                {"name": "pair", "near": [{"phrases": ["want"], "near": ["cancel"]}], **extra},
+            ]
+        }
+    )
 
 
 def test_matches_carry_the_least_word_probability():
@@ -51,8 +73,18 @@ def test_rule_minimum_ignores_what_was_barely_heard():
 
 
 def test_transcripts_without_word_probabilities_count_as_certain():
-    t = Transcript(recording_id="r2", segments=[TranscriptSegment(
-        speaker=Speaker.caller, channel=0, start=0, end=2, text="please cancel my subscription")])
+    t = Transcript(
+        recording_id="r2",
+        segments=[
+            TranscriptSegment(
+                speaker=Speaker.caller,
+                channel=0,
+                start=0,
+                end=2,
+                text="please cancel my subscription",
+            )
+        ],
+    )
     (m,) = [m for m in compile_rules(_rules(min_confidence=0.9)).evaluate(t) if m.rule == "churn"]
     assert m.confidence == 1.0
 
