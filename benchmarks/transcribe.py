@@ -231,86 +231,111 @@ def engine(setting: str):
     return FasterWhisperConnector(FasterWhisperConfig(cpu_threads=1)), setting == "new"
 
 
+def _old_resampler():
+    """scipy's resample_poly, as the engine resampled before (scipy is not a dependency)."""
+    try:
+        from scipy.signal import resample_poly
+    except ImportError:
+        return None
+
+    def poly(x, rate, target=16000):
+        g = np.gcd(rate, target)
+        return resample_poly(x, target // g, rate // g).astype(np.float32)
+
+    return poly
+
+
+def measure(setting: str, snr: float | None, calls: list, all_phrases: list[str]) -> tuple | None:
+    import connectors.transcription as ct
+    from catalog.audio import read_wav
+    from catalog.models import Recording, Speaker
+    from triggers import RuleSet, compile_rules
+
+    saved = ct.resample
+    if setting == "old":
+        poly = _old_resampler()
+        if poly is None:
+            print("  skipped: old (needs scipy: pip install scipy)", file=sys.stderr)
+            return None
+        ct.resample = poly
+    try:
+        conn, use_hints = engine(setting)
+        rules = RuleSet.model_validate(
+            {"rules": [{"name": f"r{k}", "any": [p]} for k, p in enumerate(all_phrases)]}
+        )
+        compiled = compile_rules(rules)
+        wers: dict[str, list[float]] = {"caller": [], "callee": []}
+        digits_ok = digits_all = 0
+        tp = fp = fn = 0
+        audio_s = cpu_s = 0.0
+        for lines, phrases, voices, seed in calls:
+            path, refs = render(lines, voices, snr, seed)
+            audio_s += read_wav(path).duration * 2
+            t0 = time.process_time()
+            tr = conn.transcribe_sync(Recording(), path, hints=phrases if use_hints else ())
+            cpu_s += time.process_time() - t0
+            for sp in Speaker:
+                wers[sp.value].append(wer(refs[sp.value], tr.text_of(sp)))
+            said = " ".join(s.display_text for s in tr.segments)
+            heard = re.sub(r"[^\d ]", " ", said).split()
+            for ds in digit_strings(refs["caller"] + " " + refs["callee"]):
+                digits_all += 1
+                digits_ok += ds in heard
+            fired = {m.phrase for m in compiled.evaluate(tr)}
+            ref_text = re.sub(r"[^a-z ]", "", (refs["caller"] + " " + refs["callee"]).lower())
+            truth = {p for p in all_phrases if p in ref_text}
+            tp += len(fired & truth)
+            fp += len(fired - truth)
+            fn += len(truth - fired)
+    finally:
+        ct.resample = saved
+    return (
+        setting,
+        "clean" if snr is None else f"{snr:.0f} dB",
+        float(np.mean(wers["caller"])),
+        float(np.mean(wers["callee"])),
+        float(max(max(wers["caller"]), max(wers["callee"]))),
+        digits_ok / max(1, digits_all),
+        tp / max(1, tp + fn),
+        tp / max(1, tp + fp),
+        audio_s / max(cpu_s, 1e-9),
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--calls", type=int, default=20)
     ap.add_argument("--snr", default="clean,20,10", help="conditions: clean and/or SNR dB")
     ap.add_argument("--settings", default="old,new,new-nohints")
+    ap.add_argument("--pairs", default="", help="setting:condition list, e.g. new:clean,old:10")
     args = ap.parse_args()
-    from catalog.audio import read_wav
-    from catalog.models import Recording, Speaker
-    from triggers import RuleSet, compile_rules
 
     calls = []
     for i in range(args.calls):
         lines, phrases = SCRIPTS[i % len(SCRIPTS)]
         calls.append((lines, phrases, VOICES[i % len(VOICES)], i))
     conditions = [None if c == "clean" else float(c) for c in args.snr.split(",")]
+    plan = [(st, c) for st in args.settings.split(",") for c in conditions]
+    if args.pairs:
+        plan = [
+            (p.split(":")[0], None if p.split(":")[1] == "clean" else float(p.split(":")[1]))
+            for p in args.pairs.split(",")
+        ]
     all_phrases = sorted({p for _, ph, _, _ in calls for p in ph})
     rows = []
-    for setting in args.settings.split(","):
-        if setting == "old":
-            from scipy.signal import resample_poly
-
-            import catalog.audio as ca
-
-            saved = ca.resample
-
-            def poly(x, rate, target=16000):
-                g = np.gcd(rate, target)
-                return resample_poly(x, target // g, rate // g).astype(np.float32)
-
-            ca.resample = poly
-            import connectors.transcription as ct
-
-            ct.resample = poly
-        conn, use_hints = engine(setting)
-        for snr in conditions:
-            wers: dict[str, list[float]] = {"caller": [], "callee": []}
-            digits_ok = digits_all = 0
-            tp = fp = fn = 0
-            audio_s = cpu_s = 0.0
-            for lines, phrases, voices, seed in calls:
-                path, refs = render(lines, voices, snr, seed)
-                audio_s += read_wav(path).duration * 2
-                t0 = time.process_time()
-                tr = conn.transcribe_sync(Recording(), path, hints=phrases if use_hints else ())
-                cpu_s += time.process_time() - t0
-                for sp in Speaker:
-                    wers[sp.value].append(wer(refs[sp.value], tr.text_of(sp)))
-                said = " ".join(s.display_text for s in tr.segments)
-                heard_digits = re.sub(r"[^\d ]", "", said.replace(",", " ").replace(".", " "))
-                for ds in digit_strings(refs["caller"] + " " + refs["callee"]):
-                    digits_all += 1
-                    digits_ok += ds in heard_digits.replace(" ", "") and ds in heard_digits.split()
-                rules = RuleSet.model_validate(
-                    {"rules": [{"name": f"r{k}", "any": [p]} for k, p in enumerate(all_phrases)]}
-                )
-                fired = {m.phrase for m in compile_rules(rules).evaluate(tr)}
-                ref_text = (refs["caller"] + " " + refs["callee"]).lower()
-                truth = {p for p in all_phrases if p in re.sub(r"[^a-z ]", "", ref_text)}
-                tp += len(fired & truth)
-                fp += len(fired - truth)
-                fn += len(truth - fired)
-            rows.append(
-                (
-                    setting,
-                    "clean" if snr is None else f"{snr:.0f} dB",
-                    float(np.mean(wers["caller"])),
-                    float(np.mean(wers["callee"])),
-                    float(max(max(wers["caller"]), max(wers["callee"]))),
-                    digits_ok / max(1, digits_all),
-                    tp / max(1, tp + fn),
-                    tp / max(1, tp + fp),
-                    audio_s / max(cpu_s, 1e-9),
-                )
-            )
-            print(f"  done: {setting} {rows[-1][1]}", file=sys.stderr, flush=True)
-        if setting == "old":
-            ca.resample = saved
-            ct.resample = saved
+    for setting, snr in plan:
+        row = measure(setting, snr, calls, all_phrases)
+        if row is None:
+            continue
+        rows.append(row)
+        print(
+            f"  done: {row[0]} {row[1]}: WER {row[2]:.3f}/{row[3]:.3f} worst {row[4]:.2f}"
+            f" digits {row[5]:.0%} recall {row[6]:.2f} precision {row[7]:.2f} x{row[8]:.1f}",
+            file=sys.stderr,
+            flush=True,
+        )
     print(
-        f"\ntranscribe benchmark: {len(calls)} two-party calls × {len(conditions)} conditions, "
+        f"\ntranscribe benchmark: {len(calls)} generated two-party calls, "
         f"bundled tiny.en int8, 1 thread, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}\n"
     )
     print(
