@@ -1,9 +1,14 @@
-"""Reading and normalising WAV files. Every recording in the store is 16-bit PCM WAV, mono or
+"""Reading and normalising audio files. Every recording in the store is 16-bit PCM WAV, mono or
 stereo, at its original sample rate; this module is where other shapes are turned into that
-(or rejected with a message a person can act on)."""
+(or rejected with a message a person can act on).
+
+Plain PCM WAVs (8/16/24/32-bit integer) take a fast path through the standard library; every
+other file — WAVE_FORMAT_EXTENSIBLE or float WAVs, FLAC, MP3, M4A/AAC, OGG Vorbis/Opus, … — goes
+through one decoder, FFmpeg's, via PyAV."""
 
 from __future__ import annotations
 
+import struct
 import wave
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,8 +39,53 @@ class Audio:
         return self.samples[:, ch].astype(np.float32) / 32768.0
 
 
+def read_audio(path: Path) -> Audio:
+    """Any audio file (see the module docstring) → 16-bit samples at the file's own rate."""
+    return read_wav(path)
+
+
+def _one_line(e: BaseException) -> str:
+    text = getattr(e, "strerror", None) or str(e)  # FFmpeg's reason without the file name
+    text = " ".join(str(text).split()) or type(e).__name__
+    return text[:200]
+
+
+def decode_audio(path: Path) -> Audio:
+    """Decode with FFmpeg (PyAV): first audio stream, mono or stereo, kept at its own rate."""
+    import av
+
+    try:
+        with av.open(str(path), mode="r", metadata_errors="ignore") as container:
+            if not container.streams.audio:
+                raise AudioError(f"{path}: no audio stream in the file")
+            stream = container.streams.audio[0]
+            channels = stream.codec_context.channels
+            rate = stream.codec_context.sample_rate or stream.rate
+            if channels not in (1, 2):
+                raise AudioError(f"{path}: {channels} channels; recordings are mono or stereo")
+            if not rate or rate not in SUPPORTED_RATES:
+                raise AudioError(f"{path}: unsupported sample rate {rate} Hz")
+            layout = "mono" if channels == 1 else "stereo"
+            resampler = av.AudioResampler(format="s16", layout=layout, rate=rate)
+            chunks: list[np.ndarray] = []
+            for frame in container.decode(stream):
+                for out in resampler.resample(frame):
+                    chunks.append(out.to_ndarray().reshape(-1, channels))
+            for out in resampler.resample(None):
+                chunks.append(out.to_ndarray().reshape(-1, channels))
+    except AudioError:
+        raise
+    except (av.FFmpegError, ValueError, OSError, UnicodeDecodeError) as e:
+        raise AudioError(f"{path}: not an audio file recflow can decode ({_one_line(e)})") from None
+    if not chunks or sum(len(c) for c in chunks) == 0:
+        raise AudioError(f"{path}: file holds no audio frames")
+    pcm = np.concatenate(chunks).astype(np.int16)
+    return Audio(np.ascontiguousarray(pcm), int(rate))
+
+
 def read_wav(path: Path) -> Audio:
-    """Read a PCM WAV (8/16/24/32-bit integer, 1 or 2 channels) into 16-bit samples."""
+    """Read a WAV (PCM 8/16/24/32-bit, float, extensible) or any other audio file into 16-bit
+    samples; 1 or 2 channels. Plain PCM WAVs are read without FFmpeg."""
     try:
         size = path.stat().st_size
     except OSError as e:
@@ -51,8 +101,9 @@ def read_wav(path: Path) -> Audio:
                 w.getnframes(),
             )
             raw = w.readframes(frames)
-    except (wave.Error, EOFError) as e:
-        raise AudioError(f"{path}: not a PCM WAV file ({e})") from None
+    except (wave.Error, EOFError, RuntimeError, ValueError, struct.error):
+        # not a plain PCM WAV: extensible/float WAV, FLAC, MP3, M4A, OGG … or not audio at all
+        return decode_audio(path)
     if channels not in (1, 2):
         raise AudioError(f"{path}: {channels} channels; recordings are mono or stereo")
     if rate not in SUPPORTED_RATES:
@@ -99,9 +150,9 @@ def wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
 
 def resample(x: np.ndarray, rate: int, target: int = 16000) -> np.ndarray:
     """Band-limited resampling of float32 mono audio (what speech engines want)."""
-    if rate == target:
-        return x.astype(np.float32)
-    from scipy.signal import resample_poly
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if rate == target or x.size == 0:
+        return x
+    import soxr
 
-    g = np.gcd(rate, target)
-    return resample_poly(x, target // g, rate // g).astype(np.float32)
+    return np.asarray(soxr.resample(x, rate, target, quality="HQ"), dtype=np.float32)

@@ -141,6 +141,13 @@ class TranscriptSegment(BaseModel):
     end: float
     text: str
     words: list[Word] = Field(default_factory=list)
+    text_normalized: str = Field(
+        "", description="text with spoken numbers as digits; empty when it equals text"
+    )
+
+    @property
+    def display_text(self) -> str:
+        return self.text_normalized or self.text
 
 
 class Transcript(BaseModel):

@@ -22,7 +22,7 @@ from catalog.tables import RecordingRow, TranscriptRow
 from catalog.trigger_tables import TriggerAlertRow, TriggerMatchRow
 
 RULES_DOCUMENT = "keyword_rules"
-MATCH_FIELDS = ("rule", "phrase", "kind", "speaker", "start", "end", "snippet")
+MATCH_FIELDS = ("rule", "phrase", "kind", "speaker", "start", "end", "snippet", "confidence")
 
 
 class StoredMatch(BaseModel):
@@ -37,6 +37,9 @@ class StoredMatch(BaseModel):
     start: float = Field(description="Seconds from the start of the call")
     end: float = Field(description="Seconds from the start of the call")
     snippet: str = Field("", description="Words around the match")
+    confidence: float | None = Field(
+        None, description="Least probability of the matched words (None for absence)"
+    )
     rules_version: str = Field("", description="Version of the rules that found it")
 
 

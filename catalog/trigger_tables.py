@@ -29,6 +29,8 @@ class TriggerMatchRow(Base):
     snippet: Mapped[str] = mapped_column(Text, default="")
     rules_version: Mapped[str] = mapped_column(String(32), default="")
     created_at: Mapped[datetime]
+    # least word probability of the words matched (None: stored before transcripts_0001)
+    confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
 
     __table_args__ = (Index("ix_trigger_matches_rule", "rule", "created_at"),)
 

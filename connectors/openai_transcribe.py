@@ -6,6 +6,7 @@ Each channel is uploaded as its own mono WAV so segments keep their speaker."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -24,7 +25,7 @@ from connectors.base import (
     PermanentError,
     RetriableError,
 )
-from connectors.transcription import speaker_of, transcribe_channels
+from connectors.transcription import hotwords_text, speaker_of, transcribe_channels
 
 
 class OpenAITranscribeConfig(ConnectorConfig):
@@ -84,6 +85,7 @@ class OpenAITranscribeConnector(Connector):
     display_name = "OpenAI-compatible transcription API"
     config_model = OpenAITranscribeConfig
     capabilities: ClassVar[frozenset[str]] = frozenset({"transcribe"})
+    takes_hints: ClassVar[bool] = True  # sent as the API's `prompt`
     config: OpenAITranscribeConfig
 
     @property
@@ -96,7 +98,9 @@ class OpenAITranscribeConnector(Connector):
             return {}
         return {"Authorization": f"Bearer {self.config.api_key.get_secret_value()}"}
 
-    def _channel(self, samples: np.ndarray, channel: int) -> list[TranscriptSegment]:
+    def _channel(
+        self, samples: np.ndarray, channel: int, hints: Sequence[str] = ()
+    ) -> list[TranscriptSegment]:
         pcm = np.clip(samples * 32768.0, -32768, 32767).astype(np.int16)
         form: dict[str, str | list[str]] = {
             "model": self.config.model,
@@ -105,6 +109,10 @@ class OpenAITranscribeConnector(Connector):
         }
         if self.config.language:
             form["language"] = self.config.language
+        if hints:
+            # the API's `prompt` guides spelling and vocabulary (whisper-1 reads its last 224
+            # tokens); the same bounded list the built-in engine gets as hotwords
+            form["prompt"] = hotwords_text(hints) + "."
         try:
             resp = httpx.post(
                 f"{self.url}/audio/transcriptions",
@@ -124,9 +132,15 @@ class OpenAITranscribeConnector(Connector):
         except (ValueError, KeyError, TypeError) as e:
             raise PermanentError(f"unexpected response: {e}") from e
 
-    async def transcribe(self, recording: Recording, audio: Path) -> Transcript:
+    async def transcribe(
+        self, recording: Recording, audio: Path, hints: Sequence[str] = ()
+    ) -> Transcript:
         return await asyncio.to_thread(
-            transcribe_channels, recording, audio, self._channel, f"openai:{self.config.model}"
+            transcribe_channels,
+            recording,
+            audio,
+            lambda samples, ch: self._channel(samples, ch, hints),
+            f"openai:{self.config.model}",
         )
 
     async def check(self) -> CheckResult:

@@ -6,13 +6,14 @@ happen once, here."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from catalog.audio import Audio, read_wav, resample
 from catalog.models import Recording, Speaker, Transcript, TranscriptSegment
+from triggers.spoken_numbers import normalize_numbers
 
 # Quieter than this (peak, full scale = 1.0) is treated as an empty channel: a one-sided
 # recording must not make the engine hallucinate words into silence.
@@ -31,8 +32,31 @@ def transcribe_channels(
         if samples.size == 0 or float(np.max(np.abs(samples))) < SILENCE_PEAK:
             continue
         segments.extend(engine(samples, ch))
+    for seg in segments:
+        normalized = normalize_numbers(seg.text)
+        if normalized != seg.text:
+            seg.text_normalized = normalized
     segments.sort(key=lambda s: (s.start, s.channel))
     return Transcript(recording_id=recording.id, engine=engine_name, segments=segments)
+
+
+MAX_HINTS_CHARS = 400
+
+
+def hotwords_text(hints: Sequence[str]) -> str:
+    """Rule phrases and names → the decoder's hotword string (deduplicated, bounded)."""
+    seen: dict[str, None] = {}
+    for h in hints:
+        h = " ".join(str(h).split())
+        if h and h.casefold() not in {k.casefold() for k in seen}:
+            seen[h] = None
+    out = ""
+    for h in seen:
+        nxt = f"{out}, {h}" if out else h
+        if len(nxt) > MAX_HINTS_CHARS:
+            break
+        out = nxt
+    return out
 
 
 def speaker_of(channel: int) -> Speaker:

@@ -16,6 +16,7 @@ from prefect.context import get_run_context
 from catalog.models import Recording, Transcript
 from connectors.base import RetriableError
 from services.runtime import get_catalog, transcriber_for, worker_id
+from services.transcription import hints_for
 
 log = logging.getLogger("recflow.flows")
 
@@ -59,7 +60,11 @@ def claim_recording(recording_id: str, attempt: int, flow_run_id: str) -> Record
 async def transcribe_recording(recording: Recording) -> Transcript:
     catalog = get_catalog()
     audio = catalog.store.local_path(recording.file_key)
-    return await transcriber_for(catalog).transcribe(recording, audio)
+    transcriber = transcriber_for(catalog)
+    hints = hints_for(catalog, recording, transcriber)
+    if hints:
+        return await transcriber.transcribe(recording, audio, hints=hints)  # type: ignore[call-arg]
+    return await transcriber.transcribe(recording, audio)
 
 
 @task(name="store_transcript", persist_result=False)

@@ -64,11 +64,10 @@ def _read_pcm(src: Path) -> tuple[np.ndarray, int]:
 def _to_8k(samples: np.ndarray, rate: int) -> np.ndarray:
     if rate == 8000:
         return samples
-    from scipy.signal import resample_poly
+    import soxr  # the same resampler as transcription (scipy is no longer a dependency)
 
-    g = int(np.gcd(rate, 8000))
-    out = resample_poly(samples.astype(np.float32), 8000 // g, rate // g, axis=0)
-    return np.clip(np.rint(out), -32768, 32767).astype(np.int16)
+    out = soxr.resample(samples.astype(np.float32), rate, 8000, quality="HQ")
+    return np.clip(np.rint(out), -32768, 32767).astype(np.int16).reshape(-1, samples.shape[1])
 
 
 def _stereo(samples: np.ndarray) -> np.ndarray:

@@ -9,7 +9,6 @@ import asyncio
 import os
 import socket
 import uuid
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -81,21 +80,16 @@ def override_transcriber(transcriber: Transcriber | None) -> None:
 
 def transcriber_for(catalog: Catalog) -> Transcriber:
     """The configured engine: `transcription: {connector: NAME}` in the config file names a
-    connector with the transcribe capability; without it, bundled faster-whisper."""
+    connector with the transcribe capability; without it, the built-in faster-whisper with the
+    section's settings (model, language, beam size, device, …; defaults: bundled tiny.en)."""
     if _transcriber_override is not None:
         return _transcriber_override
-    doc = catalog.get_document("transcription") or {}
-    name = doc.get("connector")
-    if name:
-        return load_connector(name)  # type: ignore[return-value]
-    return _default_transcriber()
+    from services.transcription import builtin_engine, current_settings
 
-
-@lru_cache
-def _default_transcriber() -> Transcriber:
-    from connectors.faster_whisper import FasterWhisperConfig, FasterWhisperConnector
-
-    return FasterWhisperConnector(FasterWhisperConfig())
+    settings = current_settings(catalog)
+    if settings.connector:
+        return load_connector(settings.connector)  # type: ignore[return-value]
+    return builtin_engine(settings)
 
 
 def load_connector(name: str) -> Connector:

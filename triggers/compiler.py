@@ -182,10 +182,14 @@ def _evaluate_rule(
     windowed = rule.window is not None
     lo, hi = rule.window.bounds(prepared.duration) if rule.window else (0.0, float("inf"))
 
+    floor = rule.min_confidence
+
     def in_scope(pid: int) -> list[Hit]:
         got = hits.get(pid)
         if not got:
             return []
+        if floor > 0:
+            got = [h for h in got if streams[h[0]].confidence(h[1], h[2]) >= floor]
         if not windowed:
             return [h for h in got if admitted[h[0]]]
         return [h for h in got if admitted[h[0]] and lo <= streams[h[0]].starts[h[1]] < hi]
@@ -230,6 +234,7 @@ def _evaluate_rule(
                 start=st.starts[first],
                 end=st.ends[last],
                 snippet=st.snippet(first, last),
+                confidence=round(st.confidence(first, last), 4),
             )
         )
     for pa, ha, pb, hb in pairs:
@@ -244,6 +249,7 @@ def _evaluate_rule(
                 start=st.starts[first],
                 end=st.ends[last],
                 snippet=st.snippet(first, last),
+                confidence=round(min(st.confidence(*ha[1:]), st.confidence(*hb[1:])), 4),
             )
         )
     if cr.none_ids and not rule.positive:

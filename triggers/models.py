@@ -120,6 +120,12 @@ class Rule(BaseModel):
     near: list[Near] = Field(default_factory=list, description="Proximity clauses")
     speaker: SpeakerScope = Field(SpeakerScope.either, description="caller | callee | either")
     window: Window | None = Field(None, description="Part of the call to look at")
+    min_confidence: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Ignore phrases heard with less confidence (least word probability)",
+    )
     actions: list[Action] = Field(default_factory=list, description="Where matches are sent")
 
     @field_validator("any_", "all_", "none")
@@ -199,3 +205,9 @@ class Match(BaseModel):
     start: float = Field(description="Seconds from the start of the call")
     end: float = Field(description="Seconds from the start of the call")
     snippet: str = Field("", description="The words around the match, as transcribed")
+    confidence: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Least recogniser probability of the matched words; None for absence",
+    )

@@ -24,6 +24,12 @@ class Stream:
     first_word: list[int] = field(default_factory=list)  # token -> index into words
     last_word: list[int] = field(default_factory=list)
     words: list[str] = field(default_factory=list)  # source words as transcribed, stripped
+    probs: list[float] = field(default_factory=list)  # recogniser probability per source word
+
+    def confidence(self, first_token: int, last_token: int) -> float:
+        """Least probability of the source words behind tokens ``first..last``."""
+        a, b = self.first_word[first_token], self.last_word[last_token]
+        return min(self.probs[a : b + 1], default=1.0)
 
     def snippet(self, first_token: int, last_token: int, context: int = 8) -> str:
         a, b = self.first_word[first_token], self.last_word[last_token]
@@ -38,22 +44,25 @@ class PreparedTranscript:
     duration: float
 
 
-def _segment_words(seg: TranscriptSegment) -> tuple[list[str], list[float], list[float]]:
-    """Words with times: the recogniser's word timings when present, else the segment's span
-    spread evenly over its words."""
+def _segment_words(
+    seg: TranscriptSegment,
+) -> tuple[list[str], list[float], list[float], list[float]]:
+    """Words with times and probabilities: the recogniser's word timings when present, else the
+    segment's span spread evenly over its words (probability 1: the engine gave none)."""
     if seg.words:
         return (
             [w.word for w in seg.words],
             [w.start for w in seg.words],
             [w.end for w in seg.words],
+            [w.probability for w in seg.words],
         )
     words = split_words(seg.text)
     n = len(words)
     if n == 0:
-        return [], [], []
+        return [], [], [], []
     step = max(0.0, seg.end - seg.start) / n
     starts = [seg.start + i * step for i in range(n)]
-    return words, starts, [s + step for s in starts]
+    return words, starts, [s + step for s in starts], [1.0] * n
 
 
 def prepare(transcript: Transcript, duration: float | None = None) -> PreparedTranscript:
@@ -67,11 +76,12 @@ def prepare(transcript: Transcript, duration: float | None = None) -> PreparedTr
         stream = by_speaker.get(seg.speaker)
         if stream is None:
             stream = by_speaker[seg.speaker] = Stream(seg.speaker)
-        words, starts, ends = _segment_words(seg)
+        words, starts, ends, probs = _segment_words(seg)
         if not words:
             continue
         base = len(stream.words)
         stream.words.extend([w.strip() for w in words])
+        stream.probs.extend(probs)
         toks, first, last = normalize_arrays(words)
         stream.tokens.extend(toks)
         stream.starts.extend([starts[a] for a in first])

@@ -30,7 +30,9 @@ def register(app: typer.Typer) -> None:
 
 
 def ingest(
-    files: list[Path] = typer.Argument(..., help="WAV files (mono or stereo, any common rate)"),
+    files: list[Path] = typer.Argument(
+        ..., help="Audio files: WAV (any PCM width, float), FLAC, MP3, M4A, OGG; mono or stereo"
+    ),
     from_number: str = typer.Option(..., "--from", help="Caller number (channel 0)"),
     to_number: str = typer.Option(..., "--to", help="Callee number (channel 1)"),
     direction: Direction = typer.Option(Direction.inbound, "--direction"),
@@ -39,8 +41,8 @@ def ingest(
 ) -> None:
     """Import existing recordings as if captured; prints each new recording's id.
 
-    The file is validated and normalised to 16-bit PCM WAV before anything is stored, so a bad
-    file leaves the catalog untouched."""
+    The file is decoded, validated and normalised to 16-bit PCM WAV before anything is stored,
+    so a bad file leaves the catalog untouched."""
     from rich.progress import Progress
 
     started = parse_time(start, "--start")
@@ -192,7 +194,7 @@ def show(
 def format_transcript(t: Transcript) -> str:
     lines = []
     for s in t.segments:
-        lines.append(f"[{_clock(s.start)} - {_clock(s.end)}] {s.speaker.value}: {s.text}")
+        lines.append(f"[{_clock(s.start)} - {_clock(s.end)}] {s.speaker.value}: {s.display_text}")
     return "\n".join(lines)
 
 

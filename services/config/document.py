@@ -13,6 +13,7 @@ from services.config.recorder_section import RecorderSection
 from services.config.reviews_section import ReviewsSection
 from services.config.rules_section import RulesSection
 from services.config.sms_section import ContactsSection, SmsSection
+from services.config.transcription_section import TranscriptionSection
 
 SECTIONS: list[Section] = [
     AccountSection(),
@@ -24,6 +25,7 @@ SECTIONS: list[Section] = [
     ArchiveSection(),
     RetentionSection(),
     ReviewsSection(),
+    TranscriptionSection(),
 ]
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-import struct
+import wave
 
 import pytest
 
+from tests.catalog.test_audio_formats import KINDS, make
 from tests.support import CANCEL_CALL, child_env, cli, make_call
 
 
@@ -48,19 +49,10 @@ def test_ingest_prints_id_and_stores_a_captured_recording(env, tmp_path):
     ("name", "content", "reason"),
     [
         ("empty.wav", b"", "empty"),
-        ("text.wav", b"hello, I am not a wav file" * 20, "not a PCM WAV"),
-        ("truncated.wav", b"RIFF\x24\x00\x00\x00WAVEfmt ", "not a PCM WAV"),
-        (
-            "float.wav",
-            b"RIFF"
-            + struct.pack("<I", 44)
-            + b"WAVEfmt "
-            + struct.pack("<IHHIIHH", 16, 3, 1, 8000, 32000, 4, 32)
-            + b"data"
-            + struct.pack("<I", 8)
-            + struct.pack("<2f", 0.5, -0.5),
-            "not a PCM WAV",
-        ),
+        ("text.wav", b"hello, I am not a wav file" * 20, "not an audio file"),
+        ("truncated.wav", b"RIFF\x24\x00\x00\x00WAVEfmt ", "not an audio file"),
+        ("text.mp3", b"ID3 but no frames at all" * 20, "not an audio file"),
+        ("junk.flac", b"fLaC" + bytes(range(256)) * 4, "recflow"),
     ],
 )
 def test_bad_input_is_rejected_and_catalog_stays_consistent(env, tmp_path, name, content, reason):
@@ -96,3 +88,28 @@ def test_bad_start_time(env, tmp_path):
 def test_unknown_recording(env):
     r = cli(env, "recordings", "show", "does-not-exist", check=False)
     assert r.returncode == 1 and "no recording" in r.stderr
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_any_format_is_stored_as_16_bit_pcm_wav(env, tmp_path, kind):
+    path, rate = make(kind, tmp_path)
+    rid = cli(env, "ingest", str(path), "--from", "1", "--to", "2").stdout.strip()
+    data = json.loads(cli(env, "recordings", "show", rid, "--json").stdout)
+    assert data["channels"] == 2 and data["sample_rate"] == rate
+    assert data["metadata"]["original_name"] == path.name
+    stored = [p for p in (tmp_path / "data" / "recordings").rglob("*.wav")]
+    assert len(stored) == 1
+    with wave.open(str(stored[0])) as w:
+        assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (2, 2, rate)
+
+
+@pytest.mark.parametrize("kind", ["mp3", "flac", "m4a", "opus", "wav24"])
+def test_corrupt_file_of_each_format_stores_nothing(env, tmp_path, kind):
+    path, _ = make(kind, tmp_path)
+    bad = tmp_path / f"corrupt{path.suffix}"
+    bad.write_bytes(path.read_bytes()[:12] + bytes(4096))
+    r = cli(env, "ingest", str(bad), "--from", "1", "--to", "2", check=False)
+    assert r.returncode == 1
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and bad.name in lines[0]
+    assert count(env) == 0
