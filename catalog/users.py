@@ -35,12 +35,13 @@ _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 class Role(enum.StrEnum):
     admin = "admin"  # super user: everything, private calls included
+    group_admin = "group_admin"  # manages the users and devices of their groups, sees their calls
     supervisor = "supervisor"  # recordings of their groups, configuration read-only
     user = "user"  # own recordings only
 
     @property
     def rank(self) -> int:
-        return {"user": 0, "supervisor": 1, "admin": 2}[self.value]
+        return {"user": 0, "supervisor": 1, "group_admin": 2, "admin": 3}[self.value]
 
 
 class User(BaseModel):
