@@ -203,6 +203,21 @@ class Users:
         with self.db.session() as s:
             s.execute(update(UserRow).where(UserRow.id == user_id).values(**values))
 
+    def reset_totp(self, user_id: str) -> str:
+        """A new TOTP secret, not yet enrolled (the next login shows the QR code), and no
+        recovery codes; returns the otpauth URI (shown once)."""
+        secret = pyotp.random_base32()
+        with self.db.session() as s:
+            row = s.get(UserRow, user_id)
+            if row is None:
+                raise UserError("no such user")
+            row.totp_secret_enc = self._encrypt(secret)
+            row.totp_enrolled = False
+            row.totp_last_step = 0
+            row.recovery_hashes = []
+            user = _user(row)
+        return self.otpauth_uri(user, secret)
+
     # ------------------------------------------------------------ first factor
 
     def authenticate(self, email: str, password: str, now: datetime) -> LoginResult:

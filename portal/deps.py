@@ -47,6 +47,7 @@ class Principal:
     name: str
     user: User | None = None
     token: ApiToken | None = None
+    scope: Visibility | None = None  # from services.visibility (directory groups and devices)
 
     @property
     def role(self) -> Role:
@@ -57,6 +58,8 @@ class Principal:
         return self.user is not None and self.user.is_admin
 
     def visibility(self) -> Visibility:
+        if self.scope is not None:
+            return self.scope
         if self.token is not None:
             # an account-wide integration token sees every call except private ones: private
             # calls are for their owner and super users only (product.md)
@@ -156,7 +159,22 @@ def api_principal(request: Request) -> Principal:
             "invalid or revoked token",
             headers={"WWW-Authenticate": 'Bearer realm="recflow", error="invalid_token"'},
         )
-    return Principal(name=f"token:{token.name}", token=token)
+    from services.visibility import token_owner, visibility_for
+
+    owner = token_owner(st.catalog, token)
+    if owner is not None and (owner.disabled or st.users.is_locked(owner.id, st.clock())):
+        # a disabled user's tokens stop at once (and work again if the user is re-enabled)
+        raise HTTPException(
+            401,
+            "the token's owner is disabled",
+            headers={"WWW-Authenticate": 'Bearer realm="recflow", error="invalid_token"'},
+        )
+    return Principal(
+        name=f"token:{token.name}",
+        user=owner,
+        token=token,
+        scope=visibility_for(st.catalog, None, token=token),
+    )
 
 
 ApiCaller = Annotated[Principal, Depends(api_principal)]

@@ -13,6 +13,7 @@ from catalog.portal_queries import CursorError, RecordingQuery, page_recordings
 from portal.auth_pages import render
 from portal.deps import CurrentUser, Principal, client_ip, state_of
 from portal.state import PortalState
+from services.visibility import visibility_for
 
 router = APIRouter()
 
@@ -81,7 +82,7 @@ def recordings(
     limit: int = 50,
 ) -> Response:
     st = state_of(request)
-    principal = Principal(name=user.email, user=user)
+    principal = Principal(name=user.email, user=user, scope=visibility_for(st.catalog, user))
     query = RecordingQuery(
         since=parse_day(since),
         until=parse_day(until, end=True),
@@ -110,7 +111,7 @@ def recordings(
 @router.get("/recordings/{recording_id}")
 def recording_detail(request: Request, recording_id: str, user: CurrentUser) -> Response:
     st = state_of(request)
-    principal = Principal(name=user.email, user=user)
+    principal = Principal(name=user.email, user=user, scope=visibility_for(st.catalog, user))
     rec = visible_recording(st, principal, recording_id)
     transcript = st.catalog.get_transcript(rec.id)
     st.audit.record(
@@ -132,6 +133,6 @@ def recording_audio(
     request: Request, recording_id: str, user: CurrentUser, download: bool = False
 ) -> Response:
     st = state_of(request)
-    principal = Principal(name=user.email, user=user)
+    principal = Principal(name=user.email, user=user, scope=visibility_for(st.catalog, user))
     rec = visible_recording(st, principal, recording_id)
     return audio_response(request, st, principal, rec, download)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from recflow.account_section import AccountSection
 from recflow.archive_section import ArchiveSection, RetentionSection
 from recflow.connectors_section import ConnectorsSection
+from recflow.directory_section import SECTIONS as DIRECTORY_SECTIONS
 from recflow.recorder_section import RecorderSection
 from recflow.rules_section import RulesSection
 from recflow.sms_section import ContactsSection, SmsSection
@@ -18,4 +19,5 @@ SECTIONS = [
     RecorderSection(),
     ArchiveSection(),
     RetentionSection(),
+    *DIRECTORY_SECTIONS,  # groups, users, devices, recording_policy (issue 16)
 ]

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from catalog.models import Direction, Participant, PauseSpan, Recording
+from catalog.models import Direction, Participant, PauseSpan, Recording, RecordingStatus
 from catalog.repository import Catalog
 from catalog.store import LocalStore
 from recorder import wav
@@ -75,9 +75,16 @@ def recording_from_description(desc: dict[str, Any], frames: int, rate: int = 80
         private=bool(desc.get("private")),
         participants=[Participant(**p) for p in desc.get("participants", [])],
         pauses=[PauseSpan(**p) for p in desc.get("pauses", [])],
-        metadata=desc.get("metadata", {}),
+        metadata=_with_policy(desc),
         file_key=f"{started:%Y/%m/%d}/{desc['recording_id']}.wav",
     )
+
+
+def _with_policy(desc: dict[str, Any]) -> dict[str, Any]:
+    meta = dict(desc.get("metadata", {}))
+    if desc.get("policy"):
+        meta["policy"] = desc["policy"]
+    return meta
 
 
 class CatalogSink:
@@ -93,6 +100,16 @@ class CatalogSink:
         if recovered and self.catalog.get_recording(rec.id) is not None:
             return rec.id  # the crashed process got as far as the row
         self.catalog.add_recording(rec, audio=self._place(rec, audio))
+        return rec.id
+
+    def capture_unrecorded(self, description: dict[str, Any]) -> str:
+        """A call the recording policy did not record: the row (for audit) without audio,
+        status ``not_recorded`` so no flow run is ever made for it."""
+        rec = recording_from_description(description, 0)
+        rec.file_key = ""
+        rec.status = RecordingStatus.not_recorded
+        if self.catalog.get_recording(rec.id) is None:
+            self.catalog.add_recording(rec)
         return rec.id
 
     def capture_many(self, items: list[tuple[dict[str, Any], Path, int]]) -> list[str]:

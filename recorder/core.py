@@ -159,6 +159,11 @@ class Call:
     bye_until: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
     dtmf_consumed: int = 0
+    # recording policy (issue 16): the decision and its rule; media is kept only while
+    # ``recording`` (an on-demand call starts at sample ``record_from``)
+    policy: dict[str, Any] = field(default_factory=dict)
+    recording: bool = True
+    record_from: int = 0
 
     @property
     def codec(self) -> str:
@@ -195,6 +200,8 @@ class Call:
             "private": self.private,
             "participants": self.participants,
             "pauses": pauses,
+            "policy": dict(self.policy),
+            "recorded": self.recording,
             "metadata": {
                 "capture": "siprec" if self.siprec else "sip",
                 "transport": self.transport,
@@ -230,6 +237,10 @@ class RecorderCore:
         self._trusted = [ipaddress.ip_network(c, strict=False) for c in settings.trusted_sources]
         self._trust_cache: dict[str, bool] = {}
         self.counters: dict[str, int] = {}
+        # recording policy: ``decide(from, to, direction) -> (decision, rule)``, swapped by the
+        # shell when the configuration changes; None records every call
+        self.decide: Callable[[str, str, str], tuple[str, str]] | None = None
+        self.on_demand_code = ""
 
     # ---------------------------------------------------------------- entry points
 
@@ -338,13 +349,20 @@ class RecorderCore:
         digits = call.media.digits
         out: list[Action] = []
         codes = [(s.private_code, "private"), (s.pause_code, "pause"), (s.resume_code, "resume")]
+        if call.policy.get("decision") == "on_demand":
+            codes.append((self.on_demand_code, "record"))
         for i in range(call.dtmf_consumed, len(digits)):
             window = "".join(d.digit for d in digits[max(0, i - 7) : i + 1])
             for code, action in codes:
                 if not code or not window.endswith(code):
                     continue
                 pos = digits[i].position
-                if action == "private":
+                if action == "record":
+                    if not call.recording:
+                        call.recording, call.record_from = True, pos
+                        call.policy["started_by"] = "dtmf"
+                        call.policy["started_at_seconds"] = round(pos / RATE, 3)
+                elif action == "private":
                     call.private = True
                 else:
                     self._set_pause(call, "dtmf", action == "pause", pos)
@@ -467,6 +485,10 @@ class RecorderCore:
         if metadata is not None and metadata.direction in ("inbound", "outbound", "internal"):
             call.direction = metadata.direction
         call.extra["user_agent"] = msg.get("user-agent")[:200]
+        if self.decide is not None:
+            decision, rule = self.decide(call.from_number, call.to_number, call.direction)
+            call.policy = {"decision": decision, "rule": rule}
+            call.recording = decision == "recorded"
         self.calls[call.call_id] = call
         out.append(CallStarted(call))
         if self.settings.answer_delay_seconds > 0:

@@ -90,6 +90,10 @@ def recorder(
         tcp=not no_tcp,
     )
 
+    from recorder.policy_source import PolicyRefresher
+
+    policy = PolicyRefresher(catalog, server.core).start()  # recording policy (issue 16)
+
     def ready() -> None:
         proto = "udp" if no_tcp else "udp+tcp"
         typer.echo(
@@ -111,6 +115,7 @@ def recorder(
         cProfile.runctx("runner(serve_forever(server, ready))", globals(), locals(), profile_to)
     else:
         runner(serve_forever(server, ready))
+    policy.stop()
     catalog.db.dispose()
 
 
