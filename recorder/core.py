@@ -163,7 +163,7 @@ class Call:
     # ``recording`` (an on-demand call starts at sample ``record_from``)
     policy: dict[str, Any] = field(default_factory=dict)
     recording: bool = True
-    record_from: int = 0
+    record_from: int | None = None
 
     @property
     def codec(self) -> str:
@@ -177,13 +177,16 @@ class Call:
 
     def describe(self) -> dict[str, Any]:
         """Everything the catalog row needs except the audio; also the crash sidecar."""
+        shift = self.record_from or 0  # an on-demand file starts where recording started
         pauses = [
             {
-                "start": p.start / RATE,
-                "end": (p.end if p.end is not None else self.media.committed) / RATE,
+                "start": max(0, p.start - shift) / RATE,
+                "end": max(0, (p.end if p.end is not None else self.media.committed) - shift)
+                / RATE,
                 "reason": p.reason,
             }
             for p in self.media.pauses
+            if (p.end is None or p.end > shift)
         ]
         return {
             "recording_id": self.recording_id,
@@ -361,7 +364,6 @@ class RecorderCore:
                     if not call.recording:
                         call.recording, call.record_from = True, pos
                         call.policy["started_by"] = "dtmf"
-                        call.policy["started_at_seconds"] = round(pos / RATE, 3)
                 elif action == "private":
                     call.private = True
                 else:

@@ -355,13 +355,16 @@ class RecorderServer:
         return writer
 
     @staticmethod
-    def _kept(call: Call, pcm: Any) -> Any:
-        """Drop what precedes an on-demand start (``pcm`` ends at the committed position)."""
-        if call.record_from:
-            start = call.media.committed - len(pcm)
-            skip = min(len(pcm), max(0, call.record_from - start))
-            return pcm[skip:]
-        return pcm
+    def _kept(call: Call, pcm: Any, writer: WavWriter) -> Any:
+        """Drop what precedes an on-demand start (``pcm`` ends at the committed position).
+        The code's own RTP timestamp places the start; one earlier than audio still held (a
+        sender whose event timestamps are off) starts at the oldest audio still held."""
+        if call.record_from is None or writer.frames:
+            return pcm
+        start = call.media.committed - len(pcm)
+        call.record_from = max(call.record_from, start)
+        call.policy["started_at_seconds"] = round(call.record_from / 8000, 3)
+        return pcm[min(len(pcm), call.record_from - start) :]
 
     def _write_sidecar(self, call: Call) -> None:
         if not call.recording:
@@ -386,7 +389,7 @@ class RecorderServer:
                 # not recorded by policy: the decision is still listed (metadata, no audio)
                 self._submit(self._capture_unrecorded, call.describe())
             return
-        pcm = self._kept(call, pcm)
+        pcm = self._kept(call, pcm, writer)
         if call.answered_at is None and not any(s.stats.packets for s in call.media.streams):
             self._submit(self._discard, writer)  # cancelled before answer, nothing heard
             return
@@ -500,7 +503,7 @@ class RecorderServer:
                 self._perform(self.core.on_digits(call, now))
             writer = self._writer(call)
             if writer is not None and len(pcm):
-                writer.write(self._kept(call, pcm))
+                writer.write(self._kept(call, pcm, writer))
 
     def _timer_tick(self) -> None:
         self._perform(self.core.tick(time.monotonic(), time.time()))
