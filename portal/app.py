@@ -29,7 +29,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from catalog.models import utcnow
 from catalog.repository import Catalog
 from portal import account_pages, admin_pages, api, auth_pages, recording_pages
-from portal.deps import CSRF_COOKIE, Forbidden, LoginRequired, csrf_token, state_of
+from portal.deps import (
+    CSRF_COOKIE,
+    Forbidden,
+    LoginRequired,
+    PasswordChangeRequired,
+    csrf_token,
+    state_of,
+)
 from portal.metrics import CONTENT_TYPE
 from portal.security import allowed, client_address
 from portal.settings import PortalSettings
@@ -107,6 +114,10 @@ def create_app(
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target, safe='')}", 303)
 
+    @app.exception_handler(PasswordChangeRequired)
+    async def _password(request: Request, exc: PasswordChangeRequired) -> Response:
+        return RedirectResponse("/me", 303)
+
     @app.exception_handler(Forbidden)
     async def _forbidden(request: Request, exc: Forbidden) -> Response:
         return _page_error(request, 403, "Your role does not allow this page.")
@@ -143,7 +154,9 @@ def create_app(
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.mount("/api/v1", api_app)
-    for module in (auth_pages, account_pages, recording_pages, admin_pages):
+    from portal import people_pages  # issue 16: people and my account
+
+    for module in (auth_pages, account_pages, recording_pages, admin_pages, people_pages):
         app.include_router(module.router)
     return app
 

@@ -30,6 +30,10 @@ TITLES = {
     "sms": "SMS-to-email",
     "contacts": "Contacts (known names)",
     "recording": "Recording settings (account / user / device)",
+    "groups": "Groups (nested one level)",
+    "users": "People (roles, groups, numbers; no passwords)",
+    "devices": "Devices and extensions",
+    "recording_policy": "Recording policy (account / user / device)",
 }
 
 

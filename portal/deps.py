@@ -25,6 +25,15 @@ class LoginRequired(Exception):
         self.stage = stage
 
 
+class PasswordChangeRequired(Exception):
+    """A password reset by an administrator (or a new user): every page but /me and /logout
+    redirects to /me until the user picked their own password."""
+
+
+# where a user who must change their password may still go
+PASSWORD_CHANGE_PATHS = ("/me", "/me/password", "/logout")
+
+
 class Forbidden(Exception):
     """Logged in, but the role does not allow this page."""
 
@@ -98,6 +107,11 @@ def page_user(request: Request) -> User:
         st.sessions.delete(sess.raw_id)
         raise LoginRequired()
     request.state.user = user
+    if request.url.path not in PASSWORD_CHANGE_PATHS:
+        from catalog.directory import Directory
+
+        if Directory(st.catalog).user_settings(user.id).must_change_password:
+            raise PasswordChangeRequired()
     return user
 
 
