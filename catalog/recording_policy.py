@@ -98,6 +98,9 @@ class RecordingPolicy(BaseModel):
         default_factory=dict, description="By device number (overrides its user)"
     )
     on_demand_code: str = Field("*95", description="DTMF feature code that starts recording")
+    max_seconds: float = Field(
+        0, ge=0, description="Keep at most this many seconds of each call (0 = no limit)"
+    )
     default: Mode = Field(
         "off", description="What an undefined account setting means once a policy exists"
     )
@@ -201,6 +204,10 @@ class PolicySnapshot:
     @property
     def on_demand_code(self) -> str:
         return self.policy.on_demand_code if self.policy else ""
+
+    @property
+    def max_seconds(self) -> float:
+        return self.policy.max_seconds if self.policy else 0.0
 
 
 _RANK = {"recorded": 2, "on_demand": 1, "not_recorded": 0}

@@ -164,6 +164,7 @@ class Call:
     policy: dict[str, Any] = field(default_factory=dict)
     recording: bool = True
     record_from: int | None = None
+    record_limit: int = 0  # samples kept at most (0 = no limit)
 
     @property
     def codec(self) -> str:
@@ -244,6 +245,7 @@ class RecorderCore:
         # shell when the configuration changes; None records every call
         self.decide: Callable[[str, str, str], tuple[str, str]] | None = None
         self.on_demand_code = ""
+        self.max_record_seconds = 0.0
 
     # ---------------------------------------------------------------- entry points
 
@@ -491,6 +493,7 @@ class RecorderCore:
             decision, rule = self.decide(call.from_number, call.to_number, call.direction)
             call.policy = {"decision": decision, "rule": rule}
             call.recording = decision == "recorded"
+            call.record_limit = int(self.max_record_seconds * RATE)
         self.calls[call.call_id] = call
         out.append(CallStarted(call))
         if self.settings.answer_delay_seconds > 0:

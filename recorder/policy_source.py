@@ -27,6 +27,7 @@ def install(core: Any, snapshot: PolicySnapshot) -> None:
         return d.decision, d.rule
 
     core.on_demand_code = snapshot.on_demand_code
+    core.max_record_seconds = snapshot.max_seconds
     core.decide = decide
 
 

@@ -359,12 +359,17 @@ class RecorderServer:
         """Drop what precedes an on-demand start (``pcm`` ends at the committed position).
         The code's own RTP timestamp places the start; one earlier than audio still held (a
         sender whose event timestamps are off) starts at the oldest audio still held."""
-        if call.record_from is None or writer.frames:
-            return pcm
-        start = call.media.committed - len(pcm)
-        call.record_from = max(call.record_from, start)
-        call.policy["started_at_seconds"] = round(call.record_from / 8000, 3)
-        return pcm[min(len(pcm), call.record_from - start) :]
+        if call.record_from is not None and not writer.frames:
+            start = call.media.committed - len(pcm)
+            call.record_from = max(call.record_from, start)
+            call.policy["started_at_seconds"] = round(call.record_from / 8000, 3)
+            pcm = pcm[min(len(pcm), call.record_from - start) :]
+        if call.record_limit:  # the policy's time limit: the call goes on, the file stops
+            room = max(0, call.record_limit - writer.frames)
+            if len(pcm) > room:
+                pcm = pcm[:room]
+                call.policy["time_limit_reached"] = True
+        return pcm
 
     def _write_sidecar(self, call: Call) -> None:
         if not call.recording:

@@ -119,11 +119,25 @@ def test_on_demand_keeps_only_what_follows_the_code(
     rec = recorder.wait_rows(n + 1)[-1]
     pol = rec["metadata"]["policy"]
     assert pol["decision"] == "on_demand" and pol["rule"] == "user.inbound.external"
-    assert pol["started_by"] == "dtmf" and 1.2 < pol["started_at_seconds"] < 3.5
+    # the code ends ~2 s in; a replayed pcap's event timestamps are not the stream's, so the
+    # start is the oldest audio still held when the code was read (flush + holdback, <= 1 s)
+    assert pol["started_by"] == "dtmf" and 0.7 < pol["started_at_seconds"] < 3.5
     pcm = recorder.audio(rec)[:, 0]
     src = ULAW[np.frombuffer(noise.read_bytes(), np.uint8)]
     def found(part: np.ndarray) -> bool:
         return any(np.array_equal(pcm[i:i + len(part)], part) for i in np.flatnonzero(pcm == part[0]))
-    assert not found(src[800:1200])  # the first half second, before the code: not kept
+    assert not found(src[800:1200])  # 0.1 s in, long before the code: not kept
     assert found(src[-4000:-3600])  # the end of the call: kept
     assert rec["duration_seconds"] < 4.0
+
+
+def test_time_limit_keeps_the_first_seconds_only(recorder: Recorder, noise: Path, tmp_path: Path) -> None:
+    apply(recorder, tmp_path, {**DIRECTORY, "recording_policy": {
+        "account": {"inbound": {"external": "on"}}, "max_seconds": 1}})
+    n = len(recorder.rows())
+    call(recorder, tmp_path, "+441632960555", "1001",
+         f'<nop><action><exec rtp_stream="{noise},1,0"/></action></nop><pause milliseconds="3000"/>')
+    rec = recorder.wait_rows(n + 1)[-1]
+    assert rec["metadata"]["policy"]["time_limit_reached"] is True
+    assert rec["duration_seconds"] == 1.0
+    assert rec["ended_at"] > rec["answered_at"]  # the call itself went on
