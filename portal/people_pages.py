@@ -143,6 +143,7 @@ def _me_page(request: Request, user: Any, status: int = 200, **extra: Any) -> Re
         "forced": Directory(st.catalog).user_settings(user.id).must_change_password,
         "codes_left": st.users.recovery_codes_left(user.id),
         "groups": Directory(st.catalog).groups_of(user.id),
+        "own_language": Directory(st.catalog).user_settings(user.id).language,
         "notice": None,
         "error": None,
         **extra,
@@ -168,6 +169,20 @@ async def me_password(request: Request, user: CurrentUser) -> Response:
     except PeopleError as e:
         return _me_page(request, user, e.status, error=e.reason)
     return _me_page(request, user, notice="Password changed.")
+
+
+@router.post("/me/language")
+async def me_language(request: Request, user: CurrentUser) -> Response:
+    from portal.i18n import COOKIE, LANGUAGES
+
+    form = await request.form()
+    lang = str(form.get("language", ""))
+    if lang and lang not in LANGUAGES:
+        return _me_page(request, user, 400, error=f"unknown language {lang[:20]!r}")
+    Directory(state_of(request).catalog).set_user_settings(user.id, language=lang)
+    response = _me_page(request, user)
+    response.delete_cookie(COOKIE, path="/")  # the saved choice wins over a ?lang= cookie
+    return response
 
 
 @router.post("/me/recovery-codes")

@@ -302,3 +302,11 @@ def change_own_password(catalog: Catalog, user: User, current: str, new: str, *,
     Audit(catalog).record(
         "user.password", initiator=user.email, client_ip=ip, resource=f"user:{user.email}"
     )
+
+
+def language_settings(catalog: Catalog, user: User) -> tuple[str, list[str]]:
+    """(the user's own language, the languages of their groups) for the portal's choice."""
+    d = Directory(catalog)
+    own = d.user_settings(user.id).language
+    mine = set(d.groups_of(user.id))
+    return own, [g.language for g in d.groups() if g.name in mine and g.language]
