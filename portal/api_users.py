@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from portal.deps import ApiCaller, Principal, client_ip, state_of
-from services.people import People, PeopleError
+from services.people import DirectoryAdmin, People, PeopleError
 
 
 class UserCreate(BaseModel):
@@ -97,5 +97,81 @@ def reset_password(request: Request, user_id: str, caller: ApiCaller) -> dict[st
     """A new one-time password (returned once) that must be changed at the next login."""
     try:
         return {"password": _people(request, caller).reset_password(user_id), "must_change_password": True}
+    except PeopleError as e:
+        raise _fail(e) from None
+
+
+# ---------------------------------------------------------------- groups and devices
+
+
+class GroupIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(max_length=128)
+    parent: str | None = Field(None, max_length=128)
+    language: str = Field("", max_length=16)
+
+
+class DeviceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    number: str = Field(max_length=64)
+    user: str | None = Field(None, max_length=320, description="Owner's e-mail; none = no user")
+    name: str = Field("", max_length=255)
+    sip_uri: str = Field("", max_length=255)
+
+
+def _dir(request: Request, caller: Principal) -> DirectoryAdmin:
+    return DirectoryAdmin(state_of(request).catalog, caller.user, initiator=caller.name, ip=client_ip(request))
+
+
+@router.get("/groups", tags=["directory"])
+def list_groups(request: Request, caller: ApiCaller) -> dict[str, Any]:
+    try:
+        return {"items": _dir(request, caller).groups()}
+    except PeopleError as e:
+        raise _fail(e) from None
+
+
+@router.put("/groups", tags=["directory"])
+def save_group(request: Request, body: GroupIn, caller: ApiCaller) -> dict[str, Any]:
+    """Create or update a group (one level of nesting: a parent must be top-level)."""
+    try:
+        changed = _dir(request, caller).save_group(body.name, body.parent, body.language)
+    except PeopleError as e:
+        raise _fail(e) from None
+    return {"name": body.name, "changed": changed}
+
+
+@router.delete("/groups/{name}", status_code=204, tags=["directory"])
+def delete_group(request: Request, name: str, caller: ApiCaller) -> None:
+    try:
+        _dir(request, caller).delete_group(name)
+    except PeopleError as e:
+        raise _fail(e) from None
+
+
+@router.get("/devices", tags=["directory"])
+def list_devices(request: Request, caller: ApiCaller) -> dict[str, Any]:
+    try:
+        return {"items": _dir(request, caller).devices()}
+    except PeopleError as e:
+        raise _fail(e) from None
+
+
+@router.put("/devices", tags=["directory"])
+def save_device(request: Request, body: DeviceIn, caller: ApiCaller) -> dict[str, Any]:
+    """Create or update a device/extension; the recorder uses it for the next call."""
+    try:
+        changed = _dir(request, caller).save_device(body.number, body.user, body.name, body.sip_uri)
+    except PeopleError as e:
+        raise _fail(e) from None
+    return {"number": body.number.strip(), "changed": changed}
+
+
+@router.delete("/devices/{number}", status_code=204, tags=["directory"])
+def delete_device(request: Request, number: str, caller: ApiCaller) -> None:
+    try:
+        _dir(request, caller).delete_device(number)
     except PeopleError as e:
         raise _fail(e) from None

@@ -284,6 +284,99 @@ class People:
         return password
 
 
+class DirectoryAdmin(People):
+    """Groups and devices over the API (the portal edits them as config sections). Groups:
+    administrators only. Devices: administrators, and group admins for devices owned by the
+    users they manage."""
+
+    def groups(self) -> list[dict[str, object]]:
+        self._require_manager()
+        emails = {u.id: u.email for u in self.users.list()}
+        scope = None if self.is_admin else self.directory.scope_of(self.actor.id).group_ids  # type: ignore[union-attr]
+        return [
+            {
+                "id": g.id,
+                "name": g.name,
+                "parent": g.parent,
+                "language": g.language,
+                "members": sorted(emails[m] for m in g.members if m in emails),
+            }
+            for g in self.directory.groups()
+            if scope is None or g.id in scope
+        ]
+
+    def save_group(self, name: str, parent: str | None = None, language: str = "") -> bool:
+        if not self.is_admin:
+            raise PeopleError(403, "only administrators change groups")
+        try:
+            changed = self.directory.upsert_group(name, parent=parent, language=language)
+        except DirectoryError as e:
+            raise PeopleError(400, str(e)) from None
+        if changed:
+            self.audit.record(
+                "group.save",
+                initiator=self.initiator,
+                client_ip=self.ip,
+                resource=f"group:{name}",
+                changes=[FieldChange(field="parent", new=parent), FieldChange(field="language", new=language)],
+            )
+        return changed
+
+    def delete_group(self, name: str) -> None:
+        if not self.is_admin:
+            raise PeopleError(403, "only administrators change groups")
+        try:
+            if not self.directory.delete_group(name):
+                raise PeopleError(404, "no such group")
+        except DirectoryError as e:
+            raise PeopleError(409, str(e)) from None
+        self.audit.record("group.delete", initiator=self.initiator, client_ip=self.ip, resource=f"group:{name}")
+
+    def _device_allowed(self, owner_id: str | None) -> bool:
+        scope = self._scope()
+        return scope is None or (owner_id is not None and owner_id in scope)
+
+    def devices(self) -> list[dict[str, object]]:
+        self._require_manager()
+        return [
+            {"number": d.number, "user": d.user_email, "name": d.name, "sip_uri": d.sip_uri}
+            for d in self.directory.devices()
+            if self._device_allowed(d.user_id)
+        ]
+
+    def save_device(self, number: str, user: str | None = None, name: str = "", sip_uri: str = "") -> bool:
+        self._require_manager()
+        owner = self.users.by_email(user) if user else None
+        if user and owner is None:
+            raise PeopleError(400, f"no user {user}")
+        current = next((d for d in self.directory.devices() if d.number == number.strip()), None)
+        if not self._device_allowed(owner.id if owner else None) or (
+            current is not None and not self._device_allowed(current.user_id)
+        ):
+            raise PeopleError(403, "group admins manage the devices of their groups' users only")
+        try:
+            changed = self.directory.upsert_device(number, user_email=user, name=name, sip_uri=sip_uri)
+        except DirectoryError as e:
+            raise PeopleError(400, str(e)) from None
+        if changed:
+            self.audit.record(
+                "device.save",
+                initiator=self.initiator,
+                client_ip=self.ip,
+                resource=f"device:{number.strip()}",
+                changes=[FieldChange(field="user", old=current.user_email if current else None, new=user)],
+            )
+        return changed
+
+    def delete_device(self, number: str) -> None:
+        self._require_manager()
+        current = next((d for d in self.directory.devices() if d.number == number.strip()), None)
+        if current is None or not self._device_allowed(current.user_id):
+            raise PeopleError(404, "no such device")
+        self.directory.delete_device(number)
+        self.audit.record("device.delete", initiator=self.initiator, client_ip=self.ip, resource=f"device:{number}")
+
+
 def change_own_password(catalog: Catalog, user: User, current: str, new: str, *, ip: str = "") -> None:
     """Every user changes their own password (the forced change after a reset, too)."""
     from datetime import UTC

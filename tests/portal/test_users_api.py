@@ -116,3 +116,31 @@ def test_group_admin_scope(app, catalog, groups, make_user, clock, tmp_path):
     # a plain user's token manages nobody
     u = _client(app, app.state.portal.tokens.create("ann", created_by="ann@example.com")[1])
     assert u.get("/api/v1/users").status_code == 403
+
+
+def test_groups_and_devices_api(app, account, catalog, make_user):
+    assert account.put("/api/v1/groups", json={"name": "sales"}).json()["changed"] is True
+    assert account.put("/api/v1/groups", json={"name": "sales"}).json()["changed"] is False
+    assert account.put("/api/v1/groups", json={"name": "north", "parent": "sales"}).status_code == 200
+    r = account.put("/api/v1/groups", json={"name": "deep", "parent": "north"})
+    assert r.status_code == 400 and "one level" in r.json()["reason"]
+    assert account.delete("/api/v1/groups/sales").status_code == 409  # has a subgroup
+    ga = make_user("ga@example.com", "group_admin")
+    ann = make_user("ann@example.com", "user")
+    make_user("bob@example.com", "user")
+    d = Directory(catalog)
+    d.set_user_groups(ga.new.user.id, ["sales"])
+    d.set_user_groups(ann.new.user.id, ["north"])
+    assert account.put("/api/v1/devices", json={"number": "1002", "user": "bob@example.com"}).status_code == 200
+    g = _client(app, app.state.portal.tokens.create("ga", created_by="ga@example.com")[1])
+    assert g.put("/api/v1/groups", json={"name": "x"}).status_code == 403
+    assert g.put("/api/v1/devices", json={"number": "1001", "user": "ann@example.com"}).status_code == 200
+    assert g.put("/api/v1/devices", json={"number": "1003", "user": "bob@example.com"}).status_code == 403
+    assert g.put("/api/v1/devices", json={"number": "1002", "user": "ann@example.com"}).status_code == 403
+    assert [x["number"] for x in g.get("/api/v1/devices").json()["items"]] == ["1001"]
+    assert g.delete("/api/v1/devices/1002").status_code == 404
+    assert {x["number"] for x in account.get("/api/v1/devices").json()["items"]} == {"1001", "1002"}
+    assert d.snapshot().endpoint("1001").user == "ann@example.com"  # what the recorder decides by
+    names = [x["name"] for x in g.get("/api/v1/groups").json()["items"]]
+    assert names == ["north", "sales"]
+    assert account.delete("/api/v1/devices/1002").status_code == 204
