@@ -74,3 +74,15 @@ def test_group_admin_pages_are_scoped_and_disable_ends_sessions(app, catalog, ma
     r = _post(g, f"/people/{ann.new.user.id}", f"/people/{ann.new.user.id}",
               {"role": "admin", "groups": "sales"})
     assert r.status_code == 403
+
+
+def test_unrecorded_call_page_shows_the_decision_and_no_player(app, catalog, make_user, clock):
+    from catalog.models import Recording, RecordingStatus
+
+    rec = catalog.add_recording(Recording(
+        from_number="+441632960555", to_number="1001", status=RecordingStatus.not_recorded,
+        metadata={"policy": {"decision": "not_recorded", "rule": "account.inbound.external"}}))
+    b = logged_in(app, make_user("boss@example.com", "admin"), clock)
+    page = b.get(f"/recordings/{rec.id}").text
+    assert "account.inbound.external" in page and 'id="no-audio"' in page and "<audio" not in page
+    assert b.get(f"/recordings/{rec.id}/audio").status_code == 404
