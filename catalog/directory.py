@@ -13,7 +13,13 @@ from datetime import datetime
 
 from sqlalchemy import delete, select
 
-from catalog.directory_tables import DirDeviceRow, DirGroupRow, DirMemberRow, DirUserSettingsRow
+from catalog.directory_tables import (
+    CallCommandRow,
+    DirDeviceRow,
+    DirGroupRow,
+    DirMemberRow,
+    DirUserSettingsRow,
+)
 from catalog.models import assume_utc, new_id, utcnow
 from catalog.portal_tables import UserRow
 from catalog.recording_policy import PolicySnapshot, RecordingPolicy, norm_number
@@ -321,3 +327,53 @@ class Directory:
             for email, nums in s.execute(select(UserRow.email, UserRow.numbers)):
                 devices.extend((n, email) for n in (nums or []))
         return PolicySnapshot.build(self.policy(), devices)
+
+
+# ---------------------------------------------------------------- live-call commands
+
+CALL_ACTIONS = ("start", "stop")
+
+
+def request_call_command(catalog: Catalog, call_id: str, action: str, requested_by: str) -> int:
+    if action not in CALL_ACTIONS:
+        raise DirectoryError(f"unknown action {action!r}")
+    with catalog.db.session() as s:
+        row = CallCommandRow(
+            call_id=call_id, action=action, requested_by=requested_by, created_at=utcnow(), outcome=""
+        )
+        s.add(row)
+        s.flush()
+        return int(row.id)
+
+
+def pending_call_commands(catalog: Catalog, limit: int = 100) -> list[tuple[int, str, str]]:
+    """(id, call_id, action) not yet carried out, oldest first."""
+    with catalog.db.session() as s:
+        rows = s.execute(
+            select(CallCommandRow.id, CallCommandRow.call_id, CallCommandRow.action)
+            .where(CallCommandRow.done_at.is_(None))
+            .order_by(CallCommandRow.id)
+            .limit(limit)
+        ).all()
+        return [(int(i), c, a) for i, c, a in rows]
+
+
+def finish_call_command(catalog: Catalog, command_id: int, outcome: str) -> None:
+    with catalog.db.session() as s:
+        row = s.get(CallCommandRow, command_id)
+        if row is not None:
+            row.done_at, row.outcome = utcnow(), outcome[:32]
+
+
+def call_command(catalog: Catalog, command_id: int) -> dict[str, object] | None:
+    with catalog.db.session() as s:
+        row = s.get(CallCommandRow, command_id)
+        if row is None:
+            return None
+        return {
+            "id": row.id,
+            "call_id": row.call_id,
+            "action": row.action,
+            "done": row.done_at is not None,
+            "outcome": row.outcome,
+        }

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, String
+from sqlalchemy import Boolean, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from catalog.tables import Base
@@ -49,3 +49,18 @@ class DirUserSettingsRow(Base):
     user_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
     language: Mapped[str] = mapped_column(String(16), default="")
+
+
+class CallCommandRow(Base):
+    """Start/stop recording of a live call, asked through the API and carried out by the
+    recorder process (which polls this table every second)."""
+
+    __tablename__ = "dir_call_commands"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(String(255), index=True)
+    action: Mapped[str] = mapped_column(String(16))  # start | stop
+    requested_by: Mapped[str] = mapped_column(String(320), default="")
+    created_at: Mapped[datetime]
+    done_at: Mapped[datetime | None] = mapped_column(index=True)
+    outcome: Mapped[str] = mapped_column(String(32), default="")  # applied | no_such_call

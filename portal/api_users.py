@@ -175,3 +175,51 @@ def delete_device(request: Request, number: str, caller: ApiCaller) -> None:
         _dir(request, caller).delete_device(number)
     except PeopleError as e:
         raise _fail(e) from None
+
+
+# ---------------------------------------------------------------- on-demand start/stop
+
+
+def _may_control(caller: Principal) -> None:
+    # the account (a server-made token) and administrators; the recorder carries it out
+    if caller.user is not None and not caller.user.is_admin:
+        raise HTTPException(403, "only administrators start or stop recordings")
+
+
+def _queue(request: Request, caller: Principal, call_id: str, action: str) -> dict[str, Any]:
+    from catalog.directory import request_call_command
+
+    _may_control(caller)
+    st = state_of(request)
+    cid = request_call_command(st.catalog, call_id, action, caller.name)
+    st.audit.record(
+        f"call.record_{action}", initiator=caller.name, client_ip=client_ip(request), resource=f"call:{call_id}"
+    )
+    return {"command_id": cid, "call_id": call_id, "action": action, "status": "queued",
+            "status_url": f"/api/v1/call-commands/{cid}"}
+
+
+@router.post("/calls/{call_id}/record", status_code=202, tags=["calls"])
+def start_recording(request: Request, call_id: str, caller: ApiCaller) -> dict[str, Any]:
+    """Start recording a live on-demand call (SIP Call-ID). The recorder carries it out within
+    a second; the kept part is marked ``policy.started_by: api``."""
+    return _queue(request, caller, call_id[:255], "start")
+
+
+@router.delete("/calls/{call_id}/record", status_code=202, tags=["calls"])
+def stop_recording(request: Request, call_id: str, caller: ApiCaller) -> dict[str, Any]:
+    """Stop (pause) recording a live on-demand call; a later start resumes it."""
+    return _queue(request, caller, call_id[:255], "stop")
+
+
+@router.get("/call-commands/{command_id}", tags=["calls"])
+def command_status(request: Request, command_id: int, caller: ApiCaller) -> dict[str, Any]:
+    """``done`` and ``outcome``: applied, no_such_call (not live on the recorder) or
+    not_on_demand (the policy records or skips that call; it cannot be started or stopped)."""
+    from catalog.directory import call_command
+
+    _may_control(caller)
+    found = call_command(state_of(request).catalog, command_id)
+    if found is None:
+        raise HTTPException(404, "no such command")
+    return found

@@ -345,6 +345,22 @@ class RecorderCore:
         self._set_pause(call, reason, paused, call.media.position(now))
         return [CallUpdated(call)]
 
+    def set_recording(self, call_id: str, on: bool, *, now: float) -> tuple[str, list[Action]]:
+        """Start or stop recording an on-demand call (the API's start/stop). Stopping pauses
+        the file; starting again resumes it. Returns (outcome, actions)."""
+        call = self.calls.get(call_id)
+        if call is None:
+            return "no_such_call", []
+        if call.policy.get("decision") != "on_demand":
+            return "not_on_demand", []
+        pos = call.media.position(now)
+        if on and not call.recording:
+            call.recording, call.record_from = True, pos
+            call.policy["started_by"] = "api"
+        elif call.recording:
+            self._set_pause(call, "on_demand", not on, pos)
+        return "applied", [CallUpdated(call)]
+
     def on_digits(self, call: Call, now: float) -> list[Action]:
         """DTMF seen in the media (the shell calls this after a flush): private/pause codes.
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
-from catalog.directory import Directory
+from catalog.directory import Directory, finish_call_command, pending_call_commands
 from catalog.recording_policy import PolicySnapshot
 from catalog.repository import Catalog
 
@@ -32,7 +33,18 @@ def install(core: Any, snapshot: PolicySnapshot) -> None:
 
 
 class PolicyRefresher:
-    def __init__(self, catalog: Catalog, core: Any, *, interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        core: Any,
+        *,
+        interval: float = 1.0,
+        control: Callable[[str, str], str] | None = None,
+    ) -> None:
+        """``control(call_id, "start"|"stop") -> outcome`` carries out API start/stop
+        requests (``dir_call_commands``) on live calls; polled with the policy."""
+        self.catalog = catalog
+        self.control = control
         self.directory = Directory(catalog)
         self.core = core
         self.interval = interval
@@ -56,6 +68,18 @@ class PolicyRefresher:
         self._thread.start()
         return self
 
+    def commands(self) -> int:
+        """Carry out pending start/stop requests; returns how many."""
+        if self.control is None:
+            return 0
+        done = 0
+        for cid, call_id, action in pending_call_commands(self.catalog):
+            outcome = self.control(call_id, action)
+            finish_call_command(self.catalog, cid, outcome)
+            log.info("recording %s for call %s: %s", action, call_id, outcome)
+            done += 1
+        return done
+
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             try:
@@ -63,6 +87,10 @@ class PolicyRefresher:
                     log.info("recording policy reloaded")
             except Exception:
                 log.exception("reading the recording policy failed; keeping the previous one")
+            try:
+                self.commands()
+            except Exception:
+                log.exception("carrying out recording start/stop requests failed")
 
     def stop(self) -> None:
         self._stop.set()

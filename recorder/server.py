@@ -515,6 +515,28 @@ class RecorderServer:
 
     # ---------------------------------------------------------------- API
 
+    def record_control(self, call_id: str, action: str) -> str:
+        """Start/stop an on-demand call's recording (loop thread); returns the outcome."""
+        outcome, actions = self.core.set_recording(call_id, action == "start", now=time.monotonic())
+        self._perform(actions)
+        return outcome
+
+    def record_control_threadsafe(self, call_id: str, action: str, timeout: float = 10) -> str:
+        """The same from another thread (the policy refresher): runs on the loop, waits."""
+        import concurrent.futures
+
+        assert self._loop is not None
+        fut: concurrent.futures.Future[str] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                fut.set_result(self.record_control(call_id, action))
+            except Exception as e:  # handed to the waiting thread
+                fut.set_exception(e)
+
+        self._loop.call_soon_threadsafe(run)
+        return fut.result(timeout)
+
     def pause(self, call_id: str, paused: bool = True) -> bool:
         if call_id not in self.core.calls:
             return False

@@ -92,7 +92,10 @@ def recorder(
 
     from recorder.policy_source import PolicyRefresher
 
-    policy = PolicyRefresher(catalog, server.core).start()  # recording policy (issue 16)
+    # recording policy and API start/stop of on-demand calls (issue 16)
+    policy = PolicyRefresher(
+        catalog, server.core, control=server.record_control_threadsafe
+    ).start()
 
     def ready() -> None:
         proto = "udp" if no_tcp else "udp+tcp"

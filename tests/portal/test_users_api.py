@@ -144,3 +144,20 @@ def test_groups_and_devices_api(app, account, catalog, make_user):
     names = [x["name"] for x in g.get("/api/v1/groups").json()["items"]]
     assert names == ["north", "sales"]
     assert account.delete("/api/v1/devices/1002").status_code == 204
+
+
+def test_call_record_start_stop_are_queued_for_the_recorder(app, account, catalog, make_user):
+    from catalog.directory import finish_call_command, pending_call_commands
+
+    r = account.post("/api/v1/calls/abc@pbx.example/record")
+    assert r.status_code == 202 and r.json()["action"] == "start"
+    cid = r.json()["command_id"]
+    assert account.delete("/api/v1/calls/abc@pbx.example/record").json()["action"] == "stop"
+    assert [(c, a) for _, c, a in pending_call_commands(catalog)] == [
+        ("abc@pbx.example", "start"), ("abc@pbx.example", "stop")]
+    assert account.get(f"/api/v1/call-commands/{cid}").json()["done"] is False
+    finish_call_command(catalog, cid, "applied")  # what the recorder does
+    assert account.get(f"/api/v1/call-commands/{cid}").json()["outcome"] == "applied"
+    make_user("ann@example.com", "user")
+    u = _client(app, app.state.portal.tokens.create("ann", created_by="ann@example.com")[1])
+    assert u.post("/api/v1/calls/abc@pbx.example/record").status_code == 403

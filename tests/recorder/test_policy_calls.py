@@ -58,15 +58,16 @@ def apply(recorder: Recorder, tmp: Path, doc: dict) -> None:
     raise AssertionError("the recorder never reloaded the policy")
 
 
-def call(recorder: Recorder, tmp: Path, frm: str, to: str, media: str) -> None:
+def call(recorder: Recorder, tmp: Path, frm: str, to: str, media: str, call_id: str = "") -> None:
     scen = tmp / "uac.xml"
-    scen.write_text(SIPP_UAC.replace("+447700900123", "@FROM@").replace("+441632960555", "@TO@")
-                    .replace("@FROM@", frm).replace("@TO@", to)
-                    .replace("@MEDIA@", media))
+    text = (SIPP_UAC.replace("+447700900123", "@FROM@").replace("+441632960555", "@TO@")
+            .replace("@FROM@", frm).replace("@TO@", to).replace("@MEDIA@", media))
+    scen.write_text(text)
+    extra = ["-cid_str", call_id] if call_id else []  # SIPp matches responses by its own id
     r = subprocess.run(
         ["sipp", "-sf", str(scen), "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", str(free_port()),
          "-p", str(free_port()), "-m", "1", "-l", "1", "-nostdin", "-timeout", "40",
-         "-timeout_error", f"127.0.0.1:{recorder.sip}"],
+         "-timeout_error", *extra, f"127.0.0.1:{recorder.sip}"],
         capture_output=True, text=True, timeout=60, cwd=tmp,
     )
     assert r.returncode == 0, (r.stdout + r.stderr)[-2000:]
@@ -141,3 +142,48 @@ def test_time_limit_keeps_the_first_seconds_only(recorder: Recorder, noise: Path
     assert rec["metadata"]["policy"]["time_limit_reached"] is True
     assert rec["duration_seconds"] == 1.0
     assert rec["ended_at"] > rec["answered_at"]  # the call itself went on
+
+
+def test_api_start_and_stop_reach_the_live_call(recorder: Recorder, noise: Path, tmp_path: Path) -> None:
+    """The API queues a command in the catalog; the recorder carries it out on the live call."""
+    import threading
+    import uuid
+
+    from catalog.directory import call_command, request_call_command
+    from catalog.repository import Catalog
+    from catalog.settings import RecflowSettings
+
+    apply(recorder, tmp_path, {**DIRECTORY, "recording_policy": {
+        "users": {ANN: {"inbound": {"external": "on_demand"}}}, "max_seconds": 0}})
+    catalog = Catalog.open(RecflowSettings(data_dir=recorder.data))
+    missing = request_call_command(catalog, "no-such-call", "start", "test")
+    call_id = f"api-{uuid.uuid4().hex}"
+    n = len(recorder.rows())
+    media = (f'<nop><action><exec rtp_stream="{noise},1,0"/></action></nop>'
+             '<pause milliseconds="4000"/>')
+    scen_call = threading.Thread(target=call, args=(recorder, tmp_path, "+441632960555", "1001", media),
+                                 kwargs={"call_id": call_id})
+    scen_call.start()
+    for _ in range(200):  # the recorder's command loop has run at least once
+        if call_command(catalog, missing)["done"]:
+            break
+        subprocess.run(["sleep", "0.05"])
+    started = None
+    for _ in range(100):  # start as soon as the recorder knows the call
+        cmd = request_call_command(catalog, call_id, "start", "test")
+        for _ in range(100):
+            got = call_command(catalog, cmd)
+            if got["done"]:
+                break
+            subprocess.run(["sleep", "0.05"])
+        if got["outcome"] == "applied":
+            started = cmd
+            break
+    scen_call.join()
+    assert call_command(catalog, missing)["outcome"] == "no_such_call"
+    assert started is not None
+    rec = recorder.wait_rows(n + 1)[-1]
+    assert rec["call_id"] == call_id
+    assert rec["metadata"]["policy"]["started_by"] == "api" and rec["status"] == "captured"
+    assert 0 < rec["duration_seconds"] < 4.0
+    catalog.db.dispose()
