@@ -64,6 +64,7 @@ class RecordingStatus(enum.StrEnum):
     processing = "processing"  # a worker claimed that flow run
     processed = "processed"  # the one successful run finished
     failed = "failed"  # the run failed with a permanent error; needs a human or a retry
+    not_recorded = "not_recorded"  # the recording policy said no: metadata only, no audio, no run
 
 
 class Participant(BaseModel):

@@ -11,7 +11,7 @@ import base64
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import and_, false, or_, select
+from sqlalchemy import ColumnElement, and_, false, or_, select
 
 from catalog.models import Recording
 from catalog.repository import Catalog, recording_from_row
@@ -46,6 +46,30 @@ class RecordingQuery:
     number: str | None = None  # matches caller or callee exactly
     status: str | None = None
     direction: str | None = None
+
+
+def visibility_clause(visibility: Visibility) -> ColumnElement[bool] | None:
+    """The WHERE clause over ``recordings`` that keeps what ``visibility`` allows (None: all)."""
+    parts: list[ColumnElement[bool]] = []
+    if not visibility.everything:
+        nums = sorted(visibility.numbers)
+        parts.append(
+            or_(RecordingRow.from_number.in_(nums), RecordingRow.to_number.in_(nums))
+            if nums
+            else false()
+        )
+    if not visibility.private_all:
+        own = sorted(visibility.own_numbers)
+        parts.append(
+            or_(
+                RecordingRow.private.is_(False),
+                RecordingRow.from_number.in_(own),
+                RecordingRow.to_number.in_(own),
+            )
+            if own
+            else RecordingRow.private.is_(False)
+        )
+    return and_(*parts) if parts else None
 
 
 def encode_cursor(rec: Recording) -> str:

@@ -35,12 +35,13 @@ _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 class Role(enum.StrEnum):
     admin = "admin"  # super user: everything, private calls included
+    group_admin = "group_admin"  # manages the users and devices of their groups, sees their calls
     supervisor = "supervisor"  # recordings of their groups, configuration read-only
     user = "user"  # own recordings only
 
     @property
     def rank(self) -> int:
-        return {"user": 0, "supervisor": 1, "admin": 2}[self.value]
+        return {"user": 0, "supervisor": 1, "group_admin": 2, "admin": 3}[self.value]
 
 
 class User(BaseModel):
@@ -201,6 +202,21 @@ class Users:
             values["role"] = Role(values["role"]).value  # type: ignore[arg-type]
         with self.db.session() as s:
             s.execute(update(UserRow).where(UserRow.id == user_id).values(**values))
+
+    def reset_totp(self, user_id: str) -> str:
+        """A new TOTP secret, not yet enrolled (the next login shows the QR code), and no
+        recovery codes; returns the otpauth URI (shown once)."""
+        secret = pyotp.random_base32()
+        with self.db.session() as s:
+            row = s.get(UserRow, user_id)
+            if row is None:
+                raise UserError("no such user")
+            row.totp_secret_enc = self._encrypt(secret)
+            row.totp_enrolled = False
+            row.totp_last_step = 0
+            row.recovery_hashes = []
+            user = _user(row)
+        return self.otpauth_uri(user, secret)
 
     # ------------------------------------------------------------ first factor
 

@@ -77,6 +77,11 @@ class RecordingOut(BaseModel):
     private: bool
     status: RecordingStatus
     processed_at: datetime | None
+    policy: dict[str, Any] | None = Field(
+        None,
+        description="Recording policy decision: {decision: recorded|not_recorded|on_demand, "
+        "rule: <level>.<direction>.<scope>}; null for recordings not made by the recorder",
+    )
     audio_url: str = Field(description="Path of the audio (range requests supported)")
     transcript_url: str
 
@@ -93,9 +98,12 @@ class DeliveryPage(BaseModel):
 
 
 def _out(rec: Any) -> RecordingOut:
-    data = rec.model_dump(include=set(RecordingOut.model_fields) - {"audio_url", "transcript_url"})
+    data = rec.model_dump(
+        include=set(RecordingOut.model_fields) - {"audio_url", "transcript_url", "policy"}
+    )
     return RecordingOut(
         **data,
+        policy=(rec.metadata or {}).get("policy"),
         audio_url=f"/api/v1/recordings/{rec.id}/audio",
         transcript_url=f"/api/v1/recordings/{rec.id}/transcript",
     )
@@ -231,6 +239,9 @@ def create_api(st: PortalState) -> FastAPI:
     api.include_router(notes_router)
     api.include_router(reports_router)
     api.include_router(reviews_router)
+    from portal.api_users import router as users_router
+
+    api.include_router(users_router)  # /users (issue 16)
     return api
 
 

@@ -34,10 +34,18 @@ from portal import (
     announcement_pages,
     api,
     auth_pages,
+    people_pages,
     quality_pages,
     recording_pages,
 )
-from portal.deps import CSRF_COOKIE, Forbidden, LoginRequired, csrf_token, state_of
+from portal.deps import (
+    CSRF_COOKIE,
+    Forbidden,
+    LoginRequired,
+    PasswordChangeRequired,
+    csrf_token,
+    state_of,
+)
 from portal.metrics import CONTENT_TYPE
 from portal.security import allowed, client_address
 from portal.settings import PortalSettings
@@ -115,6 +123,10 @@ def create_app(
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target, safe='')}", 303)
 
+    @app.exception_handler(PasswordChangeRequired)
+    async def _password(request: Request, exc: PasswordChangeRequired) -> Response:
+        return RedirectResponse("/me", 303)
+
     @app.exception_handler(Forbidden)
     async def _forbidden(request: Request, exc: Forbidden) -> Response:
         return _page_error(request, 403, "Your role does not allow this page.")
@@ -158,6 +170,7 @@ def create_app(
         admin_pages,
         quality_pages,
         announcement_pages,
+        people_pages,
     ):
         app.include_router(module.router)
     return app

@@ -29,9 +29,18 @@ def safe_next(target: str | None) -> str:
 
 
 def render(request: Request, name: str, ctx: dict[str, Any], status: int = 200) -> Response:
+    from portal import i18n
+    from services.people import language_settings
+
     st = state_of(request)
-    base = {"csrf": csrf_token(request), "user": getattr(request.state, "user", None)}
-    return st.templates.TemplateResponse(request, name, {**base, **ctx}, status_code=status)
+    user = getattr(request.state, "user", None)
+    lang, asked = i18n.negotiate(request, user, lambda u: language_settings(st.catalog, u))
+    i18n.activate(lang)  # the template renders inside TemplateResponse(), in this context
+    base = {"csrf": csrf_token(request), "user": user, "lang": lang, "languages": i18n.LANGUAGES}
+    response = st.templates.TemplateResponse(request, name, {**base, **ctx}, status_code=status)
+    if asked:
+        response.set_cookie(i18n.COOKIE, lang, max_age=365 * 86400, samesite="lax", path="/")
+    return response
 
 
 def set_session_cookie(response: Response, st: PortalState, raw: str) -> None:

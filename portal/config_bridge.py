@@ -32,6 +32,10 @@ TITLES = {
     "contacts": "Contacts (known names)",
     "recording": "Recording settings (account / user / device)",
     "reviews": "Communication review templates",
+    "groups": "Groups (nested one level)",
+    "users": "People (roles, groups, numbers; no passwords)",
+    "devices": "Devices and extensions",
+    "recording_policy": "Recording policy (account / user / device)",
 }
 
 

@@ -25,6 +25,15 @@ class LoginRequired(Exception):
         self.stage = stage
 
 
+class PasswordChangeRequired(Exception):
+    """A password reset by an administrator (or a new user): every page but /me and /logout
+    redirects to /me until the user picked their own password."""
+
+
+# where a user who must change their password may still go
+PASSWORD_CHANGE_PATHS = ("/me", "/me/password", "/logout")
+
+
 class Forbidden(Exception):
     """Logged in, but the role does not allow this page."""
 
@@ -47,6 +56,7 @@ class Principal:
     name: str
     user: User | None = None
     token: ApiToken | None = None
+    scope: Visibility | None = None  # from services.visibility (directory groups and devices)
 
     @property
     def role(self) -> Role:
@@ -57,6 +67,8 @@ class Principal:
         return self.user is not None and self.user.is_admin
 
     def visibility(self) -> Visibility:
+        if self.scope is not None:
+            return self.scope
         if self.token is not None:
             # an account-wide integration token sees every call except private ones: private
             # calls are for their owner and super users only (product.md)
@@ -95,6 +107,11 @@ def page_user(request: Request) -> User:
         st.sessions.delete(sess.raw_id)
         raise LoginRequired()
     request.state.user = user
+    if request.url.path not in PASSWORD_CHANGE_PATHS:
+        from catalog.directory import Directory
+
+        if Directory(st.catalog).user_settings(user.id).must_change_password:
+            raise PasswordChangeRequired()
     return user
 
 
@@ -156,7 +173,22 @@ def api_principal(request: Request) -> Principal:
             "invalid or revoked token",
             headers={"WWW-Authenticate": 'Bearer realm="recflow", error="invalid_token"'},
         )
-    return Principal(name=f"token:{token.name}", token=token)
+    from services.visibility import token_owner, visibility_for
+
+    owner = token_owner(st.catalog, token)
+    if owner is not None and (owner.disabled or st.users.is_locked(owner.id, st.clock())):
+        # a disabled user's tokens stop at once (and work again if the user is re-enabled)
+        raise HTTPException(
+            401,
+            "the token's owner is disabled",
+            headers={"WWW-Authenticate": 'Bearer realm="recflow", error="invalid_token"'},
+        )
+    return Principal(
+        name=f"token:{token.name}",
+        user=owner,
+        token=token,
+        scope=visibility_for(st.catalog, None, token=token),
+    )
 
 
 ApiCaller = Annotated[Principal, Depends(api_principal)]

@@ -19,6 +19,7 @@ from portal.auth_pages import render
 from portal.deps import CurrentUser, Principal, client_ip, state_of
 from portal.state import PortalState
 from services.quality import AudioBlocked, audio_access, require_audio_access
+from services.visibility import visibility_for
 
 router = APIRouter()
 VERDICTS = ("intact", "altered", "missing")
@@ -113,7 +114,7 @@ def recordings(
     limit: int = 50,
 ) -> Response:
     st = state_of(request)
-    principal = Principal(name=user.email, user=user)
+    principal = Principal(name=user.email, user=user, scope=visibility_for(st.catalog, user))
     query = RecordingQuery(
         since=parse_day(since),
         until=parse_day(until, end=True),
@@ -142,7 +143,7 @@ def recordings(
 @router.get("/recordings/{recording_id}")
 def recording_detail(request: Request, recording_id: str, user: CurrentUser) -> Response:
     st = state_of(request)
-    principal = Principal(name=user.email, user=user)
+    principal = Principal(name=user.email, user=user, scope=visibility_for(st.catalog, user))
     rec = visible_recording(st, principal, recording_id)
     transcript = st.catalog.get_transcript(rec.id)
     st.audit.record(
@@ -177,6 +178,6 @@ def recording_audio(
     request: Request, recording_id: str, user: CurrentUser, download: bool = False
 ) -> Response:
     st = state_of(request)
-    principal = Principal(name=user.email, user=user)
+    principal = Principal(name=user.email, user=user, scope=visibility_for(st.catalog, user))
     rec = visible_recording(st, principal, recording_id)
     return audio_response(request, st, principal, rec, download)

@@ -64,6 +64,9 @@ class PortalState:
         self.audit = Audit(self.catalog)
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self.templates.env.filters["audit_value"] = audit_value
+        from portal import i18n
+
+        i18n.install(self.templates.env)  # five languages (issue 16)
         self.trusted, _ = parse_networks(s.trusted_proxies)
         self.metrics = Metrics(self.catalog)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from catalog.capture_policy import apply_capture_policy
-from catalog.models import Direction, Participant, PauseSpan, Recording
+from catalog.models import Direction, Participant, PauseSpan, Recording, RecordingStatus
 from catalog.repository import Catalog
 from catalog.store import LocalStore
 from recorder import wav
@@ -76,9 +76,16 @@ def recording_from_description(desc: dict[str, Any], frames: int, rate: int = 80
         private=bool(desc.get("private")),
         participants=[Participant(**p) for p in desc.get("participants", [])],
         pauses=[PauseSpan(**p) for p in desc.get("pauses", [])],
-        metadata=desc.get("metadata", {}),
+        metadata=_with_policy(desc),
         file_key=f"{started:%Y/%m/%d}/{desc['recording_id']}.wav",
     )
+
+
+def _with_policy(desc: dict[str, Any]) -> dict[str, Any]:
+    meta = dict(desc.get("metadata", {}))
+    if desc.get("policy"):
+        meta["policy"] = desc["policy"]
+    return meta
 
 
 class CatalogSink:
@@ -95,6 +102,16 @@ class CatalogSink:
             return rec.id  # the crashed process got as far as the row
         apply_capture_policy(self.catalog, [rec])  # account switches: *1, announcement
         self.catalog.add_recording(rec, audio=self._place(rec, audio))
+        return rec.id
+
+    def capture_unrecorded(self, description: dict[str, Any]) -> str:
+        """A call the recording policy did not record: the row (for audit) without audio,
+        status ``not_recorded`` so no flow run is ever made for it."""
+        rec = recording_from_description(description, 0)
+        rec.file_key = ""
+        rec.status = RecordingStatus.not_recorded
+        if self.catalog.get_recording(rec.id) is None:
+            self.catalog.add_recording(rec)
         return rec.id
 
     def capture_many(self, items: list[tuple[dict[str, Any], Path, int]]) -> list[str]:

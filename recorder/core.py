@@ -159,6 +159,12 @@ class Call:
     bye_until: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
     dtmf_consumed: int = 0
+    # recording policy (issue 16): the decision and its rule; media is kept only while
+    # ``recording`` (an on-demand call starts at sample ``record_from``)
+    policy: dict[str, Any] = field(default_factory=dict)
+    recording: bool = True
+    record_from: int | None = None
+    record_limit: int = 0  # samples kept at most (0 = no limit)
 
     @property
     def codec(self) -> str:
@@ -172,13 +178,16 @@ class Call:
 
     def describe(self) -> dict[str, Any]:
         """Everything the catalog row needs except the audio; also the crash sidecar."""
+        shift = self.record_from or 0  # an on-demand file starts where recording started
         pauses = [
             {
-                "start": p.start / RATE,
-                "end": (p.end if p.end is not None else self.media.committed) / RATE,
+                "start": max(0, p.start - shift) / RATE,
+                "end": max(0, (p.end if p.end is not None else self.media.committed) - shift)
+                / RATE,
                 "reason": p.reason,
             }
             for p in self.media.pauses
+            if (p.end is None or p.end > shift)
         ]
         return {
             "recording_id": self.recording_id,
@@ -195,6 +204,8 @@ class Call:
             "private": self.private,
             "participants": self.participants,
             "pauses": pauses,
+            "policy": dict(self.policy),
+            "recorded": self.recording,
             "metadata": {
                 "capture": "siprec" if self.siprec else "sip",
                 "transport": self.transport,
@@ -230,6 +241,11 @@ class RecorderCore:
         self._trusted = [ipaddress.ip_network(c, strict=False) for c in settings.trusted_sources]
         self._trust_cache: dict[str, bool] = {}
         self.counters: dict[str, int] = {}
+        # recording policy: ``decide(from, to, direction) -> (decision, rule)``, swapped by the
+        # shell when the configuration changes; None records every call
+        self.decide: Callable[[str, str, str], tuple[str, str]] | None = None
+        self.on_demand_code = ""
+        self.max_record_seconds = 0.0
 
     # ---------------------------------------------------------------- entry points
 
@@ -329,6 +345,22 @@ class RecorderCore:
         self._set_pause(call, reason, paused, call.media.position(now))
         return [CallUpdated(call)]
 
+    def set_recording(self, call_id: str, on: bool, *, now: float) -> tuple[str, list[Action]]:
+        """Start or stop recording an on-demand call (the API's start/stop). Stopping pauses
+        the file; starting again resumes it. Returns (outcome, actions)."""
+        call = self.calls.get(call_id)
+        if call is None:
+            return "no_such_call", []
+        if call.policy.get("decision") != "on_demand":
+            return "not_on_demand", []
+        pos = call.media.position(now)
+        if on and not call.recording:
+            call.recording, call.record_from = True, pos
+            call.policy["started_by"] = "api"
+        elif call.recording:
+            self._set_pause(call, "on_demand", not on, pos)
+        return "applied", [CallUpdated(call)]
+
     def on_digits(self, call: Call, now: float) -> list[Action]:
         """DTMF seen in the media (the shell calls this after a flush): private/pause codes.
 
@@ -338,13 +370,19 @@ class RecorderCore:
         digits = call.media.digits
         out: list[Action] = []
         codes = [(s.private_code, "private"), (s.pause_code, "pause"), (s.resume_code, "resume")]
+        if call.policy.get("decision") == "on_demand":
+            codes.append((self.on_demand_code, "record"))
         for i in range(call.dtmf_consumed, len(digits)):
             window = "".join(d.digit for d in digits[max(0, i - 7) : i + 1])
             for code, action in codes:
                 if not code or not window.endswith(code):
                     continue
                 pos = digits[i].position
-                if action == "private":
+                if action == "record":
+                    if not call.recording:
+                        call.recording, call.record_from = True, pos
+                        call.policy["started_by"] = "dtmf"
+                elif action == "private":
                     call.private = True
                 else:
                     self._set_pause(call, "dtmf", action == "pause", pos)
@@ -467,6 +505,11 @@ class RecorderCore:
         if metadata is not None and metadata.direction in ("inbound", "outbound", "internal"):
             call.direction = metadata.direction
         call.extra["user_agent"] = msg.get("user-agent")[:200]
+        if self.decide is not None:
+            decision, rule = self.decide(call.from_number, call.to_number, call.direction)
+            call.policy = {"decision": decision, "rule": rule}
+            call.recording = decision == "recorded"
+            call.record_limit = int(self.max_record_seconds * RATE)
         self.calls[call.call_id] = call
         out.append(CallStarted(call))
         if self.settings.answer_delay_seconds > 0:

@@ -337,8 +337,9 @@ class RecorderServer:
         return base.with_suffix(capture.LIVE_SUFFIX), base.with_suffix(".json")
 
     def _call_started(self, call: Call) -> None:
-        audio, _ = self._paths(call)
-        self.writers[call.call_id] = WavWriter(audio)
+        if call.recording:  # a call the policy does not record never touches the disk
+            audio, _ = self._paths(call)
+            self.writers[call.call_id] = WavWriter(audio)
         for st in call.answered_streams:
             rtp, _rtcp = self.ports.bound[st.port]
             inbox = call.stream_by_index[st.index].inbox
@@ -346,7 +347,33 @@ class RecorderServer:
             self._socks[rtp.fileno()] = rtp
             self.epoll.register(rtp.fileno(), select.EPOLLIN)
 
+    def _writer(self, call: Call) -> WavWriter | None:
+        """The call's audio file; an on-demand call gets one once recording is started."""
+        writer = self.writers.get(call.call_id)
+        if writer is None and call.recording and call.state != "ended":
+            writer = self.writers[call.call_id] = WavWriter(self._paths(call)[0])
+        return writer
+
+    @staticmethod
+    def _kept(call: Call, pcm: Any, writer: WavWriter) -> Any:
+        """Drop what precedes an on-demand start (``pcm`` ends at the committed position).
+        The code's own RTP timestamp places the start; one earlier than audio still held (a
+        sender whose event timestamps are off) starts at the oldest audio still held."""
+        if call.record_from is not None and not writer.frames:
+            start = call.media.committed - len(pcm)
+            call.record_from = max(call.record_from, start)
+            call.policy["started_at_seconds"] = round(call.record_from / 8000, 3)
+            pcm = pcm[min(len(pcm), call.record_from - start) :]
+        if call.record_limit:  # the policy's time limit: the call goes on, the file stops
+            room = max(0, call.record_limit - writer.frames)
+            if len(pcm) > room:
+                pcm = pcm[:room]
+                call.policy["time_limit_reached"] = True
+        return pcm
+
     def _write_sidecar(self, call: Call) -> None:
+        if not call.recording:
+            return
         _, side = self._paths(call)
         try:
             capture.write_sidecar(side, call.describe())
@@ -363,7 +390,11 @@ class RecorderServer:
         pcm = call.media.finish(time.monotonic(), time.time())
         writer = self.writers.pop(call.call_id, None)
         if writer is None:
+            if call.policy and call.answered_at is not None:
+                # not recorded by policy: the decision is still listed (metadata, no audio)
+                self._submit(self._capture_unrecorded, call.describe())
             return
+        pcm = self._kept(call, pcm, writer)
         if call.answered_at is None and not any(s.stats.packets for s in call.media.streams):
             self._submit(self._discard, writer)  # cancelled before answer, nothing heard
             return
@@ -424,6 +455,15 @@ class RecorderServer:
             # the live files stay; the next start-up captures them
             log.exception("capture of %s failed", description.get("call_id"))
 
+    def _capture_unrecorded(self, description: dict[str, Any]) -> None:
+        record = getattr(self.sink, "capture_unrecorded", None)
+        if record is None:
+            return
+        try:
+            self.captured.append(record(description))
+        except Exception:
+            log.exception("listing unrecorded call %s failed", description.get("call_id"))
+
     def _discard(self, writer: WavWriter) -> None:
         writer.close()
         writer.path.unlink(missing_ok=True)
@@ -464,16 +504,38 @@ class RecorderServer:
     def _flush_all(self, now: float, wall: float) -> None:
         for call in list(self.core.calls.values()):
             pcm, digits = call.media.flush(now, wall)
-            writer = self.writers.get(call.call_id)
-            if writer is not None and len(pcm):
-                writer.write(pcm)
-            if digits:
+            if digits:  # before writing: an on-demand code may start the recording
                 self._perform(self.core.on_digits(call, now))
+            writer = self._writer(call)
+            if writer is not None and len(pcm):
+                writer.write(self._kept(call, pcm, writer))
 
     def _timer_tick(self) -> None:
         self._perform(self.core.tick(time.monotonic(), time.time()))
 
     # ---------------------------------------------------------------- API
+
+    def record_control(self, call_id: str, action: str) -> str:
+        """Start/stop an on-demand call's recording (loop thread); returns the outcome."""
+        outcome, actions = self.core.set_recording(call_id, action == "start", now=time.monotonic())
+        self._perform(actions)
+        return outcome
+
+    def record_control_threadsafe(self, call_id: str, action: str, timeout: float = 10) -> str:
+        """The same from another thread (the policy refresher): runs on the loop, waits."""
+        import concurrent.futures
+
+        assert self._loop is not None
+        fut: concurrent.futures.Future[str] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                fut.set_result(self.record_control(call_id, action))
+            except Exception as e:  # handed to the waiting thread
+                fut.set_exception(e)
+
+        self._loop.call_soon_threadsafe(run)
+        return fut.result(timeout)
 
     def pause(self, call_id: str, paused: bool = True) -> bool:
         if call_id not in self.core.calls:

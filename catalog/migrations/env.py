@@ -7,6 +7,7 @@ from alembic import context
 from catalog import (
     archive_tables,  # noqa: F401  (archive: ledger, progress, holds, deletions)
     connector_tables,  # noqa: F401  (connectors: configs, payloads)
+    directory_tables,  # noqa: F401  (policy: groups, members, devices, user settings)
     portal_tables,  # noqa: F401  (portal: users, tokens, sessions, audit)
     rate_limits,  # noqa: F401  (integrations: per-connector token buckets)
     sms_tables,  # noqa: F401  (sms: messages, contacts)

@@ -28,12 +28,15 @@ def register(app: typer.Typer) -> None:
         help="API tokens for /api/v1 (shown once, stored hashed).", no_args_is_help=True
     )
     app.add_typer(users, name="users")
+    from recflow.commands.people import register_users
+
+    register_users(users)  # disable, enable, role, groups, reset-2fa, reset-password (issue 16)
     app.add_typer(tokens, name="tokens")
 
     @users.command("create")
     def users_create(
         email: str = typer.Argument(..., help="Login e-mail"),
-        role: Role = typer.Option(Role.user, "--role", help="admin | supervisor | user"),
+        role: Role = typer.Option(Role.user, "--role", help="admin | group_admin | supervisor | user"),
         number: list[str] = typer.Option([], "--number", help="Own number/extension (repeatable)"),
         group_number: list[str] = typer.Option(
             [], "--group-number", help="Number a supervisor oversees (repeatable)"
@@ -67,6 +70,8 @@ def register(app: typer.Typer) -> None:
             return
         for u in rows:
             flags = [] if u.totp_enrolled else ["2fa-pending"]
+            if u.disabled:
+                flags.append("disabled")
             if u.locked_until:
                 flags.append(f"locked-until={u.locked_until:%Y-%m-%d %H:%M}")
             typer.echo(f"{u.email:40} {u.role.value:10} {' '.join(flags)}")

@@ -90,6 +90,13 @@ def recorder(
         tcp=not no_tcp,
     )
 
+    from recorder.policy_source import PolicyRefresher
+
+    # recording policy and API start/stop of on-demand calls (issue 16)
+    policy = PolicyRefresher(
+        catalog, server.core, control=server.record_control_threadsafe
+    ).start()
+
     def ready() -> None:
         proto = "udp" if no_tcp else "udp+tcp"
         typer.echo(
@@ -111,6 +118,7 @@ def recorder(
         cProfile.runctx("runner(serve_forever(server, ready))", globals(), locals(), profile_to)
     else:
         runner(serve_forever(server, ready))
+    policy.stop()
     catalog.db.dispose()
 
 

@@ -88,7 +88,9 @@ def ingest(
 
 
 def _recording_json(rec: Recording) -> dict[str, Any]:
-    return rec.model_dump(mode="json")
+    data = rec.model_dump(mode="json")
+    data["policy"] = (rec.metadata or {}).get("policy")  # recording policy decision (issue 16)
+    return data
 
 
 def list_recordings(

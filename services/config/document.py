@@ -9,6 +9,7 @@ from services.config.account_section import AccountSection
 from services.config.archive_section import ArchiveSection, RetentionSection
 from services.config.base import ApplyContext, ConfigFileError, Section
 from services.config.connectors_section import ConnectorsSection
+from services.config.directory_section import SECTIONS as DIRECTORY_SECTIONS
 from services.config.recorder_section import RecorderSection
 from services.config.reviews_section import ReviewsSection
 from services.config.rules_section import RulesSection
@@ -26,6 +27,7 @@ SECTIONS: list[Section] = [
     RetentionSection(),
     ReviewsSection(),
     TranscriptionSection(),
+    *DIRECTORY_SECTIONS,  # groups, users, devices, recording_policy
 ]
 
 
