@@ -23,10 +23,10 @@ from catalog.models import (
     Direction,
     RecordingStatus,
     Transcript,
-    assume_utc,
 )
-from catalog.portal_queries import CursorError, RecordingQuery, page_recordings
+from portal.api_categories import router as categories_router
 from portal.api_notes import router as notes_router
+from portal.api_search import router as search_router
 from portal.deps import ApiCaller, api_principal
 from portal.recording_pages import audio_response, visible_recording
 from portal.state import PortalState
@@ -134,41 +134,10 @@ def create_api(st: PortalState) -> FastAPI:
         parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
         return JSONResponse({"error": "invalid_request", "reason": "; ".join(parts)[:2000]}, 422)
 
-    @api.get("/recordings", response_model=RecordingPage, tags=["recordings"])
-    def list_recordings(
-        caller: ApiCaller,
-        since: Annotated[
-            datetime | None, Query(description="Started at or after (ISO 8601)")
-        ] = None,
-        until: Annotated[datetime | None, Query(description="Started before (ISO 8601)")] = None,
-        number: Annotated[str | None, Query(max_length=64, description="Caller or callee")] = None,
-        status: RecordingStatus | None = None,
-        direction: Direction | None = None,
-        cursor: Annotated[
-            str | None,
-            Query(
-                max_length=200,
-                pattern=r"^[A-Za-z0-9_-]+$",
-                description="next_cursor of the previous page",
-            ),
-        ] = None,
-        limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    ) -> RecordingPage:
-        """Recordings, newest first, one keyset page at a time."""
-        query = RecordingQuery(
-            since=assume_utc(since),
-            until=assume_utc(until),
-            number=number or None,
-            status=status.value if status else None,
-            direction=direction.value if direction else None,
-        )
-        try:
-            rows, nxt = page_recordings(
-                st.catalog, query, caller.visibility(), cursor=cursor, limit=limit
-            )
-        except CursorError:
-            raise HTTPException(400, "malformed cursor") from None
-        return RecordingPage(items=[_out(r) for r in rows], next_cursor=nxt)
+    # the list (quick search, filters, views, saved searches), advanced search, export and
+    # saved searches: before /recordings/{recording_id} so /recordings/export is not an id
+    api.include_router(search_router)
+    api.include_router(categories_router)
 
     @api.get("/recordings/{recording_id}", response_model=RecordingOut, tags=["recordings"])
     def get_recording(recording_id: str, caller: ApiCaller) -> RecordingOut:

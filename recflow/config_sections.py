@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from recflow.account_section import AccountSection
 from recflow.archive_section import ArchiveSection, RetentionSection
+from recflow.categories_section import CategoriesSection, CustomFieldsSection
 from recflow.connectors_section import ConnectorsSection
 from recflow.recorder_section import RecorderSection
 from recflow.rules_section import RulesSection
@@ -18,4 +19,6 @@ SECTIONS = [
     RecorderSection(),
     ArchiveSection(),
     RetentionSection(),
+    CategoriesSection(),
+    CustomFieldsSection(),
 ]
