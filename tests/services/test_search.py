@@ -44,7 +44,9 @@ from services.workspace import (
     views,
 )
 
-PG_ADMIN = os.environ.get("RECFLOW_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN = os.environ.get(
+    "RECFLOW_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 ADMIN = Visibility(everything=True, private_all=True)
 T0 = datetime(2026, 1, 10, 9, 0, tzinfo=UTC)
 NOW = T0 + timedelta(days=5)
@@ -65,20 +67,34 @@ def _pg_url() -> Iterator[str]:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture(scope="module")
+def pg_url() -> Iterator[str]:
+    yield from _pg_url()
+
+
+_TABLES = [
+    "recording_notes",
+    "recording_categories",
+    "recording_fields",
+    "transcripts",
+    "recordings",
+    "categories",
+    "custom_fields",
+    "saved_searches",
+]
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def catalog(request, tmp_path: Path) -> Iterator[Catalog]:
-    if request.param == "sqlite":
-        url = ""
-        gen = None
-    else:
-        gen = _pg_url()
-        url = next(gen)
+    url = request.getfixturevalue("pg_url") if request.param == "postgresql" else ""
     settings = RecflowSettings(data_dir=tmp_path / "data", database_url=url)
     cat = Catalog(Database(settings.resolved_database_url), LocalStore(tmp_path / "rec"), settings)
     yield cat
+    if url:  # one PostgreSQL database per module: empty it for the next test
+        with cat.db.engine.begin() as conn:
+            for t in _TABLES:
+                conn.exec_driver_sql(f"DELETE FROM {t}")
     cat.db.dispose()
-    if gen is not None:
-        next(gen, None)
 
 
 def _call(cat: Catalog, frm: str, to: str, minutes: int, lines: list[str], **kw) -> Recording:
@@ -111,24 +127,45 @@ def calls(catalog: Catalog) -> dict[str, Recording]:
     c = catalog
     return {
         "cancel": _call(
-            c, "+447700900123", "+441632960555", 0,
-            ["Hello, I want to cancel my subscription", "I am sorry to hear that",
-             "The competitor is cheaper, so cancel it"],
-            from_name="Alice Smith", duration=120.0,
+            c,
+            "+447700900123",
+            "+441632960555",
+            0,
+            [
+                "Hello, I want to cancel my subscription",
+                "I am sorry to hear that",
+                "The competitor is cheaper, so cancel it",
+            ],
+            from_name="Alice Smith",
+            duration=120.0,
         ),
         "hours": _call(
-            c, "+447700900124", "+441632960555", 10,
-            ["What are your opening hours?", "We open at nine"], duration=30.0,
+            c,
+            "+447700900124",
+            "+441632960555",
+            10,
+            ["What are your opening hours?", "We open at nine"],
+            duration=30.0,
         ),
         "refund": _call(
-            c, "+447700900125", "+441632960556", 20,
+            c,
+            "+447700900125",
+            "+441632960556",
+            20,
             ["I was charged twice and want a refund", "The refund is on its way"],
-            to_name="Billing Desk", duration=200.0,
+            to_name="Billing Desk",
+            duration=200.0,
         ),
         "private": _call(
-            c, "+447700900999", "+441632960557", 30,
-            ["I have a question about the private line and the new price",
-             "maybe I will cancel later if the price goes up again next month"], private=True,
+            c,
+            "+447700900999",
+            "+441632960557",
+            30,
+            [
+                "I have a question about the private line and the new price",
+                "maybe I will cancel later if the price goes up again next month",
+            ],
+            private=True,
         ),
         "silent": _call(c, "+447700900126", "+441632960555", 40, [], duration=0.0),
     }
@@ -167,8 +204,12 @@ def test_quick_search_ranks_by_what_was_said_with_snippets(catalog, calls):
 
 def test_private_calls_reach_only_their_owner_and_admins(catalog, calls):
     token = Visibility(everything=True)
-    owner = Visibility(numbers=frozenset({"+447700900999"}), own_numbers=frozenset({"+447700900999"}))
-    other = Visibility(numbers=frozenset({"+441632960555"}), own_numbers=frozenset({"+441632960555"}))
+    owner = Visibility(
+        numbers=frozenset({"+447700900999"}), own_numbers=frozenset({"+447700900999"})
+    )
+    other = Visibility(
+        numbers=frozenset({"+441632960555"}), own_numbers=frozenset({"+441632960555"})
+    )
     assert ids(catalog, token, q="cancel") == [calls["cancel"].id]
     assert ids(catalog, owner, q="cancel") == [calls["private"].id]
     assert calls["private"].id in ids(catalog, ADMIN, q="cancel")
@@ -183,13 +224,25 @@ def test_private_calls_reach_only_their_owner_and_admins(catalog, calls):
 OPERATOR_CASES = [
     # (conditions, match, expected call names)
     ([cond("from_number", "equal", "+447700900124")], "all", {"hours"}),
-    ([cond("from_number", "not_equal", "+447700900124")], "all", {"cancel", "refund", "private", "silent"}),
-    ([cond("from_number", "starts_with", "+4477009001")], "all", {"cancel", "hours", "refund", "silent"}),
+    (
+        [cond("from_number", "not_equal", "+447700900124")],
+        "all",
+        {"cancel", "refund", "private", "silent"},
+    ),
+    (
+        [cond("from_number", "starts_with", "+4477009001")],
+        "all",
+        {"cancel", "hours", "refund", "silent"},
+    ),
     ([cond("from_number", "ends_with", "0124")], "all", {"hours"}),
     ([cond("from_name", "includes", "smi")], "all", {"cancel"}),
     ([cond("from_name", "empty")], "all", {"hours", "refund", "private", "silent"}),
     ([cond("to_name", "not_empty")], "all", {"refund"}),
-    ([cond("from_number", "pattern", "+44770090012?")], "all", {"cancel", "hours", "refund", "silent"}),
+    (
+        [cond("from_number", "pattern", "+44770090012?")],
+        "all",
+        {"cancel", "hours", "refund", "silent"},
+    ),
     ([cond("to_number", "pattern", "*556")], "all", {"refund"}),
     ([cond("from_number", "regex", r"0012[34]$")], "all", {"cancel", "hours"}),
     ([cond("duration", "after", 100)], "all", {"cancel", "refund"}),
@@ -198,18 +251,42 @@ OPERATOR_CASES = [
     ([cond("duration", "empty")], "all", {"silent"}),
     ([cond("started_at", "before", "2026-01-10T09:15:00Z")], "all", {"cancel", "hours"}),
     ([cond("started_at", "after", "2026-01-10T09:25:00Z")], "all", {"private", "silent"}),
-    ([cond("started_at", "between", ["2026-01-10T09:05:00Z", "2026-01-10T09:25:00Z"])], "all", {"hours", "refund"}),
-    ([cond("started_at", "equal", "2026-01-10")], "all", {"cancel", "hours", "refund", "private", "silent"}),
-    ([cond("started_at", "older_than_days", 4)], "all", {"cancel", "hours", "refund", "private", "silent"}),
+    (
+        [cond("started_at", "between", ["2026-01-10T09:05:00Z", "2026-01-10T09:25:00Z"])],
+        "all",
+        {"hours", "refund"},
+    ),
+    (
+        [cond("started_at", "equal", "2026-01-10")],
+        "all",
+        {"cancel", "hours", "refund", "private", "silent"},
+    ),
+    (
+        [cond("started_at", "older_than_days", 4)],
+        "all",
+        {"cancel", "hours", "refund", "private", "silent"},
+    ),
     ([cond("started_at", "newer_than_days", 4)], "all", set()),
     ([cond("transcript", "includes", "charged twice")], "all", {"refund"}),
     ([cond("transcript", "empty")], "all", {"silent"}),
     ([cond("transcript", "not_empty")], "all", {"cancel", "hours", "refund", "private"}),
     ([cond("transcript", "regex", r"open\w+ hours")], "all", {"hours"}),
     ([cond("transcript", "pattern", "*nine")], "all", {"hours"}),
-    ([cond("transcript", "includes", "cancel"), cond("duration", "not_empty")], "all", {"cancel", "private"}),
-    ([cond("transcript", "includes", "refund"), cond("from_number", "ends_with", "0124")], "any", {"refund", "hours"}),
-    ([cond("transcript", "regex", "nine$"), cond("from_number", "ends_with", "0126")], "any", {"hours", "silent"}),
+    (
+        [cond("transcript", "includes", "cancel"), cond("duration", "not_empty")],
+        "all",
+        {"cancel", "private"},
+    ),
+    (
+        [cond("transcript", "includes", "refund"), cond("from_number", "ends_with", "0124")],
+        "any",
+        {"refund", "hours"},
+    ),
+    (
+        [cond("transcript", "regex", "nine$"), cond("from_number", "ends_with", "0126")],
+        "any",
+        {"hours", "silent"},
+    ),
     ([cond("transcript", "regex", "cancel"), cond("duration", "after", 100)], "all", {"cancel"}),
 ]
 
@@ -236,11 +313,13 @@ def test_bad_queries_are_refused_naming_the_problem(catalog, calls):
     assert "unknown custom field" in err(conditions=[cond("custom.nope", "equal", "x")])
     assert "longer than" in err(conditions=[cond("from_name", "equal", "x" * 10_000)])
     # catastrophic backtracking is stopped by the per-value timeout, not by the database
-    slow = "(a|aa)*b"
+    slow = "(a+)+b"
     catalog.save_transcript(
         Transcript(
             recording_id=calls["silent"].id,
-            segments=[TranscriptSegment(speaker="caller", channel=0, start=0, end=1, text="a" * 5000)],
+            segments=[
+                TranscriptSegment(speaker="caller", channel=0, start=0, end=1, text="a" * 5000)
+            ],
         )
     )
     msg = err(conditions=[cond("transcript", "regex", slow)])
@@ -253,7 +332,11 @@ def test_index_follows_transcripts_notes_categories_and_deletions(catalog, calls
     catalog.save_transcript(
         Transcript(
             recording_id=rid,
-            segments=[TranscriptSegment(speaker="caller", channel=0, start=0, end=1, text="open at the weekend?")],
+            segments=[
+                TranscriptSegment(
+                    speaker="caller", channel=0, start=0, end=1, text="open at the weekend?"
+                )
+            ],
         )
     )
     assert ids(catalog, q="weekend") == [rid]
@@ -295,7 +378,13 @@ def test_custom_fields_are_validated_searchable_and_exported(catalog, calls):
     assert ids(catalog, conditions=[cond("custom.follow_up", "after", "2026-01-15")]) == [rid]
     assert len(ids(catalog, conditions=[cond("custom.outcome", "empty")])) == 4
     assert ids(catalog, q="won") == [rid]
-    rows = list(csv.reader(io.StringIO("".join(export_csv(catalog, compile_for(catalog, SearchQuery(q="won")), ADMIN)))))
+    rows = list(
+        csv.reader(
+            io.StringIO(
+                "".join(export_csv(catalog, compile_for(catalog, SearchQuery(q="won")), ADMIN))
+            )
+        )
+    )
     assert rows[0][-2:] == ["custom.follow_up", "custom.outcome"]
     assert rows[1][0] == rid and rows[1][-2:] == ["2026-02-01", "won"]
 
@@ -303,11 +392,16 @@ def test_custom_fields_are_validated_searchable_and_exported(catalog, calls):
 def test_saved_searches_private_or_shared_and_exports(catalog, calls, tmp_path):
     s = save_search(catalog, "refunds", "alice@example.com", {"q": "refund"})
     shared = save_search(
-        catalog, "long calls", "alice@example.com",
-        {"conditions": [{"field": "duration", "op": "after", "value": 100}]}, shared=True,
+        catalog,
+        "long calls",
+        "alice@example.com",
+        {"conditions": [{"field": "duration", "op": "after", "value": 100}]},
+        shared=True,
     )
     with pytest.raises(SearchError, match="not a valid regex"):
-        save_search(catalog, "bad", "a", {"conditions": [{"field": "note", "op": "regex", "value": "("}]})
+        save_search(
+            catalog, "bad", "a", {"conditions": [{"field": "note", "op": "regex", "value": "("}]}
+        )
     assert [x.name for x in saved_searches_for(catalog, "bob@example.com")] == ["long calls"]
     with pytest.raises(LookupError):
         saved_query(catalog, s.id, "bob@example.com", admin=False)
@@ -321,7 +415,10 @@ def test_saved_searches_private_or_shared_and_exports(catalog, calls, tmp_path):
         table = [list(r) for r in ws.iter_rows(values_only=True)]
     finally:
         path.unlink()
-    assert table[0][0] == "id" and {r[0] for r in table[1:]} == {calls["cancel"].id, calls["refund"].id}
+    assert table[0][0] == "id" and {r[0] for r in table[1:]} == {
+        calls["cancel"].id,
+        calls["refund"].id,
+    }
 
 
 def test_pages_are_stable_for_ranked_and_newest_orders(catalog, calls):
