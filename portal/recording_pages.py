@@ -1,4 +1,4 @@
-"""Recordings: list (date range + number filters, keyset pages), detail with audio playback
+"""Recordings: detail (the list is portal/workspace_pages.py) with audio playback
 (HTTP range requests) and the transcript by speaker. Every playback and download is audited."""
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, Response
 
 from catalog.models import Recording, assume_utc
-from catalog.portal_queries import CursorError, RecordingQuery, page_recordings
 from portal.auth_pages import render
 from portal.deps import CurrentUser, Principal, client_ip, state_of
 from portal.state import PortalState
@@ -67,43 +66,6 @@ def audio_response(
         media_type="audio/wav" if path.suffix.lower() in ("", ".wav") else None,
         filename=name if download else None,
         content_disposition_type="attachment" if download else "inline",
-    )
-
-
-@router.get("/recordings")
-def recordings(
-    request: Request,
-    user: CurrentUser,
-    since: str | None = None,
-    until: str | None = None,
-    number: str | None = None,
-    cursor: str | None = None,
-    limit: int = 50,
-) -> Response:
-    st = state_of(request)
-    principal = Principal(name=user.email, user=user)
-    query = RecordingQuery(
-        since=parse_day(since),
-        until=parse_day(until, end=True),
-        number=(number or "").strip() or None,
-    )
-    try:
-        rows, next_cursor = page_recordings(
-            st.catalog, query, principal.visibility(), cursor=cursor, limit=max(1, min(limit, 200))
-        )
-    except CursorError:
-        raise HTTPException(400, "bad page cursor") from None
-    return render(
-        request,
-        "recordings.html",
-        {
-            "rows": rows,
-            "next_cursor": next_cursor,
-            "since": since or "",
-            "until": until or "",
-            "number": number or "",
-            "limit": limit,
-        },
     )
 
 

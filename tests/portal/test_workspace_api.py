@@ -57,7 +57,7 @@ def _ids(r) -> list[str]:
 
 
 def test_quick_search_finds_what_was_said_with_snippets(api, calls):
-    pos, neg, private = calls
+    pos, neg, _private = calls
     r = api.get("/api/v1/recordings", params={"q": "cancel"})
     assert _ids(r) == [pos.id]  # the private call said it too, but a token never sees it
     item = r.json()["items"][0]
@@ -146,7 +146,7 @@ def test_custom_fields_on_a_call(api, calls, catalog):
 
 
 def test_saved_search_runs_from_the_list_and_exports(api, app, calls):
-    pos, neg, private = calls
+    pos, neg, _private = calls
     r = api.post("/api/v1/saved-searches", json={"name": "cancellations", "query": {"q": "cancel"}})
     assert r.status_code == 201
     sid = r.json()["id"]
