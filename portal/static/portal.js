@@ -11,6 +11,13 @@ document.addEventListener("DOMContentLoaded", () => {
       for (const s of segs) if (parseFloat(s.dataset.start) <= player.currentTime) current = s;
       segs.forEach((s) => s.classList.toggle("playing", s === current));
     });
+    // a search snippet links to the call at its line: /recordings/ID#t=SECONDS
+    const m = /^#t=(\d+(?:\.\d+)?)$/.exec(window.location.hash);
+    if (m) {
+      const at = parseFloat(m[1]);
+      const seek = () => { player.currentTime = at; };
+      if (player.readyState >= 1) seek(); else player.addEventListener("loadedmetadata", seek, { once: true });
+    }
   }
   // confirmations for switches with wide consequences (legal hold)
   document.querySelectorAll("input[data-confirm]").forEach((box) =>
