@@ -450,10 +450,8 @@ def iter_matches(
         kept = _regex_filter(catalog, compiled, hits, any_mode=any_mode)
         if kept:
             yield kept
-        if (
-            (scan_rows is not None
-            and scanned >= scan_rows)
-            or (scan_seconds is not None and time.monotonic() - started > scan_seconds)
+        if (scan_rows is not None and scanned >= scan_rows) or (
+            scan_seconds is not None and time.monotonic() - started > scan_seconds
         ):
             raise SearchError(
                 f"the regex search looked at {scanned} calls without finishing; add a "
