@@ -202,7 +202,7 @@ def bench(backend: str, url: str, n: int, reps: int) -> list[tuple[str, str, str
             with cat.db.engine.begin() as conn:
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         vis = Visibility(everything=True)
-        for label, q in QUERIES.items():
+        for q in QUERIES.values():
             compiled = compile_for(cat, SearchQuery(q=q))
             fts = timed(lambda c=compiled: run_search(cat, c, vis, limit=50), reps)
             like = timed(lambda q=q: like_baseline(cat, q), max(3, reps // 3))

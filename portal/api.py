@@ -139,9 +139,8 @@ def create_api(st: PortalState) -> FastAPI:
     api.include_router(search_router)
     api.include_router(categories_router)
 
-    @api.get("/recordings/{recording_id}", response_model=RecordingOut, tags=["recordings"])
-    def get_recording(recording_id: str, caller: ApiCaller) -> RecordingOut:
-        return _out(visible_recording(st, caller, recording_id))
+    # GET /recordings/{recording_id} (with categories, custom fields, notes count) is in
+    # portal/api_search.py
 
     @api.get(
         "/recordings/{recording_id}/audio",

@@ -13,8 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 
 from catalog.models import Direction, RecordingStatus, assume_utc
+from catalog.notes import list_notes
 from catalog.portal_queries import CursorError
 from portal.deps import ApiCaller, Principal, StateDep, client_ip
+from portal.recording_pages import visible_recording
 from services.search import (
     MAX_CONDITIONS,
     MAX_QUERY_CHARS,
@@ -322,6 +324,28 @@ def export(
         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         filename=f"recordings-{stamp}.xlsx",
         background=BackgroundTask(path.unlink, missing_ok=True),
+    )
+
+
+class RecordingDetail(SearchItem):
+    notes_count: int
+    pinned_notes: int
+
+
+@router.get("/recordings/{recording_id}", response_model=RecordingDetail, tags=["recordings"])
+def get_recording(recording_id: str, caller: ApiCaller, st: StateDep) -> RecordingDetail:
+    """One recording with its categories, custom fields and how many notes it has."""
+    from portal.api import _out
+
+    rec = visible_recording(st, caller, recording_id)
+    cats, custom = details(st.catalog, [rec.id])
+    notes = list_notes(st.catalog, rec.id)
+    return RecordingDetail(
+        **_out(rec).model_dump(),
+        categories=cats.get(rec.id, []),
+        custom_fields=custom.get(rec.id, {}),
+        notes_count=len(notes),
+        pinned_notes=sum(1 for n in notes if n.pinned),
     )
 
 

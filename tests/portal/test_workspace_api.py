@@ -192,3 +192,16 @@ def test_workspace_routes_need_a_token(app, calls):
         ).status_code
         == 401
     )
+
+
+def test_recording_detail_carries_categories_fields_and_notes(api, calls, catalog):
+    pos, *_ = calls
+    api.put(f"/api/v1/recordings/{pos.id}/categories", json={"categories": ["billing"]})
+    api.post(f"/api/v1/recordings/{pos.id}/notes", json={"text": "call back", "pinned": True})
+    api.post(f"/api/v1/recordings/{pos.id}/notes", json={"text": "done"})
+    d = api.get(f"/api/v1/recordings/{pos.id}").json()
+    assert d["id"] == pos.id and d["categories"] == ["billing"] and d["custom_fields"] == {}
+    assert (d["notes_count"], d["pinned_notes"]) == (2, 1)
+    assert d["transcript_url"].endswith("/transcript")
+    # notes are searchable at once (the index follows them)
+    assert _ids(api.get("/api/v1/recordings", params={"q": "call back"})) == [pos.id]
