@@ -205,3 +205,42 @@ def test_recording_detail_carries_categories_fields_and_notes(api, calls, catalo
     assert d["transcript_url"].endswith("/transcript")
     # notes are searchable at once (the index follows them)
     assert _ids(api.get("/api/v1/recordings", params={"q": "call back"})) == [pos.id]
+
+
+def test_notes_carry_an_offset_and_only_their_author_edits_them(api, app, calls, catalog):
+    pos, *_ = calls
+    r = api.post(
+        f"/api/v1/recordings/{pos.id}/notes", json={"text": "refund promised", "offset": 12.5}
+    )
+    assert r.status_code == 201 and r.json()["offset"] == 12.5
+    nid = r.json()["id"]
+    r = api.patch(
+        f"/api/v1/recordings/{pos.id}/notes/{nid}", json={"text": "credit promised", "pinned": True}
+    )
+    assert r.status_code == 200 and (r.json()["text"], r.json()["pinned"]) == (
+        "credit promised",
+        True,
+    )
+    assert _ids(api.get("/api/v1/recordings", params={"q": "credit"})) == [pos.id]
+    assert _ids(api.get("/api/v1/recordings", params={"q": "refund"})) == []
+    other = app.state.portal.tokens.create("colleague")[1]
+    r = TestClient(app).patch(
+        f"/api/v1/recordings/{pos.id}/notes/{nid}",
+        json={"text": "mine now"},
+        headers={"Authorization": f"Bearer {other}"},
+    )
+    assert r.status_code == 403
+    assert (
+        api.patch(f"/api/v1/recordings/{pos.id}/notes/999", json={"pinned": True}).status_code
+        == 404
+    )
+    assert (
+        api.post(f"/api/v1/recordings/{pos.id}/notes", json={"text": "x", "offset": -1}).status_code
+        == 422
+    )
+    entries = Audit(catalog).list(AuditFilter(resource=f"recording:{pos.id}"))
+    edit = next(e for e in entries if e.action == "recording.note_edit")
+    assert {(c.field, c.old, c.new) for c in edit.changes} == {
+        (f"note.{nid}.text", "refund promised", "credit promised"),
+        (f"note.{nid}.pinned", False, True),
+    }

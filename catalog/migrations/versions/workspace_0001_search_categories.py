@@ -216,6 +216,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_saved_searches_owner", "saved_searches", ["owner"])
+    # notes (notes_0001) gain a time offset in the call and an edit time
+    with op.batch_alter_table("recording_notes") as batch:
+        batch.add_column(sa.Column("offset_seconds", sa.Float(), nullable=True))
+        batch.add_column(sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True))
     if op.get_bind().dialect.name == "postgresql":
         _pg_index()
     else:
