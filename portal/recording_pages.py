@@ -69,6 +69,31 @@ def audio_response(
     )
 
 
+def playback_context(st: PortalState, rec: Recording) -> dict[str, object]:
+    """The workspace's parts of the call page: waveform (SVG) with keyword-rule matches and
+    noted moments, the matches with their times, notes, categories and custom fields."""
+    from catalog.notes import list_notes
+    from catalog.trigger_matches import matches_for_recording
+    from services.waveform import Marker, waveform_svg
+    from services.workspace import details
+
+    matches = matches_for_recording(st.catalog, rec.id)
+    notes = list_notes(st.catalog, rec.id)
+    markers = [Marker(m.start, f"{m.rule}: {m.phrase}", "match") for m in matches]
+    markers += [Marker(n.offset, n.text[:80], "note") for n in notes if n.offset is not None]
+    svg = None
+    if rec.file_key and st.catalog.store.exists(rec.file_key):
+        svg = waveform_svg(st.catalog.store.local_path(rec.file_key), markers)
+    cats, custom = details(st.catalog, [rec.id])
+    return {
+        "waveform": svg,
+        "matches": matches,
+        "notes": notes,
+        "categories": cats.get(rec.id, []),
+        "custom_fields": custom.get(rec.id, {}),
+    }
+
+
 @router.get("/recordings/{recording_id}")
 def recording_detail(request: Request, recording_id: str, user: CurrentUser) -> Response:
     st = state_of(request)
@@ -78,6 +103,7 @@ def recording_detail(request: Request, recording_id: str, user: CurrentUser) -> 
     st.audit.record(
         "view", initiator=user.email, client_ip=client_ip(request), resource=f"recording:{rec.id}"
     )
+    extra = playback_context(st, rec)
     return render(
         request,
         "recording.html",
@@ -85,6 +111,7 @@ def recording_detail(request: Request, recording_id: str, user: CurrentUser) -> 
             "rec": rec,
             "transcript": transcript,
             "deliveries": st.catalog.list_deliveries(subject_id=rec.id, limit=50),
+            **extra,
         },
     )
 

@@ -123,3 +123,38 @@ def test_user_sees_only_own_and_non_private_calls_everywhere(app, make_user, clo
         data={"csrf": csrf_of(page.text), "ids": [calls[3].id], "category": "billing"},
     )
     assert r.status_code == 404
+
+
+def test_call_page_shows_waveform_matches_notes_and_categories(app, admin, clock, calls, catalog):
+    from catalog.notes import add_note
+    from catalog.trigger_matches import replace_matches
+    from catalog.workspace import set_categories
+
+    rec = calls[0]
+    add_note(
+        catalog, rec.id, "admin@example.com", "customer wants to leave", pinned=True, offset=0.2
+    )
+    set_categories(catalog, [rec.id], ["complaint"], by="t")
+    replace_matches(
+        catalog,
+        rec.id,
+        [
+            {
+                "rule": "churn",
+                "phrase": "cancel my subscription",
+                "kind": "phrase",
+                "speaker": "caller",
+                "start": 0.1,
+                "end": 0.4,
+                "snippet": "",
+            }
+        ],
+        "v1",
+    )
+    client = logged_in(app, admin, clock)
+    html = client.get(f"/recordings/{rec.id}").text
+    assert '<svg class="waveform"' in html and html.count('<polygon class="lane') == 2
+    assert 'class="marker match"' in html and 'class="marker note"' in html
+    assert "churn" in html and 'data-seek="0.1"' in html
+    assert "customer wants to leave" in html and "complaint" in html
+    assert 'id="speed"' in html
