@@ -336,48 +336,84 @@ def search_page(
     return rows, None
 
 
+RANK_WINDOW = 2000  # candidates ranked by the index alone before the filters join
+
+
 def _ranked_page(
     catalog: Catalog, spec: SearchSpec, vis: Visibility, *, cursor: str | None, limit: int
 ) -> tuple[list[Hit], str | None]:
+    """Two steps: the index ranks on its own (no join, so no wide rows to sort) and hands the
+    best RANK_WINDOW candidates to a second query that applies visibility and filters. When
+    that leaves the page short while the window was full, the page is computed again over
+    every match, so filters never hide a result that exists."""
     assert spec.text is not None
     offset = 0
     if cursor:
         if not cursor.startswith("rel"):
             raise SearchCursorError("this cursor belongs to a newest-first list")
         offset = _rel_offset(cursor)
-    if catalog.db.is_sqlite:
-        score = func.bm25(sa.literal_column("search_fts"), 10.0, 1.0, 2.0, 4.0)
-        q = (
-            select(RecordingRow, score.label("score"))
-            .select_from(
-                search_fts.join(search_docs, search_docs.c.doc_id == search_fts.c.rowid).join(
-                    RecordingRow, RecordingRow.id == search_docs.c.recording_id
-                )
-            )
-            .where(sa.literal_column("search_fts").op("MATCH")(literal(spec.text.sqlite())))
-            .order_by(score, RecordingRow.started_at.desc(), RecordingRow.id.desc())
-        )
-    else:
-        tsq = _tsquery(spec.text)
-        score = func.ts_rank_cd(search_docs.c.tsv, tsq)
-        q = (
-            select(RecordingRow, score.label("score"))
-            .select_from(
-                search_docs.join(RecordingRow, RecordingRow.id == search_docs.c.recording_id)
-            )
-            .where(search_docs.c.tsv.op("@@")(tsq))
-            .order_by(score.desc(), RecordingRow.started_at.desc(), RecordingRow.id.desc())
-        )
-    for w in _where(catalog, spec, vis, text=False, conditions=True):
-        q = q.where(w)
-    with catalog.db.session() as s:
-        rows = [
-            Hit(recording_from_row(r), score=float(sc))
-            for r, sc in s.execute(q.offset(offset).limit(limit + 1))
-        ]
+    window = RANK_WINDOW if offset + limit < RANK_WINDOW // 2 else None
+    rows = _ranked(catalog, spec, vis, offset=offset, limit=limit, window=window)
+    if window is not None and rows is None:
+        rows = _ranked(catalog, spec, vis, offset=offset, limit=limit, window=None)
+    assert rows is not None
     if len(rows) > limit:
         return rows[:limit], _rel_cursor(offset + limit)
     return rows, None
+
+
+def _ranked(
+    catalog: Catalog,
+    spec: SearchSpec,
+    vis: Visibility,
+    *,
+    offset: int,
+    limit: int,
+    window: int | None,
+) -> list[Hit] | None:
+    """One ranked page; None when ``window`` was too narrow to fill it."""
+    assert spec.text is not None
+    if catalog.db.is_sqlite:
+        score = func.bm25(sa.literal_column("search_fts"), 10.0, 1.0, 2.0, 4.0)
+        inner = (
+            select(search_fts.c.rowid.label("doc"), score.label("score"))
+            .where(sa.literal_column("search_fts").op("MATCH")(literal(spec.text.sqlite())))
+            .order_by(score)
+        )
+        if window is not None:
+            inner = inner.limit(window)
+        ranked = inner.subquery("ranked")
+        q = select(RecordingRow, ranked.c.score).select_from(
+            ranked.join(search_docs, search_docs.c.doc_id == ranked.c.doc).join(
+                RecordingRow, RecordingRow.id == search_docs.c.recording_id
+            )
+        )
+        order = [ranked.c.score, RecordingRow.started_at.desc(), RecordingRow.id.desc()]
+    else:
+        tsq = _tsquery(spec.text)
+        score = func.ts_rank_cd(search_docs.c.tsv, tsq)
+        inner = (
+            select(search_docs.c.recording_id.label("rid"), score.label("score"))
+            .where(search_docs.c.tsv.op("@@")(tsq))
+            .order_by(score.desc())
+        )
+        if window is not None:
+            inner = inner.limit(window)
+        ranked = inner.subquery("ranked")
+        q = select(RecordingRow, ranked.c.score).select_from(
+            ranked.join(RecordingRow, RecordingRow.id == ranked.c.rid)
+        )
+        order = [ranked.c.score.desc(), RecordingRow.started_at.desc(), RecordingRow.id.desc()]
+    for w in _where(catalog, spec, vis, text=False, conditions=True):
+        q = q.where(w)
+    q = q.order_by(*order).offset(offset).limit(limit + 1)
+    with catalog.db.session() as s:
+        rows = [Hit(recording_from_row(r), score=float(sc)) for r, sc in s.execute(q)]
+        if window is not None and len(rows) <= limit:
+            full = s.scalar(select(func.count()).select_from(inner.subquery()))
+            if (full or 0) >= window:
+                return None
+    return rows
 
 
 def iter_search(
