@@ -74,6 +74,7 @@ def playback_context(st: PortalState, rec: Recording) -> dict[str, object]:
     noted moments, the matches with their times, notes, categories and custom fields."""
     from catalog.notes import list_notes
     from catalog.trigger_matches import matches_for_recording
+    from catalog.workspace import list_categories, list_custom_fields
     from services.waveform import Marker, waveform_svg
     from services.workspace import details
 
@@ -91,6 +92,9 @@ def playback_context(st: PortalState, rec: Recording) -> dict[str, object]:
         "notes": notes,
         "categories": cats.get(rec.id, []),
         "custom_fields": custom.get(rec.id, {}),
+        "all_categories": list_categories(st.catalog),
+        "field_defs": list_custom_fields(st.catalog),
+        "notice": None,
     }
 
 
@@ -104,6 +108,7 @@ def recording_detail(request: Request, recording_id: str, user: CurrentUser) -> 
         "view", initiator=user.email, client_ip=client_ip(request), resource=f"recording:{rec.id}"
     )
     extra = playback_context(st, rec)
+    extra["notice"] = request.query_params.get("notice", "")[:300] or None
     return render(
         request,
         "recording.html",

@@ -13,8 +13,9 @@ from fastapi.responses import FileResponse, RedirectResponse, Response, Streamin
 from starlette.background import BackgroundTask
 
 from catalog.audit import FieldChange
+from catalog.notes import MAX_NOTE_CHARS, add_note
 from catalog.portal_queries import CursorError
-from catalog.workspace import list_categories
+from catalog.workspace import list_categories, list_custom_fields
 from portal.auth_pages import render
 from portal.deps import CurrentUser, Principal, client_ip, csrf_protect, state_of
 from portal.recording_pages import parse_day, visible_recording
@@ -28,6 +29,7 @@ from services.workspace import (
     export_xlsx,
     save_search,
     saved_query,
+    update_custom_values,
     view_query,
     views,
     visible_saved,
@@ -220,3 +222,78 @@ async def categorize(request: Request, user: CurrentUser) -> Response:
         )
     verb = "added to" if mode == "add" else "removed from"
     return _back(keep, f"{category} {verb} {len(changes)} call(s)")
+
+
+# ---------------------------------------------------------------- on one call (the call page)
+
+
+@router.post("/recordings/{recording_id}/notes", dependencies=[Depends(csrf_protect)])
+async def add_call_note(request: Request, recording_id: str, user: CurrentUser) -> Response:
+    st = state_of(request)
+    rec = visible_recording(st, _principal(user), recording_id)
+    form = await request.form()
+    offset_raw = str(form.get("offset", "")).strip()
+    try:
+        offset = _seconds(offset_raw) if offset_raw else None
+        add_note(
+            st.catalog,
+            rec.id,
+            user.email,
+            str(form.get("text", ""))[: MAX_NOTE_CHARS + 1],
+            pinned=form.get("pinned") == "on",
+            offset=offset,
+        )
+    except ValueError as e:
+        return RedirectResponse(f"/recordings/{rec.id}?{urlencode({'notice': str(e)})}", 303)
+    st.audit.record(
+        "recording.note",
+        initiator=user.email,
+        client_ip=client_ip(request),
+        resource=f"recording:{rec.id}",
+        detail="pinned" if form.get("pinned") == "on" else "",
+    )
+    return RedirectResponse(f"/recordings/{rec.id}?notice=note+added#notes", 303)
+
+
+def _seconds(text: str) -> float:
+    """``75``, ``75.5`` or ``1:15`` → seconds."""
+    try:
+        if ":" in text:
+            m, s = text.split(":", 1)
+            value = int(m) * 60 + float(s)
+        else:
+            value = float(text)
+    except ValueError:
+        raise ValueError(f"not a time in the call: {text[:20]!r} (seconds or m:ss)") from None
+    if not 0 <= value <= 86_400:
+        raise ValueError("a time in the call is between 0 and 24 hours")
+    return value
+
+
+@router.post("/recordings/{recording_id}/labels", dependencies=[Depends(csrf_protect)])
+async def set_call_labels(request: Request, recording_id: str, user: CurrentUser) -> Response:
+    """The call page's form: its categories (checkboxes) and custom field values."""
+    st = state_of(request)
+    rec = visible_recording(st, _principal(user), recording_id)
+    form = await request.form()
+    wanted = [str(c) for c in form.getlist("categories")][:50]
+    values = {
+        f.name: str(form.get(f"field.{f.name}", "")).strip() for f in list_custom_fields(st.catalog)
+    }
+    try:
+        cat_changes = assign_categories(st.catalog, [rec.id], wanted, by=user.email)
+        diff = update_custom_values(st.catalog, rec.id, values, by=user.email)
+    except SearchError as e:
+        return RedirectResponse(f"/recordings/{rec.id}?{urlencode({'notice': str(e)})}", 303)
+    changes = [FieldChange(field="categories", old=b, new=a) for b, a in cat_changes.values()] + [
+        FieldChange(field=f"custom.{k}", old=o, new=n) for k, (o, n) in diff.items()
+    ]
+    if changes:
+        st.audit.record(
+            "recording.labels",
+            initiator=user.email,
+            client_ip=client_ip(request),
+            resource=f"recording:{rec.id}",
+            changes=changes,
+        )
+    return RedirectResponse(f"/recordings/{rec.id}?notice={len(changes)}+change(s)+saved", 303)

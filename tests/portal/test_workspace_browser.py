@@ -1,6 +1,7 @@
 """A supervisor's workspace journey in headless Chromium against a real uvicorn server: search by
-a phrase said in a call, open the call at the matching line, bulk-categorise the hits, save the
-search, run it from the list, export XLSX and open it with openpyxl."""
+a phrase said in a call, bulk-categorise the hits, save the search, run it from the list, export
+XLSX and open it with openpyxl, open the call at the matching line (waveform) and add a pinned
+note at a moment of the call."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from datetime import UTC, datetime
 import pyotp
 from openpyxl import load_workbook
 
+from catalog.notes import list_notes
 from catalog.users import Users
 from catalog.workspace import set_category_list
 from tests.portal.portal_support import add_calls, add_transcript
@@ -84,6 +86,15 @@ def test_supervisor_workspace_journey(server, tmp_path):  # noqa: F811
             page.click("tr.snippet a")
             expect(page).to_have_url(re.compile(rf"/recordings/{hit.id}"))
             expect(page.locator(".transcript")).to_contain_text("cancel my subscription")
+            expect(page.locator("svg.waveform polygon.lane")).to_have_count(2)
+
+            # add a pinned note at a moment of the call
+            page.fill("#note-text", "customer wants to leave; call back")
+            page.fill("#note-offset", "0:00.5")
+            page.check("#note-pinned")
+            page.click("#note-form button[type=submit]")
+            expect(page.locator("ul.notes li.pinned")).to_contain_text("call back")
+            expect(page.locator("svg.waveform line.marker.note")).to_have_count(1)
             _shot(page, "ws-03-call")
         finally:
             browser.close()
@@ -93,3 +104,5 @@ def test_supervisor_workspace_journey(server, tmp_path):  # noqa: F811
     assert [r[0] for r in rows[1:]] == [hit.id]
     assert rows[1][10] == "retention"
     assert other.id not in str(rows)
+    (note,) = list_notes(catalog, hit.id)
+    assert (note.pinned, note.offset, note.author) == (True, 0.5, "lead@example.com")

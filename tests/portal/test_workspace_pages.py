@@ -158,3 +158,63 @@ def test_call_page_shows_waveform_matches_notes_and_categories(app, admin, clock
     assert "churn" in html and 'data-seek="0.1"' in html
     assert "customer wants to leave" in html and "complaint" in html
     assert 'id="speed"' in html
+
+
+def test_categories_and_fields_from_the_settings_page_and_the_call_page(
+    app, admin, clock, calls, catalog
+):
+    from catalog.audit import Audit, AuditFilter
+    from catalog.workspace import categories_of, custom_values_of, list_custom_fields
+
+    client = logged_in(app, admin, clock)
+    page = client.get("/settings/config")
+    assert "categories" in page.text and "custom_fields" in page.text
+    r = client.post(
+        "/settings/config/categories",
+        data={"csrf": csrf_of(page.text), "yaml": "- billing\n- complaint\n- churn\n"},
+    )
+    assert r.status_code == 200 and "categories: 1 change(s) applied" in r.text
+    r = client.post(
+        "/settings/config/custom_fields",
+        data={
+            "csrf": csrf_of(page.text),
+            "yaml": "- name: outcome\n  type: option\n  options: [won, lost]\n",
+        },
+    )
+    assert r.status_code == 200 and [f.name for f in list_custom_fields(catalog)] == ["outcome"]
+    bad = client.post(
+        "/settings/config/custom_fields",
+        data={"csrf": csrf_of(page.text), "yaml": "- name: x\n  type: option\n"},
+    )
+    assert bad.status_code == 400 and "needs options" in bad.text
+
+    rec = calls[0]
+    page = client.get(f"/recordings/{rec.id}")
+    r = client.post(
+        f"/recordings/{rec.id}/labels",
+        data={
+            "csrf": csrf_of(page.text),
+            "categories": ["churn", "billing"],
+            "field.outcome": "lost",
+        },
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    assert categories_of(catalog, [rec.id])[rec.id] == ["billing", "churn"]
+    assert custom_values_of(catalog, [rec.id])[rec.id] == {"outcome": "lost"}
+    entry = next(
+        e
+        for e in Audit(catalog).list(AuditFilter(resource=f"recording:{rec.id}"))
+        if e.action == "recording.labels"
+    )
+    assert {c.field for c in entry.changes} == {"categories", "custom.outcome"}
+    r = client.post(
+        f"/recordings/{rec.id}/labels",
+        data={"csrf": csrf_of(page.text), "field.outcome": "maybe"},
+    )
+    assert "must be one of won, lost" in r.text
+    r = client.post(
+        f"/recordings/{rec.id}/notes",
+        data={"csrf": csrf_of(page.text), "text": "late", "offset": "soon"},
+    )
+    assert "not a time in the call" in r.text
