@@ -191,25 +191,25 @@ def compile_condition(catalog: Catalog, c: Condition) -> ColumnElement[bool]:
         )
         return not_(hit) if c.op == "not_equal" else hit
     if c.field == "duration":
-        col = RecordingRow.duration_seconds
+        dur = RecordingRow.duration_seconds
         if c.op == "empty":
-            return col <= 0
+            return dur <= 0
         if c.op == "not_empty":
-            return col > 0
-        return _text_op(col, c.op, c.value, exact=True)
+            return dur > 0
+        return _text_op(dur, c.op, c.value, exact=True)
     if c.field == "started_at":
-        col = RecordingRow.started_at
+        when = RecordingRow.started_at
         if c.op == "empty":
             return false()
         if c.op == "not_empty":
             return true()
         if c.op == "between":
-            return and_(col >= _ts(catalog, c.value[0]), col <= _ts(catalog, c.value[1]))
+            return and_(when >= _ts(catalog, c.value[0]), when <= _ts(catalog, c.value[1]))
         if c.op in ("equal", "not_equal"):  # the same UTC day
             day0 = _ts(catalog, c.value)
-            same = and_(col >= day0, col < day0 + timedelta(days=1))
+            same = and_(when >= day0, when < day0 + timedelta(days=1))
             return same if c.op == "equal" else not_(same)
-        return _text_op(col, c.op, _ts(catalog, c.value), exact=True)
+        return _text_op(when, c.op, _ts(catalog, c.value), exact=True)
     if c.field in ("transcript", "note") and isinstance(c.value, FtsQuery):
         return rid.in_(_fts_ids(catalog, c.value))
     if c.field == "transcript":

@@ -407,7 +407,8 @@ _ROW_FIELDS = {
 
 def _regex_values(catalog: Catalog, r: RegexCond, recs: list[Recording]) -> dict[str, list[str]]:
     if r.field in _ROW_FIELDS:
-        return {x.id: [str(getattr(x, _ROW_FIELDS[r.field]).__str__())] for x in recs}
+        attr = _ROW_FIELDS[r.field]
+        return {x.id: [str(getattr(getattr(x, attr), "value", getattr(x, attr)))] for x in recs}
     if r.field == "number":
         return {x.id: [x.from_number, x.to_number] for x in recs}
     return field_values(catalog, r.field, [x.id for x in recs], r.key)

@@ -230,7 +230,7 @@ def _export_rows(
 
 def _export_batches(
     catalog: Catalog, compiled: Compiled, vis: Visibility
-) -> Iterator[list[dict[str, Any]]]:
+) -> Iterator[list[tuple[Any, ...]]]:
     if not compiled.regexes:  # the fast path: plain columns straight from the database
         yield from iter_rows(catalog, compiled.spec, vis)
         return
