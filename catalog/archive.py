@@ -29,6 +29,7 @@ from catalog.db import Database
 from catalog.models import Recording, RecordingStatus, assume_utc, utcnow
 from catalog.notes import NoteRow
 from catalog.tables import RecordingRow, TranscriptRow
+from catalog.workspace_tables import RecordingCategoryRow, RecordingFieldRow
 
 ARCHIVE_DOC = "archive"
 RETENTION_DOC = "retention"
@@ -478,6 +479,8 @@ def delete_recording(db: Database, store: Any, decision: RetentionDecision, *, a
     with db.session() as s:
         s.execute(delete(TranscriptRow).where(TranscriptRow.recording_id == subj.recording_id))
         s.execute(delete(NoteRow).where(NoteRow.recording_id == subj.recording_id))
+        for row in (RecordingCategoryRow, RecordingFieldRow):  # workspace: categories, fields
+            s.execute(delete(row).where(row.recording_id == subj.recording_id))
         s.execute(delete(RecordingRow).where(RecordingRow.id == subj.recording_id))
 
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Boolean, Index, Integer, String, Text, delete, select
+from sqlalchemy import Boolean, Float, Index, Integer, String, Text, delete, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from catalog.models import assume_utc, utcnow
@@ -30,7 +30,10 @@ class NoteRow(Base):
     author: Mapped[str] = mapped_column(String(320))  # a user's email or a token's name
     text: Mapped[str] = mapped_column(Text)
     pinned: Mapped[bool] = mapped_column(Boolean, default=False)
+    # where in the call the note is about (seconds from the start); column from workspace_0001
+    offset_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[datetime]
+    updated_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
     __table_args__ = (Index("ix_recording_notes_author", "author", "recording_id", "created_at"),)
 
@@ -43,7 +46,9 @@ class Note(BaseModel):
     author: str = Field(description="Who wrote it (email, or API token name)")
     text: str
     pinned: bool = False
+    offset: float | None = Field(None, description="Seconds into the call the note is about")
     created_at: datetime
+    updated_at: datetime | None = None
 
 
 def _note(row: NoteRow) -> Note:
@@ -53,7 +58,9 @@ def _note(row: NoteRow) -> Note:
         author=row.author,
         text=row.text,
         pinned=row.pinned,
+        offset=row.offset_seconds,
         created_at=assume_utc(row.created_at),
+        updated_at=assume_utc(row.updated_at),
     )
 
 
@@ -64,24 +71,69 @@ def add_note(
     text: str,
     *,
     pinned: bool = False,
+    offset: float | None = None,
     now: datetime | None = None,
 ) -> Note:
-    text = text.strip()
-    if not text:
-        raise ValueError("a note needs some text")
-    if len(text) > MAX_NOTE_CHARS:
-        raise ValueError(f"a note holds at most {MAX_NOTE_CHARS} characters")
+    text = _clean(text)
     with catalog.db.session() as s:
         row = NoteRow(
             recording_id=recording_id,
             author=author,
             text=text,
             pinned=pinned,
+            offset_seconds=offset,
             created_at=now or utcnow(),
         )
         s.add(row)
         s.flush()
         return _note(row)
+
+
+def _clean(text: str) -> str:
+    text = text.strip()
+    if not text:
+        raise ValueError("a note needs some text")
+    if len(text) > MAX_NOTE_CHARS:
+        raise ValueError(f"a note holds at most {MAX_NOTE_CHARS} characters")
+    return text
+
+
+class NotYours(PermissionError):
+    """Only a note's author edits it."""
+
+
+def edit_note(
+    catalog: Catalog,
+    recording_id: str,
+    note_id: int,
+    author: str,
+    *,
+    text: str | None = None,
+    pinned: bool | None = None,
+    offset: float | None = None,
+) -> tuple[Note, dict[str, tuple[object, object]]] | None:
+    """Change one's own note; returns it with {field: (old, new)}, None when there is no such
+    note on this recording; NotYours when someone else wrote it."""
+    with catalog.db.session() as s:
+        row = s.get(NoteRow, note_id)
+        if row is None or row.recording_id != recording_id:
+            return None
+        if row.author != author:
+            raise NotYours("only its author may edit a note")
+        diff: dict[str, tuple[object, object]] = {}
+        if text is not None and _clean(text) != row.text:
+            diff["text"] = (row.text, _clean(text))
+            row.text = _clean(text)
+        if pinned is not None and pinned != row.pinned:
+            diff["pinned"] = (row.pinned, pinned)
+            row.pinned = pinned
+        if offset is not None and offset != row.offset_seconds:
+            diff["offset"] = (row.offset_seconds, offset)
+            row.offset_seconds = offset
+        if diff:
+            row.updated_at = utcnow()
+        s.flush()
+        return _note(row), diff
 
 
 def list_notes(catalog: Catalog, recording_id: str) -> list[Note]:

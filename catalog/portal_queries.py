@@ -95,6 +95,31 @@ def _ts(catalog: Catalog, ts: datetime) -> datetime:
     return ts.replace(tzinfo=None) if catalog.db.is_sqlite else ts
 
 
+def visibility_clauses(visibility: Visibility) -> list[ColumnElement[bool]]:
+    """WHERE clauses on RecordingRow that keep only what ``visibility`` allows (also used by
+    search and export, so a private call never leaks through them)."""
+    out: list[ColumnElement[bool]] = []
+    if not visibility.everything:
+        nums = sorted(visibility.numbers)
+        out.append(
+            or_(RecordingRow.from_number.in_(nums), RecordingRow.to_number.in_(nums))
+            if nums
+            else false()
+        )
+    if not visibility.private_all:
+        own = sorted(visibility.own_numbers)
+        out.append(
+            or_(
+                RecordingRow.private.is_(False),
+                RecordingRow.from_number.in_(own),
+                RecordingRow.to_number.in_(own),
+            )
+            if own
+            else RecordingRow.private.is_(False)
+        )
+    return out
+
+
 def page_recordings(
     catalog: Catalog,
     query: RecordingQuery,
@@ -127,24 +152,8 @@ def page_recordings(
         q = q.where(RecordingRow.status == query.status)
     if query.direction:
         q = q.where(RecordingRow.direction == query.direction)
-    if not visibility.everything:
-        nums = sorted(visibility.numbers)
-        q = q.where(
-            or_(RecordingRow.from_number.in_(nums), RecordingRow.to_number.in_(nums))
-            if nums
-            else false()
-        )
-    if not visibility.private_all:
-        own = sorted(visibility.own_numbers)
-        q = q.where(
-            or_(
-                RecordingRow.private.is_(False),
-                RecordingRow.from_number.in_(own),
-                RecordingRow.to_number.in_(own),
-            )
-            if own
-            else RecordingRow.private.is_(False)
-        )
+    for clause in visibility_clauses(visibility):
+        q = q.where(clause)
     with catalog.db.session() as s:
         rows = [recording_from_row(r) for r in s.scalars(q.limit(limit + 1))]
     if len(rows) > limit:

@@ -8,27 +8,25 @@ from __future__ import annotations
 
 import importlib
 import logging
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from catalog.models import (
     Delivery,
     DeliveryStatus,
-    Direction,
-    RecordingStatus,
     Transcript,
-    assume_utc,
 )
-from catalog.portal_queries import CursorError, RecordingQuery, page_recordings
+from portal.api_categories import router as categories_router
 from portal.api_notes import router as notes_router
+from portal.api_recording import RecordingOut
 from portal.api_reports import router as reports_router
 from portal.api_reviews import router as reviews_router
+from portal.api_search import router as search_router
 from portal.deps import ApiCaller, api_principal
 from portal.recording_pages import audio_response, visible_recording
 from portal.state import PortalState
@@ -55,37 +53,6 @@ class ApiError(BaseModel):
     reason: str = Field(description="Why, in words")
 
 
-class RecordingOut(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    id: str
-    call_id: str
-    from_number: str
-    from_name: str
-    to_number: str
-    to_name: str
-    direction: Direction
-    started_at: datetime
-    answered_at: datetime | None
-    ended_at: datetime | None
-    duration_seconds: float
-    channels: int
-    sample_rate: int
-    codec: str
-    file_size: int
-    sha256: str
-    private: bool
-    status: RecordingStatus
-    processed_at: datetime | None
-    policy: dict[str, Any] | None = Field(
-        None,
-        description="Recording policy decision: {decision: recorded|not_recorded|on_demand, "
-        "rule: <level>.<direction>.<scope>}; null for recordings not made by the recorder",
-    )
-    audio_url: str = Field(description="Path of the audio (range requests supported)")
-    transcript_url: str
-
-
 class RecordingPage(BaseModel):
     items: list[RecordingOut]
     next_cursor: str | None = Field(
@@ -95,18 +62,6 @@ class RecordingPage(BaseModel):
 
 class DeliveryPage(BaseModel):
     items: list[Delivery]
-
-
-def _out(rec: Any) -> RecordingOut:
-    data = rec.model_dump(
-        include=set(RecordingOut.model_fields) - {"audio_url", "transcript_url", "policy"}
-    )
-    return RecordingOut(
-        **data,
-        policy=(rec.metadata or {}).get("policy"),
-        audio_url=f"/api/v1/recordings/{rec.id}/audio",
-        transcript_url=f"/api/v1/recordings/{rec.id}/transcript",
-    )
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -147,45 +102,13 @@ def create_api(st: PortalState) -> FastAPI:
         parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
         return JSONResponse({"error": "invalid_request", "reason": "; ".join(parts)[:2000]}, 422)
 
-    @api.get("/recordings", response_model=RecordingPage, tags=["recordings"])
-    def list_recordings(
-        caller: ApiCaller,
-        since: Annotated[
-            datetime | None, Query(description="Started at or after (ISO 8601)")
-        ] = None,
-        until: Annotated[datetime | None, Query(description="Started before (ISO 8601)")] = None,
-        number: Annotated[str | None, Query(max_length=64, description="Caller or callee")] = None,
-        status: RecordingStatus | None = None,
-        direction: Direction | None = None,
-        cursor: Annotated[
-            str | None,
-            Query(
-                max_length=200,
-                pattern=r"^[A-Za-z0-9_-]+$",
-                description="next_cursor of the previous page",
-            ),
-        ] = None,
-        limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    ) -> RecordingPage:
-        """Recordings, newest first, one keyset page at a time."""
-        query = RecordingQuery(
-            since=assume_utc(since),
-            until=assume_utc(until),
-            number=number or None,
-            status=status.value if status else None,
-            direction=direction.value if direction else None,
-        )
-        try:
-            rows, nxt = page_recordings(
-                st.catalog, query, caller.visibility(), cursor=cursor, limit=limit
-            )
-        except CursorError:
-            raise HTTPException(400, "malformed cursor") from None
-        return RecordingPage(items=[_out(r) for r in rows], next_cursor=nxt)
+    # the list (quick search, filters, views, saved searches), advanced search, export and
+    # saved searches: before /recordings/{recording_id} so /recordings/export is not an id
+    api.include_router(search_router)
+    api.include_router(categories_router)
 
-    @api.get("/recordings/{recording_id}", response_model=RecordingOut, tags=["recordings"])
-    def get_recording(recording_id: str, caller: ApiCaller) -> RecordingOut:
-        return _out(visible_recording(st, caller, recording_id))
+    # GET /recordings/{recording_id} (with categories, custom fields, notes count) is in
+    # portal/api_search.py
 
     @api.get(
         "/recordings/{recording_id}/audio",

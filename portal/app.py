@@ -37,6 +37,7 @@ from portal import (
     people_pages,
     quality_pages,
     recording_pages,
+    workspace_pages,
 )
 from portal.deps import (
     CSRF_COOKIE,
@@ -166,6 +167,7 @@ def create_app(
     for module in (
         auth_pages,
         account_pages,
+        workspace_pages,  # before recording_pages: /recordings/export is not a recording id
         recording_pages,
         admin_pages,
         quality_pages,

@@ -192,3 +192,10 @@ def api_principal(request: Request) -> Principal:
 
 
 ApiCaller = Annotated[Principal, Depends(api_principal)]
+
+
+def page_principal(st: PortalState, user: User) -> Principal:
+    """A logged-in user on a page, scoped by role and groups like the API."""
+    from services.visibility import visibility_for
+
+    return Principal(name=user.email, user=user, scope=visibility_for(st.catalog, user))

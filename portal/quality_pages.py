@@ -13,7 +13,7 @@ from markupsafe import Markup
 from catalog.audit import AuditFilter
 from catalog.notes import MAX_NOTE_CHARS, add_note
 from portal.auth_pages import render
-from portal.deps import AdminUser, CurrentUser, Principal, client_ip, csrf_protect, state_of
+from portal.deps import AdminUser, CurrentUser, client_ip, csrf_protect, page_principal, state_of
 from portal.recording_pages import parse_day, visible_recording
 from services.charts import bar_chart
 from services.reports import (
@@ -49,7 +49,7 @@ AUDIT_COLUMNS = [
 async def add_comment(request: Request, recording_id: str, user: CurrentUser) -> Response:
     """A comment from the call page: a note by this user (what forced comments ask for)."""
     st = state_of(request)
-    rec = visible_recording(st, Principal(name=user.email, user=user), recording_id)
+    rec = visible_recording(st, page_principal(st, user), recording_id)
     form = await request.form()
     text = str(form.get("text", "")).strip()
     if not text or len(text) > MAX_NOTE_CHARS:
@@ -69,7 +69,7 @@ async def add_comment(request: Request, recording_id: str, user: CurrentUser) ->
 async def add_review_page(request: Request, recording_id: str, user: CurrentUser) -> Response:
     """A completed review from the call page's form (fields arrive as ``f:<name>``)."""
     st = state_of(request)
-    rec = visible_recording(st, Principal(name=user.email, user=user), recording_id)
+    rec = visible_recording(st, page_principal(st, user), recording_id)
     form = await request.form()
     answers = {k[2:]: v for k, v in form.items() if k.startswith("f:") and isinstance(v, str)}
     try:
@@ -99,7 +99,7 @@ async def add_review_page(request: Request, recording_id: str, user: CurrentUser
 async def verify_page(request: Request, recording_id: str, user: CurrentUser) -> Response:
     """The Verify button: the recording against its signed manifest; audited with the result."""
     st = state_of(request)
-    rec = visible_recording(st, Principal(name=user.email, user=user), recording_id)
+    rec = visible_recording(st, page_principal(st, user), recording_id)
     verdict = verify_one(st.catalog, rec.id)
     st.audit.record(
         "verify",
@@ -194,7 +194,7 @@ def _period(request: Request):  # type: ignore[no-untyped-def]
 def dashboard_page(request: Request, user: CurrentUser) -> Response:
     st = state_of(request)
     period = _period(request)
-    vis = Principal(name=user.email, user=user).visibility()
+    vis = page_principal(st, user).visibility()
     d = dashboard(st.catalog, vis, period, st.catalog.settings.resolved_data_dir)
     charts = [
         bar_chart("Calls per day", [(x["day"], x["calls"]) for x in d["calls_per_day"]]),
@@ -234,7 +234,7 @@ def reports_page(
 ) -> Response:
     st = state_of(request)
     period = _period(request)
-    vis = Principal(name=user.email, user=user).visibility()
+    vis = page_principal(st, user).visibility()
     if format not in (*FORMATS, "html"):
         raise HTTPException(400, "format must be html, csv or xlsx")
     try:

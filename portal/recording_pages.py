@@ -1,4 +1,4 @@
-"""Recordings: list (date range + number filters, keyset pages), detail with audio playback
+"""Recordings: detail (the list is portal/workspace_pages.py) with audio playback
 (HTTP range requests) and the transcript by speaker. Every playback and download is audited."""
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from fastapi.responses import FileResponse, Response
 from catalog.audit import AuditFilter
 from catalog.models import Recording, assume_utc
 from catalog.notes import list_notes
-from catalog.portal_queries import CursorError, RecordingQuery, page_recordings
 from catalog.reviews import list_reviews
 from catalog.reviews import templates as review_templates
 from catalog.users import Role
@@ -103,41 +102,33 @@ def audio_response(
     )
 
 
-@router.get("/recordings")
-def recordings(
-    request: Request,
-    user: CurrentUser,
-    since: str | None = None,
-    until: str | None = None,
-    number: str | None = None,
-    cursor: str | None = None,
-    limit: int = 50,
-) -> Response:
-    st = state_of(request)
-    principal = Principal(name=user.email, user=user, scope=visibility_for(st.catalog, user))
-    query = RecordingQuery(
-        since=parse_day(since),
-        until=parse_day(until, end=True),
-        number=(number or "").strip() or None,
-    )
-    try:
-        rows, next_cursor = page_recordings(
-            st.catalog, query, principal.visibility(), cursor=cursor, limit=max(1, min(limit, 200))
-        )
-    except CursorError:
-        raise HTTPException(400, "bad page cursor") from None
-    return render(
-        request,
-        "recordings.html",
-        {
-            "rows": rows,
-            "next_cursor": next_cursor,
-            "since": since or "",
-            "until": until or "",
-            "number": number or "",
-            "limit": limit,
-        },
-    )
+def playback_context(st: PortalState, rec: Recording) -> dict[str, object]:
+    """The workspace's parts of the call page: waveform (SVG) with keyword-rule matches and
+    noted moments, the matches with their times, notes, categories and custom fields."""
+    from catalog.notes import list_notes
+    from catalog.trigger_matches import matches_for_recording
+    from catalog.workspace import list_categories, list_custom_fields
+    from services.waveform import Marker, waveform_svg
+    from services.workspace import details
+
+    matches = matches_for_recording(st.catalog, rec.id)
+    notes = list_notes(st.catalog, rec.id)
+    markers = [Marker(m.start, f"{m.rule}: {m.phrase}", "match") for m in matches]
+    markers += [Marker(n.offset, n.text[:80], "note") for n in notes if n.offset is not None]
+    svg = None
+    if rec.file_key and st.catalog.store.exists(rec.file_key):
+        svg = waveform_svg(st.catalog.store.local_path(rec.file_key), markers)
+    cats, custom = details(st.catalog, [rec.id])
+    return {
+        "waveform": svg,
+        "matches": matches,
+        "notes": notes,
+        "categories": cats.get(rec.id, []),
+        "custom_fields": custom.get(rec.id, {}),
+        "all_categories": list_categories(st.catalog),
+        "field_defs": list_custom_fields(st.catalog),
+        "notice": None,
+    }
 
 
 @router.get("/recordings/{recording_id}")
@@ -149,6 +140,8 @@ def recording_detail(request: Request, recording_id: str, user: CurrentUser) -> 
     st.audit.record(
         "view", initiator=user.email, client_ip=client_ip(request), resource=f"recording:{rec.id}"
     )
+    extra = playback_context(st, rec)
+    extra["notice"] = request.query_params.get("notice", "")[:300] or None
     return render(
         request,
         "recording.html",
@@ -169,6 +162,7 @@ def recording_detail(request: Request, recording_id: str, user: CurrentUser) -> 
             "verify_result": request.query_params.get("verify")
             if request.query_params.get("verify") in VERDICTS
             else None,
+            **extra,
         },
     )
 

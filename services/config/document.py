@@ -8,6 +8,7 @@ from catalog.repository import Catalog
 from services.config.account_section import AccountSection
 from services.config.archive_section import ArchiveSection, RetentionSection
 from services.config.base import ApplyContext, ConfigFileError, Section
+from services.config.categories_section import CategoriesSection, CustomFieldsSection
 from services.config.connectors_section import ConnectorsSection
 from services.config.directory_section import SECTIONS as DIRECTORY_SECTIONS
 from services.config.recorder_section import RecorderSection
@@ -27,6 +28,8 @@ SECTIONS: list[Section] = [
     RetentionSection(),
     ReviewsSection(),
     TranscriptionSection(),
+    CategoriesSection(),
+    CustomFieldsSection(),
     *DIRECTORY_SECTIONS,  # groups, users, devices, recording_policy
 ]
 
