@@ -115,7 +115,8 @@ def prompt_path(data_dir: Path, choice: str) -> Path | None:
 
 
 def save_custom(data_dir: Path, upload: Path) -> float:
-    """Normalise an uploaded WAV into the custom prompt; returns its length in seconds."""
+    """Normalise an uploaded recording (WAV, FLAC, MP3 …) into the custom prompt; returns its
+    length in seconds."""
     try:
         audio = read_wav(upload)
     except AudioError as e:

@@ -84,4 +84,4 @@ def test_custom_upload_is_normalised_and_served(admin_client, catalog, tmp_path)
         data={"csrf": csrf_of(page.text)},
         files={"file": ("x.wav", b"not a wav", "audio/wav")},
     )
-    assert bad.status_code == 400 and "not a PCM WAV" in bad.text
+    assert bad.status_code == 400 and "not an audio file recflow can decode" in bad.text
