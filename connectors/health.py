@@ -126,7 +126,7 @@ async def alert_needs_reauth(
     module does not import ``connectors.configured``, which wraps connectors with it)."""
     from catalog.connector_configs import get_connector
     from catalog.models import Delivery
-    from connectors.base import Notification, Notifier
+    from connectors.base import Connector, Notification, Notifier
 
     admin = catalog.settings.health_alert_connector
     stored = get_connector(catalog, name)
@@ -148,8 +148,8 @@ async def alert_needs_reauth(
         target = get_connector(catalog, admin)
         if target is None:
             raise LookupError(f"no connector named {admin!r}")
-        notifier = build(target)
-        if not isinstance(notifier, Notifier):
+        live: Connector = build(target)
+        if "notify" not in type(live).capabilities or not isinstance(live, Notifier):
             raise LookupError(f"connector {admin!r} cannot notify")
         message = Notification(
             title=f"recflow: connector {name} needs re-authentication",
@@ -163,9 +163,9 @@ async def alert_needs_reauth(
             data={"event": "connector.needs_reauth", "connector": name, "kind": stored.kind},
         )
         try:
-            ext = await notifier.notify(message, idempotency_key=key)
+            ext = await live.notify(message, idempotency_key=key)
         finally:
-            await notifier.aclose()
+            await live.aclose()
         catalog.record_delivery(
             delivery.model_copy(update={"status": DeliveryStatus.succeeded, "external_id": ext})
         )
