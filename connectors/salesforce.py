@@ -34,6 +34,7 @@ from connectors.transport import run_blocking
 _DESCRIPTION_MAX = 32000
 _SOSL_RESERVED = set("?&|!{}[]()^~*:\\\"'+-")
 _CALL_TYPES = {"inbound": "Inbound", "outbound": "Outbound", "internal": "Internal"}
+_MATCH_DEFAULT: tuple[Literal["Contact", "Lead"], ...] = ("Contact", "Lead")
 _PHONE_FIELDS = ("Phone", "MobilePhone", "HomePhone", "OtherPhone", "AssistantPhone")
 
 
@@ -65,7 +66,7 @@ class SalesforceConfig(ConnectorConfig):
         "dedup by CallObject",
     )
     match_objects: list[Literal["Contact", "Lead"]] = Field(
-        default_factory=lambda: ["Contact", "Lead"],
+        default_factory=lambda: list(_MATCH_DEFAULT),
         description="Objects searched by phone, in priority order",
     )
     default_region: str = Field("US", description="Region for numbers without a country code")
