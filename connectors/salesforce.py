@@ -11,6 +11,8 @@ every call runs in a worker thread.
 
 from __future__ import annotations
 
+import hashlib
+import time
 from typing import Any, ClassVar, Literal
 
 import requests
@@ -34,6 +36,7 @@ from connectors.transport import run_blocking
 _DESCRIPTION_MAX = 32000
 _SOSL_RESERVED = set("?&|!{}[]()^~*:\\\"'+-")
 _CALL_TYPES = {"inbound": "Inbound", "outbound": "Outbound", "internal": "Internal"}
+_sessions: dict[str, tuple[str, str, float]] = {}  # OAuth key → (session id, instance, until)
 _MATCH_DEFAULT: tuple[Literal["Contact", "Lead"], ...] = ("Contact", "Lead")
 _PHONE_FIELDS = ("Phone", "MobilePhone", "HomePhone", "OtherPhone", "AssistantPhone")
 
@@ -172,14 +175,10 @@ class SalesforceConnector(Connector):
     capabilities: ClassVar[frozenset[str]] = frozenset({"log_call"})
     config: SalesforceConfig
 
-    def _client(self):  # type: ignore[no-untyped-def]
+    def _oauth_login(self, sess: requests.Session):  # type: ignore[no-untyped-def]
         from simple_salesforce import Salesforce
 
         c = self.config
-        sess = _Session(c.timeout, c.domain, c.login_url)
-        # REQUESTS_CA_BUNDLE in the environment would override ``verify``; config wins here
-        sess.trust_env = False
-        sess.verify = c.ca_file or True
         if c.private_key is not None:  # OAuth 2.0 JWT bearer
             return Salesforce(
                 username=c.username,
@@ -189,14 +188,59 @@ class SalesforceConnector(Connector):
                 session=sess,
                 version=c.api_version,
             )
-        if c.consumer_secret is not None:  # OAuth 2.0 client credentials
-            return Salesforce(
-                consumer_key=c.consumer_key,
-                consumer_secret=c.consumer_secret.get_secret_value(),
-                domain=c.domain,
-                session=sess,
-                version=c.api_version,
-            )
+        assert c.consumer_secret is not None  # OAuth 2.0 client credentials
+        return Salesforce(
+            consumer_key=c.consumer_key,
+            consumer_secret=c.consumer_secret.get_secret_value(),
+            domain=c.domain,
+            session=sess,
+            version=c.api_version,
+        )
+
+    def _oauth_key(self) -> str:
+        """The login cache key of the OAuth flows ('' for the others)."""
+        c = self.config
+        secret = c.private_key or c.consumer_secret
+        if secret is None:
+            return ""
+        digest = hashlib.sha256(secret.get_secret_value().encode()).hexdigest()
+        return f"{c.login_url}|{c.domain}|{c.consumer_key}|{c.username}|{digest}"
+
+    def _with_client(self, fn):  # type: ignore[no-untyped-def]
+        """``fn(client)``; a cached OAuth session that expired or was revoked is dropped and
+        the call made once more after a fresh login."""
+        from simple_salesforce.exceptions import SalesforceExpiredSession
+
+        key = self._oauth_key()
+        cached = bool(key) and key in _sessions
+        try:
+            return fn(self._client())
+        except SalesforceExpiredSession:
+            if not cached:
+                raise
+            _sessions.pop(key, None)
+            return fn(self._client())
+
+    def _client(self):  # type: ignore[no-untyped-def]
+        from simple_salesforce import Salesforce
+
+        c = self.config
+        sess = _Session(c.timeout, c.domain, c.login_url)
+        # REQUESTS_CA_BUNDLE in the environment would override ``verify``; config wins here
+        sess.trust_env = False
+        sess.verify = c.ca_file or True
+        key = self._oauth_key()
+        if key:
+            hit = _sessions.get(key)
+            if hit and hit[2] > time.monotonic():
+                return Salesforce(
+                    instance_url=hit[1], session_id=hit[0], session=sess, version=c.api_version
+                )
+            sf = self._oauth_login(sess)
+            # these tokens come without an expiry: reuse one for at most an hour (half the
+            # default session timeout), and log in again at once when one is refused
+            _sessions[key] = (sf.session_id, f"https://{sf.sf_instance}", time.monotonic() + 3600)
+            return sf
         if c.access_token is not None:
             return Salesforce(
                 instance_url=c.instance_url,
@@ -215,13 +259,15 @@ class SalesforceConnector(Connector):
 
     async def log_call(self, call: CallActivity, *, idempotency_key: str) -> str:
         return await run_blocking(
-            lambda: self._upsert_task(self._client(), call, idempotency_key), _vendor_error
+            lambda: self._with_client(lambda sf: self._upsert_task(sf, call, idempotency_key)),
+            _vendor_error,
         )
 
     async def check(self) -> CheckResult:
         try:
             await run_blocking(
-                lambda: self._client().query("SELECT Id FROM Task LIMIT 1"), _vendor_error
+                lambda: self._with_client(lambda sf: sf.query("SELECT Id FROM Task LIMIT 1")),
+                _vendor_error,
             )
         except ConnectorError as e:
             return CheckResult(ok=False, code=e.code, message=str(e))

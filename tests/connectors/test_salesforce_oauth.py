@@ -62,6 +62,7 @@ async def test_jwt_bearer_flow() -> None:
         assert len(fake.records["Task"]) == 1
         other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         fake.jwt_public_key = other.public_key()  # the certificate was rotated in Salesforce
+        fake.token = "00Djwt!expired"  # and the session it gave has ended: a new login fails
         with pytest.raises(AuthError):
             await c.log_call(_call(), idempotency_key="k3")
 
@@ -78,3 +79,14 @@ def test_oauth_config_rules() -> None:
         SalesforceConfig(**base, consumer_key="k", private_key="pem")
     with pytest.raises(ValidationError, match="need consumer_key"):
         SalesforceConfig(**base, domain="acme.my", consumer_secret="s")
+
+
+async def test_oauth_session_is_reused_and_renewed_when_revoked() -> None:
+    with FakeSalesforce("00Dreuse!token") as fake:
+        c = _connector(fake, consumer_secret=fake.consumer_secret)
+        await c.log_call(_call(), idempotency_key="a")
+        await c.log_call(_call().model_copy(update={"recording_id": "r2"}), idempotency_key="b")
+        assert len(fake.token_requests) == 1  # one login, not one per delivery
+        fake.token = "00Dreuse!rotated"  # the session is revoked server-side
+        await c.log_call(_call().model_copy(update={"recording_id": "r3"}), idempotency_key="c")
+        assert len(fake.token_requests) == 2 and len(fake.records["Task"]) == 3
