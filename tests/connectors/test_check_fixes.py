@@ -76,4 +76,3 @@ async def test_slack_non_ascii_channel_maps_to_config_error() -> None:
     c.config.token = SecretStr("xoxb-…")  # stored before the validator existed
     with pytest.raises(ConfigError):
         await c.notify(Notification(title="t", text="x"), idempotency_key="k")
-
