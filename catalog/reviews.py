@@ -227,25 +227,3 @@ def score_trend(
         q = q.where(ReviewRow.agent.in_(list(agents)))
     with catalog.db.session() as s:
         return [(a, str(d), int(n), float(avg)) for a, d, n, avg in s.execute(q)]
-
-
-def score_summary(
-    catalog: Catalog,
-    visibility: Visibility,
-    period: Period,
-    numbers: Sequence[str] | None = None,
-    direction: str | None = None,
-) -> tuple[int, float | None]:
-    """(scored reviews, average score) over visible calls started in ``period``."""
-    from catalog.quality import _where
-
-    q = (
-        select(func.count(), func.avg(ReviewRow.score))
-        .join(RecordingRow, RecordingRow.id == ReviewRow.recording_id)
-        .where(ReviewRow.score.is_not(None), *_where(catalog, visibility, period, numbers))
-    )
-    if direction is not None:
-        q = q.where(RecordingRow.direction == direction)
-    with catalog.db.session() as s:
-        n, avg = s.execute(q).one()
-    return int(n or 0), (round(float(avg), 2) if avg is not None else None)
