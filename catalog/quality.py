@@ -371,3 +371,39 @@ def iter_recordings(catalog: Catalog, batch: int = 500) -> Iterator[Recording]:
             return
         yield from rows
         after = rows[-1].id
+
+
+def score_trend(
+    catalog: Catalog,
+    visibility: Visibility,
+    period: Period,
+    *,
+    agents: Sequence[str] | None = None,
+) -> list[tuple[str, str, int, float]]:
+    """(agent, UTC day of the review, reviews, average score) for scored reviews of visible
+    calls, optionally only for ``agents``."""
+    from catalog.reviews import ReviewRow
+
+    day = (
+        func.date(ReviewRow.created_at)
+        if catalog.db.is_sqlite
+        else func.to_char(func.timezone("UTC", ReviewRow.created_at), "YYYY-MM-DD")
+    )
+    q = (
+        select(ReviewRow.agent, day.label("d"), func.count(), func.avg(ReviewRow.score))
+        .join(RecordingRow, RecordingRow.id == ReviewRow.recording_id)
+        .where(ReviewRow.score.is_not(None))
+        .group_by(ReviewRow.agent, day)
+        .order_by(ReviewRow.agent, day)
+    )
+    vis = visible_clause(visibility)
+    if vis is not None:
+        q = q.where(vis)
+    if period.since:
+        q = q.where(ReviewRow.created_at >= _ts(catalog, period.since))
+    if period.until:
+        q = q.where(ReviewRow.created_at < _ts(catalog, period.until))
+    if agents is not None:
+        q = q.where(ReviewRow.agent.in_(list(agents)))
+    with catalog.db.session() as s:
+        return [(a, str(d), int(n), float(avg)) for a, d, n, avg in s.execute(q)]
