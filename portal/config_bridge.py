@@ -31,6 +31,7 @@ TITLES = {
     "contacts": "Contacts (known names)",
     "recording": "Recording settings (account / user / device)",
     "reviews": "Communication review templates",
+    "reports": "Scheduled call reports",
 }
 
 
