@@ -7,7 +7,7 @@ Only this module and ``catalog.manifests`` read these tables for quality feature
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -265,7 +265,7 @@ def aggregate_by_owner(
     catalog: Catalog,
     visibility: Visibility,
     period: Period,
-    owners: dict[str, Sequence[str]],
+    owners: Mapping[str, Sequence[str]],
 ) -> dict[str, CallAggregate]:
     """Per owner (a user, a group) the calls with one of the owner's numbers as a party, in
     three grouped queries whatever the number of owners: by caller, by callee, and the calls
