@@ -159,6 +159,16 @@ def parse_period(since: str | None, until: str | None) -> Period:
 
 # ---------------------------------------------------------------- dashboard
 
+DEFAULT_DAYS = 30
+
+
+def dashboard_period(since: str | None, until: str | None, now: datetime) -> Period:
+    """The dashboard's period: as given, else the last ``DEFAULT_DAYS`` days up to now."""
+    p = parse_period(since, until)
+    if p.since is None and p.until is None:
+        return Period(now - timedelta(days=DEFAULT_DAYS), None)
+    return p
+
 
 def active_calls(data_dir: Path, visibility: Visibility) -> int:
     """Calls being recorded now: the recorder keeps one ``.rec`` file (and a JSON sidecar with
