@@ -92,7 +92,7 @@ def timed(fn, runs: int) -> tuple[float, float]:  # type: ignore[no-untyped-def]
         fn()
         xs.append((time.perf_counter() - t) * 1000)
     xs.sort()
-    return statistics.median(xs), xs[min(len(xs) - 1, int(round(0.95 * (len(xs) - 1))))]
+    return statistics.median(xs), xs[min(len(xs) - 1, round(0.95 * (len(xs) - 1)))]
 
 
 def main() -> None:
@@ -134,7 +134,7 @@ def main() -> None:
                     who,
                     pname,
                     "dashboard",
-                    *timed(lambda: dashboard(catalog, vis, period, tmp), args.runs),
+                    *timed(lambda v=vis, p=period: dashboard(catalog, v, p, tmp), args.runs),
                 )
             )
             for g in ("all", "day", "direction", "user"):
@@ -144,11 +144,14 @@ def main() -> None:
                         who,
                         pname,
                         f"report {g}",
-                        *timed(lambda g=g: call_report(catalog, vis, users, g, period), runs),
+                        *timed(
+                            lambda g=g, v=vis, p=period: call_report(catalog, v, users, g, p),
+                            runs,
+                        ),
                     )
                 )
     print()
-    print(f"| viewer | period | query | p50 ms | p95 ms |")
+    print("| viewer | period | query | p50 ms | p95 ms |")
     print("| --- | --- | --- | ---: | ---: |")
     for who, pname, q, p50, p95 in rows:
         print(f"| {who} | {pname} | {q} | {p50:.0f} | {p95:.0f} |")
