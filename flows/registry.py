@@ -58,6 +58,11 @@ DEPLOYMENTS: dict[str, DeploymentSpec] = {
         description="Archive new recordings to one destination (one schedule per archive).",
         schedules=lambda c: importlib.import_module("flows.archive").archive_schedules(c),
     ),
+    "scheduled-report": DeploymentSpec(
+        "flows.reports:report_flow",
+        description="Send one scheduled call report (one schedule per report).",
+        schedules=lambda c: importlib.import_module("flows.reports").report_schedules(c),
+    ),
     "retention": DeploymentSpec(
         "flows.archive:retention_flow",
         description="Nightly retention: delete expired recordings nothing holds.",
