@@ -23,7 +23,7 @@ from pydantic import TypeAdapter, ValidationError
 from catalog.report_schedules import ReportSchedule, load_schedules, save_schedules
 from catalog.repository import Catalog
 from services.config.base import ApplyContext, ConfigFileError
-from recflow.rules_section import _known_connectors
+from services.config.rules_section import _known_connectors
 
 _LIST = TypeAdapter(list[ReportSchedule])
 

@@ -15,7 +15,8 @@ from catalog.models import Recording
 from catalog.repository import Catalog
 from catalog.settings import RecflowSettings
 from flows.reports import report_schedules, send_report
-from recflow.config_file import ConfigFileError, apply_document
+from services.config.base import ConfigFileError
+from services.config.document import apply_document
 from services.scheduled_reports import period_for
 from tests.archive.conftest import moto_endpoint, s3_bucket  # noqa: F401 (fixtures)
 from tests.fakes.smtp import FakeSMTP
