@@ -62,7 +62,11 @@ def create_user(request: Request, body: UserCreate, caller: ApiCaller) -> dict[s
         )
     except PeopleError as e:
         raise _fail(e) from None
-    return {**made.user.as_dict(), "initial_password": made.password, "otpauth_uri": made.otpauth_uri}
+    return {
+        **made.user.as_dict(),
+        "initial_password": made.password,
+        "otpauth_uri": made.otpauth_uri,
+    }
 
 
 @router.get("/users/{user_id}")
@@ -74,11 +78,17 @@ def get_user(request: Request, user_id: str, caller: ApiCaller) -> dict[str, Any
 
 
 @router.patch("/users/{user_id}")
-def update_user(request: Request, user_id: str, body: UserPatch, caller: ApiCaller) -> dict[str, Any]:
+def update_user(
+    request: Request, user_id: str, body: UserPatch, caller: ApiCaller
+) -> dict[str, Any]:
     """Change role, groups, numbers, language; disable (sessions and the user's API tokens stop
     at once) or enable; force a password change."""
     try:
-        return _people(request, caller).update(user_id, **body.model_dump(exclude_unset=True)).as_dict()
+        return (
+            _people(request, caller)
+            .update(user_id, **body.model_dump(exclude_unset=True))
+            .as_dict()
+        )
     except PeopleError as e:
         raise _fail(e) from None
 
@@ -96,7 +106,10 @@ def reset_2fa(request: Request, user_id: str, caller: ApiCaller) -> dict[str, An
 def reset_password(request: Request, user_id: str, caller: ApiCaller) -> dict[str, Any]:
     """A new one-time password (returned once) that must be changed at the next login."""
     try:
-        return {"password": _people(request, caller).reset_password(user_id), "must_change_password": True}
+        return {
+            "password": _people(request, caller).reset_password(user_id),
+            "must_change_password": True,
+        }
     except PeopleError as e:
         raise _fail(e) from None
 
@@ -122,7 +135,9 @@ class DeviceIn(BaseModel):
 
 
 def _dir(request: Request, caller: Principal) -> DirectoryAdmin:
-    return DirectoryAdmin(state_of(request).catalog, caller.user, initiator=caller.name, ip=client_ip(request))
+    return DirectoryAdmin(
+        state_of(request).catalog, caller.user, initiator=caller.name, ip=client_ip(request)
+    )
 
 
 @router.get("/groups", tags=["directory"])
@@ -193,10 +208,18 @@ def _queue(request: Request, caller: Principal, call_id: str, action: str) -> di
     st = state_of(request)
     cid = request_call_command(st.catalog, call_id, action, caller.name)
     st.audit.record(
-        f"call.record_{action}", initiator=caller.name, client_ip=client_ip(request), resource=f"call:{call_id}"
+        f"call.record_{action}",
+        initiator=caller.name,
+        client_ip=client_ip(request),
+        resource=f"call:{call_id}",
     )
-    return {"command_id": cid, "call_id": call_id, "action": action, "status": "queued",
-            "status_url": f"/api/v1/call-commands/{cid}"}
+    return {
+        "command_id": cid,
+        "call_id": call_id,
+        "action": action,
+        "status": "queued",
+        "status_url": f"/api/v1/call-commands/{cid}",
+    }
 
 
 @router.post("/calls/{call_id}/record", status_code=202, tags=["calls"])

@@ -73,7 +73,9 @@ async def people_create(request: Request, user: CurrentUser) -> Response:
     )
 
 
-def _person_page(request: Request, user: Any, user_id: str, status: int = 200, **extra: Any) -> Response:
+def _person_page(
+    request: Request, user: Any, user_id: str, status: int = 200, **extra: Any
+) -> Response:
     people = _people(request, user)
     try:
         person = people.get(user_id)
@@ -121,7 +123,10 @@ def person_reset_2fa(request: Request, user_id: str, user: CurrentUser) -> Respo
     except PeopleError as e:
         raise HTTPException(e.status, e.reason) from None
     return _person_page(
-        request, user, user_id, notice="Two-factor authentication reset: enrolled again at the next login."
+        request,
+        user,
+        user_id,
+        notice="Two-factor authentication reset: enrolled again at the next login.",
     )
 
 
@@ -164,7 +169,11 @@ async def me_password(request: Request, user: CurrentUser) -> Response:
         return _me_page(request, user, 400, error="The two new passwords differ.")
     try:
         change_own_password(
-            state_of(request).catalog, user, str(form.get("current", ""))[:1000], new, ip=client_ip(request)
+            state_of(request).catalog,
+            user,
+            str(form.get("current", ""))[:1000],
+            new,
+            ip=client_ip(request),
         )
     except PeopleError as e:
         return _me_page(request, user, e.status, error=e.reason)
@@ -194,6 +203,9 @@ async def me_recovery_codes(request: Request, user: CurrentUser) -> Response:
         return _me_page(request, user, 400, error="The current password is wrong.")
     codes = st.users.new_recovery_codes(user.id)
     st.audit.record(
-        "user.recovery_codes", initiator=user.email, client_ip=client_ip(request), resource=f"user:{user.email}"
+        "user.recovery_codes",
+        initiator=user.email,
+        client_ip=client_ip(request),
+        resource=f"user:{user.email}",
     )
     return render(request, "recovery_codes.html", {"codes": codes, "next": "/me"})

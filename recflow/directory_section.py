@@ -217,8 +217,10 @@ class DevicesSection:
             elif key in seen:
                 problems.append((f"devices.{number}", f"same number as {seen[key]!r}"))
             seen[key] = number
-            if dev.user and dev.user.lower() not in in_file and not Users(ctx.catalog).by_email(
+            if (
                 dev.user
+                and dev.user.lower() not in in_file
+                and not Users(ctx.catalog).by_email(dev.user)
             ):
                 problems.append((f"devices.{number}.user", f"no user {dev.user!r}"))
         if problems:

@@ -70,7 +70,9 @@ class Created:
 
 
 class People:
-    def __init__(self, catalog: Catalog, actor: User | None, *, initiator: str = "", ip: str = "") -> None:
+    def __init__(
+        self, catalog: Catalog, actor: User | None, *, initiator: str = "", ip: str = ""
+    ) -> None:
         """``actor`` None = the account itself (a server-made API token, the CLI)."""
         self.catalog = catalog
         self.actor = actor
@@ -168,7 +170,9 @@ class People:
         try:
             role = Role(role)
         except ValueError:
-            raise PeopleError(400, f"unknown role {role!r} (admin, group_admin, supervisor, user)") from None
+            raise PeopleError(
+                400, f"unknown role {role!r} (admin, group_admin, supervisor, user)"
+            ) from None
         self._check_role(role)
         self._check_groups(groups or [])
         try:
@@ -263,7 +267,10 @@ class People:
         uri = self.users.reset_totp(user.id)
         Sessions(self.catalog).delete_for_user(user.id)
         self.audit.record(
-            "user.reset_2fa", initiator=self.initiator, client_ip=self.ip, resource=f"user:{user.email}"
+            "user.reset_2fa",
+            initiator=self.initiator,
+            client_ip=self.ip,
+            resource=f"user:{user.email}",
         )
         return uri
 
@@ -318,7 +325,10 @@ class DirectoryAdmin(People):
                 initiator=self.initiator,
                 client_ip=self.ip,
                 resource=f"group:{name}",
-                changes=[FieldChange(field="parent", new=parent), FieldChange(field="language", new=language)],
+                changes=[
+                    FieldChange(field="parent", new=parent),
+                    FieldChange(field="language", new=language),
+                ],
             )
         return changed
 
@@ -330,7 +340,9 @@ class DirectoryAdmin(People):
                 raise PeopleError(404, "no such group")
         except DirectoryError as e:
             raise PeopleError(409, str(e)) from None
-        self.audit.record("group.delete", initiator=self.initiator, client_ip=self.ip, resource=f"group:{name}")
+        self.audit.record(
+            "group.delete", initiator=self.initiator, client_ip=self.ip, resource=f"group:{name}"
+        )
 
     def _device_allowed(self, owner_id: str | None) -> bool:
         scope = self._scope()
@@ -344,7 +356,9 @@ class DirectoryAdmin(People):
             if self._device_allowed(d.user_id)
         ]
 
-    def save_device(self, number: str, user: str | None = None, name: str = "", sip_uri: str = "") -> bool:
+    def save_device(
+        self, number: str, user: str | None = None, name: str = "", sip_uri: str = ""
+    ) -> bool:
         self._require_manager()
         owner = self.users.by_email(user) if user else None
         if user and owner is None:
@@ -355,7 +369,9 @@ class DirectoryAdmin(People):
         ):
             raise PeopleError(403, "group admins manage the devices of their groups' users only")
         try:
-            changed = self.directory.upsert_device(number, user_email=user, name=name, sip_uri=sip_uri)
+            changed = self.directory.upsert_device(
+                number, user_email=user, name=name, sip_uri=sip_uri
+            )
         except DirectoryError as e:
             raise PeopleError(400, str(e)) from None
         if changed:
@@ -364,7 +380,9 @@ class DirectoryAdmin(People):
                 initiator=self.initiator,
                 client_ip=self.ip,
                 resource=f"device:{number.strip()}",
-                changes=[FieldChange(field="user", old=current.user_email if current else None, new=user)],
+                changes=[
+                    FieldChange(field="user", old=current.user_email if current else None, new=user)
+                ],
             )
         return changed
 
@@ -374,10 +392,17 @@ class DirectoryAdmin(People):
         if current is None or not self._device_allowed(current.user_id):
             raise PeopleError(404, "no such device")
         self.directory.delete_device(number)
-        self.audit.record("device.delete", initiator=self.initiator, client_ip=self.ip, resource=f"device:{number}")
+        self.audit.record(
+            "device.delete",
+            initiator=self.initiator,
+            client_ip=self.ip,
+            resource=f"device:{number}",
+        )
 
 
-def change_own_password(catalog: Catalog, user: User, current: str, new: str, *, ip: str = "") -> None:
+def change_own_password(
+    catalog: Catalog, user: User, current: str, new: str, *, ip: str = ""
+) -> None:
     """Every user changes their own password (the forced change after a reset, too)."""
     from datetime import UTC
     from datetime import datetime as dt
