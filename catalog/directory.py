@@ -311,7 +311,9 @@ class Directory:
             )
         members.add(user_id)
         own = self.numbers_of([user_id])
-        return Scope(frozenset(groups), frozenset(members), self.numbers_of(frozenset(members)) | own, own)
+        return Scope(
+            frozenset(groups), frozenset(members), self.numbers_of(frozenset(members)) | own, own
+        )
 
     # ------------------------------------------------------------ recording policy
 
