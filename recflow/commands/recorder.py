@@ -93,9 +93,7 @@ def recorder(
     from recorder.policy_source import PolicyRefresher
 
     # recording policy and API start/stop of on-demand calls (issue 16)
-    policy = PolicyRefresher(
-        catalog, server.core, control=server.record_control_threadsafe
-    ).start()
+    policy = PolicyRefresher(catalog, server.core, control=server.record_control_threadsafe).start()
 
     def ready() -> None:
         proto = "udp" if no_tcp else "udp+tcp"
