@@ -31,6 +31,7 @@ COMMAND_MODULES = [
     "recflow.commands.sms",  # sms list|show|ingest|export|retry
     "recflow.commands.recorder",  # recorder (SIP recording server)
     "recflow.commands.archive",  # archive run|list, retention report|run|hold|release|log
+    "recflow.commands.sftp",  # sftp (server), sftp credentials|revoke|status
 ]
 
 for _name in COMMAND_MODULES:

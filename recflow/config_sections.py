@@ -7,6 +7,7 @@ from recflow.archive_section import ArchiveSection, RetentionSection
 from recflow.connectors_section import ConnectorsSection
 from recflow.recorder_section import RecorderSection
 from recflow.rules_section import RulesSection
+from recflow.sftp_section import SftpServerSection
 from recflow.sms_section import ContactsSection, SmsSection
 
 SECTIONS = [
@@ -18,4 +19,5 @@ SECTIONS = [
     RecorderSection(),
     ArchiveSection(),
     RetentionSection(),
+    SftpServerSection(),
 ]

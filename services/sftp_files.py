@@ -1,0 +1,143 @@
+"""The bytes behind the hosted SFTP tree: converted audio in a size-bounded cache, the stored
+file itself where no conversion is needed, and the monthly SMS CSV written when it is read.
+
+- WAV_16_8000_S: the store already holds 16-bit stereo 8 kHz WAVs, so the stored file is served
+  as is (no copy, no cache).
+- MP3 and WAV_8_8000_M: converted by the archive's converter (``convert_audio``) on first read
+  into ``DATA_DIR/sftp-cache``; later reads (any client) are served from there. The cache is
+  bounded by ``sftp_server.cache_mb``: least recently used files go first. A file being read
+  when it is evicted stays readable to that reader (its descriptor keeps it; Unix semantics).
+  One conversion per file at a time: twenty clients asking for the same new MP3 wait for one
+  conversion, not twenty.
+- The monthly SMS CSV: written on open into an anonymous file (unlinked at once), so a month of
+  SMS never sits in memory and nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+from catalog.repository import Catalog
+from catalog.sftp_queries import CallEntry
+from catalog.sms import iter_sms
+from services.moved_from_flows import AudioFormat, convert_audio, month_bounds, passthrough, write_csv
+
+
+class ConversionCache:
+    """Converted files under ``root``, at most ``max_bytes`` in all (LRU eviction)."""
+
+    def __init__(self, root: Path, max_bytes: int) -> None:
+        self.root = root
+        self.max_bytes = max_bytes
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._busy: dict[str, threading.Lock] = {}
+        self._lru: OrderedDict[str, int] = OrderedDict()  # file name -> size, oldest first
+        self.conversions = 0
+        for p in sorted(self.root.glob("*.*"), key=lambda p: p.stat().st_mtime):
+            if p.name.startswith("tmp"):
+                p.unlink(missing_ok=True)  # a conversion cut short by a crash
+            else:
+                self._lru[p.name] = p.stat().st_size
+
+    @staticmethod
+    def name(recording_id: str, fmt: AudioFormat) -> str:
+        return f"{recording_id}.{fmt.value}.{fmt.ext}"
+
+    @property
+    def total_bytes(self) -> int:
+        with self._lock:
+            return sum(self._lru.values())
+
+    def size_of(self, recording_id: str, fmt: AudioFormat) -> int | None:
+        with self._lock:
+            return self._lru.get(self.name(recording_id, fmt))
+
+    def get(self, recording_id: str, fmt: AudioFormat, source: Path) -> Path:
+        """The converted file (converting it first when it is not cached)."""
+        name = self.name(recording_id, fmt)
+        path = self.root / name
+        with self._lock:
+            busy = self._busy.setdefault(name, threading.Lock())
+        with busy:
+            with self._lock:
+                if name in self._lru and path.exists():
+                    self._lru.move_to_end(name)
+                    return path
+            fd, tmp_name = tempfile.mkstemp(prefix="tmp", suffix=f".{fmt.ext}", dir=self.root)
+            os.close(fd)
+            tmp = Path(tmp_name)
+            try:
+                out = convert_audio(source, fmt, tmp)
+                if out != tmp:  # the converter found nothing to do: copy the source
+                    shutil.copyfile(out, tmp)
+                os.replace(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)
+            self.conversions += 1
+            with self._lock:
+                self._lru[name] = path.stat().st_size
+                self._lru.move_to_end(name)
+                self._evict(keep=name)
+                self._busy.pop(name, None)
+            return path
+
+    def _evict(self, keep: str) -> None:
+        total = sum(self._lru.values())
+        for old in list(self._lru):
+            if total <= self.max_bytes:
+                break
+            if old == keep:
+                continue
+            total -= self._lru.pop(old)
+            (self.root / old).unlink(missing_ok=True)
+
+
+def source_path(catalog: Catalog, call: CallEntry, scratch: Path) -> Path:
+    """A local path of the stored recording (downloaded into ``scratch`` for remote stores)."""
+    store = catalog.store
+    try:
+        local = store.local_path(call.file_key)
+        if local.exists():
+            return local
+    except Exception:  # remote stores have no local path
+        pass
+    scratch.mkdir(parents=True, exist_ok=True)
+    dest = scratch / f"src-{call.id}.wav"
+    if not dest.exists():
+        with store.open(call.file_key) as src, open(dest, "wb") as out:
+            shutil.copyfileobj(src, out, 1 << 20)
+    return dest
+
+
+def call_file(catalog: Catalog, cache: ConversionCache, call: CallEntry, fmt: AudioFormat) -> Path:
+    """The file whose bytes are ``call`` in ``fmt``."""
+    src = source_path(catalog, call, cache.root / "sources")
+    if passthrough(src, fmt):
+        return src
+    return cache.get(call.id, fmt, src)
+
+
+def open_sms_csv(
+    catalog: Catalog, year: int, month: int, numbers: frozenset[str] | None, scratch: Path
+) -> int:
+    """A read-only descriptor of the month's CSV (header only for a month without SMS),
+    restricted to messages with a party in ``numbers`` unless that is None."""
+    start, end = month_bounds(year, month)
+    messages = iter_sms(catalog, since=start, until=end)
+    if numbers is not None:
+        messages = (m for m in messages if {m.from_number, m.to_number} & numbers)
+    scratch.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix="tmpsms", suffix=".csv", dir=scratch)
+    try:
+        with open(fd, "w", newline="", encoding="utf-8", closefd=False) as f:
+            write_csv(messages, f)
+        return os.open(name, os.O_RDONLY)
+    finally:
+        os.close(fd)
+        os.unlink(name)
