@@ -15,6 +15,7 @@ without restarting anything.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import stat as statmod
@@ -44,9 +45,7 @@ log = logging.getLogger("recflow.sftp")
 
 DIR_MODE = statmod.S_IFDIR | 0o555
 FILE_MODE = statmod.S_IFREG | 0o444
-_WRITE_FLAGS = (
-    asyncssh.FXF_WRITE | asyncssh.FXF_APPEND | asyncssh.FXF_CREAT | asyncssh.FXF_TRUNC
-)
+_WRITE_FLAGS = asyncssh.FXF_WRITE | asyncssh.FXF_APPEND | asyncssh.FXF_CREAT | asyncssh.FXF_TRUNC
 
 
 def _denied(what: str) -> asyncssh.SFTPError:
@@ -381,10 +380,8 @@ class SftpService:
                 except OSError as e:  # port taken: say so, try again on the next poll
                     log.error("sftp: cannot listen: %s", e)
                     self.serving = None
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.poll_seconds)
-                except TimeoutError:
-                    pass
         finally:
             await self.close()
 

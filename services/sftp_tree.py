@@ -177,11 +177,7 @@ class SftpTree:
             return Node(NodeKind.DIR, parts, fmt=fmt)
         year = _num(parts[5], 4, 1970, 9999)
         month = _num(parts[6], 2, 1, 12) if n > 6 else None
-        day = (
-            _num(parts[7], 2, 1, calendar.monthrange(year, month)[1])
-            if n > 7 and month
-            else None
-        )
+        day = _num(parts[7], 2, 1, calendar.monthrange(year, month)[1]) if n > 7 and month else None
         if n <= 8:
             # a date folder exists when a visible call ended in it
             days = self._days(year, month)
@@ -193,9 +189,7 @@ class SftpTree:
         if n != 9 or month is None or day is None:
             raise NotFound("/".join(parts))
         call = self._call_by_name(parts[8], fmt, date(year, month, day))
-        return Node(
-            NodeKind.CALL, parts, call=call, fmt=fmt, mtime=call.ended_at.timestamp()
-        )
+        return Node(NodeKind.CALL, parts, call=call, fmt=fmt, mtime=call.ended_at.timestamp())
 
     def _call_by_name(self, name: str, fmt: AudioFormat, day: date) -> CallEntry:
         stem, dot, ext = name.rpartition(".")
@@ -260,9 +254,7 @@ class SftpTree:
             return [Entry(f"{m:02d}", True) for m in months]
         month = int(parts[6])
         if n == 7:
-            return [
-                Entry(f"{d.day:02d}", True, mtime=_ts(d)) for d in self._days(year, month)
-            ]
+            return [Entry(f"{d.day:02d}", True, mtime=_ts(d)) for d in self._days(year, month)]
         day = date(year, month, int(parts[7]))
         return [
             Entry(
