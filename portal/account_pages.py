@@ -16,6 +16,7 @@ from portal.auth_pages import render
 from portal.deps import AdminUser, StaffUser, client_ip, csrf_protect, state_of
 from portal.security import in_networks, parse_networks
 from recflow.account_section import AccountPatch, FeaturesPatch, merge
+from services.sftp_settings import sftp_view
 
 router = APIRouter(dependencies=[Depends(csrf_protect)])
 TABS = [
@@ -54,6 +55,7 @@ def _account_page(
         "client_ip": client_ip(request),
         "tokens": st.tokens.list() if user.is_admin else [],
         "sections": {v.key: v for v in config_bridge.views(st.catalog)},
+        "sftp": sftp_view(st.catalog) if tab == "integrations" else None,
     }
     ctx.update(extra or {})
     return render(request, "account.html", ctx, status)

@@ -227,3 +227,38 @@ def host_key_fingerprint(catalog: Catalog) -> str | None:
 
 def _secret(catalog: Catalog) -> str:
     return catalog.settings.resolved_secret_key()
+
+
+@dataclass(frozen=True)
+class SftpView:
+    """What the portal's Integrations tab shows (never a password or a hash)."""
+
+    enabled: bool
+    port: int
+    bind: str
+    username: str | None
+    fingerprint: str | None
+
+
+def sftp_view(catalog: Catalog) -> SftpView:
+    s = load_settings(catalog)
+    return SftpView(
+        enabled=s.enabled,
+        port=s.port,
+        bind=s.bind,
+        username=current_username(catalog),
+        fingerprint=host_key_fingerprint(catalog),
+    )
+
+
+def enable(catalog: Catalog, *, now: datetime | None = None) -> Credentials:
+    """The portal's "Enable SFTP": switch the service on, make sure the host key exists (its
+    fingerprint is shown next to the credentials) and generate fresh credentials."""
+    save_settings(catalog, load_settings(catalog).model_copy(update={"enabled": True}))
+    host_key(catalog)
+    return generate_credentials(catalog, now=now)
+
+
+def disable(catalog: Catalog) -> None:
+    save_settings(catalog, load_settings(catalog).model_copy(update={"enabled": False}))
+    revoke_credentials(catalog)

@@ -324,3 +324,33 @@ def test_service_follows_settings(any_catalog) -> None:
 
     asyncio.run(asyncio.wait_for(scenario(), 30))
     assert changes == [port, None]
+
+
+def test_names_are_the_archive_focus_layout() -> None:
+    """The tree's file names and the archive's ``focus`` layout agree field for field."""
+    from catalog.sftp_queries import CallEntry
+    from services.moved_from_flows import AudioFormat, layout_context, render_key
+    from services.sftp_tree import account_field, call_file_name
+
+    rec = Recording(
+        from_number="+44 (111) 000-0333",
+        to_number="sip:alice_bob@example.com",
+        started_at=datetime(2025, 6, 5, 23, 30, tzinfo=UTC),
+        ended_at=datetime(2025, 6, 6, 1, 30, 5, tzinfo=UTC),
+        duration_seconds=7205,
+    )
+    entry = CallEntry(
+        id=rec.id,
+        from_number=rec.from_number,
+        to_number=rec.to_number,
+        started_at=rec.started_at,
+        ended_at=rec.ended_at,
+        duration_seconds=rec.duration_seconds,
+        file_key="",
+        file_size=0,
+    )
+    for fmt in AudioFormat:
+        key = render_key("focus", layout_context(rec, fmt, account="Acme Ltd_1"))
+        assert key == (
+            f"{fmt.value}/Daily/2025/06/06/{call_file_name(entry, fmt, account_field('Acme Ltd_1'))}"
+        )
