@@ -8,6 +8,7 @@ these imports become ``services.<new module>`` and nothing else in ``services/sf
 from __future__ import annotations
 
 from flows.archive_core import (  # noqa: F401  (re-exported)
+    MP3_BITRATE_KBPS,
     AudioFormat,
     convert_audio,
     layout_context,

@@ -19,15 +19,19 @@ import os
 import shutil
 import tempfile
 import threading
+import wave
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC
 from pathlib import Path
 
+import numpy as np
+
 from catalog.repository import Catalog
 from catalog.sftp_queries import CallEntry
 from catalog.sms import iter_sms
 from services.moved_from_flows import (
+    MP3_BITRATE_KBPS,
     AudioFormat,
     convert_audio,
     month_bounds,
@@ -46,6 +50,8 @@ class ConversionCache:
         self._lock = threading.Lock()
         self._busy: dict[str, threading.Lock] = {}
         self._lru: OrderedDict[str, int] = OrderedDict()  # file name -> size, oldest first
+        # conversions are CPU-bound and hold a call's samples in memory: one per core at most
+        self._converting = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
         self.conversions = 0
         for p in sorted(self.root.glob("*.*"), key=lambda p: p.stat().st_mtime):
             if p.name.startswith("tmp"):
@@ -81,7 +87,8 @@ class ConversionCache:
             os.close(fd)
             tmp = Path(tmp_name)
             try:
-                produce(tmp)
+                with self._converting:
+                    produce(tmp)
                 os.replace(tmp, path)
             finally:
                 tmp.unlink(missing_ok=True)
@@ -146,6 +153,52 @@ def _syncsafe(n: int) -> bytes:
     return bytes([(n >> 21) & 0x7F, (n >> 14) & 0x7F, (n >> 7) & 0x7F, n & 0x7F])
 
 
+STREAM_FRAMES = 8000 * 10  # ten seconds of 8 kHz audio per step
+
+
+def stream_convert(src: Path, fmt: AudioFormat, dest: Path) -> Path:
+    """``convert_audio`` in ten-second steps, so a conversion holds ten seconds of samples, not
+    the whole call (the output is byte for byte the same; a test compares them). Sources that
+    need resampling take the archive's whole-file path."""
+    with wave.open(str(src), "rb") as w:
+        channels, width, rate = w.getnchannels(), w.getsampwidth(), w.getframerate()
+        if (
+            fmt is AudioFormat.WAV_16_8000_S
+            or width != 2
+            or rate != 8000
+            or channels not in (1, 2)
+            or w.getcomptype() != "NONE"
+        ):
+            return convert_audio(src, fmt, dest)
+        if fmt is AudioFormat.MP3:
+            import lameenc
+
+            enc = lameenc.Encoder()
+            enc.set_bit_rate(MP3_BITRATE_KBPS)
+            enc.set_in_sample_rate(8000)
+            enc.set_channels(2)
+            enc.set_quality(2)
+            with open(dest, "wb") as out:
+                while frames := w.readframes(STREAM_FRAMES):
+                    x = np.frombuffer(frames, dtype="<i2").reshape(-1, channels)
+                    if channels == 1:
+                        x = np.repeat(x, 2, axis=1)
+                    out.write(bytes(enc.encode(np.ascontiguousarray(x, dtype="<i2").tobytes())))
+                out.write(bytes(enc.flush()))
+            return dest
+        with wave.open(str(dest), "wb") as o:
+            o.setnchannels(1)
+            o.setsampwidth(1)
+            o.setframerate(8000)
+            while frames := w.readframes(STREAM_FRAMES):
+                x = np.frombuffer(frames, dtype="<i2").reshape(-1, channels)
+                if channels == 1:
+                    x = np.repeat(x, 2, axis=1)
+                mono = x.astype(np.int32).mean(axis=1)
+                o.writeframes((np.clip(np.rint(mono / 256.0), -128, 127) + 128).astype(np.uint8))
+    return dest
+
+
 def call_file(catalog: Catalog, cache: ConversionCache, call: CallEntry, fmt: AudioFormat) -> Path:
     """The file whose bytes are ``call`` in ``fmt``."""
     src = source_path(catalog, call, cache.root / "sources")
@@ -155,7 +208,7 @@ def call_file(catalog: Catalog, cache: ConversionCache, call: CallEntry, fmt: Au
     def produce(dest: Path) -> None:
         raw = dest.with_name(dest.name + ".raw")
         try:
-            out = convert_audio(src, fmt, raw)
+            out = stream_convert(src, fmt, raw)
             with open(dest, "wb") as f:
                 if fmt is AudioFormat.MP3:
                     f.write(id3_tag(call))

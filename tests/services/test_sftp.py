@@ -343,7 +343,6 @@ def test_names_are_the_archive_focus_layout() -> None:
         id=rec.id,
         from_number=rec.from_number,
         to_number=rec.to_number,
-        started_at=rec.started_at,
         ended_at=rec.ended_at,
         duration_seconds=rec.duration_seconds,
         file_key="",
@@ -354,3 +353,57 @@ def test_names_are_the_archive_focus_layout() -> None:
         assert key == (
             f"{fmt.value}/Daily/2025/06/06/{call_file_name(entry, fmt, account_field('Acme Ltd_1'))}"
         )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "+441110000333",
+        "",
+        " ",
+        "-1-",
+        "a--b",
+        "a..b",
+        ".x.",
+        "sip:a_b@c",
+        "ü",
+        "1.2.3",
+        "x-",
+        "=@+",
+        "-",
+        ".",
+        "a b",
+        "9f1c-uuid",
+        "+44 (0) 20",
+        "a/b",
+        "_",
+    ],
+)
+def test_fast_field_equals_sanitise_field(value: str) -> None:
+    from services.moved_from_flows import sanitise_field
+    from services.sftp_tree import _field
+
+    assert _field(value) == sanitise_field(value)
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+@pytest.mark.parametrize("fmt_name", ["MP3", "WAV_8_8000_M"])
+def test_streamed_conversion_equals_the_archive_converter(tmp_path, channels, fmt_name) -> None:
+    """Ten-second steps give the same bytes as the archive's whole-file conversion."""
+    import numpy as np
+
+    from services.moved_from_flows import AudioFormat, convert_audio
+    from services.sftp_files import stream_convert
+
+    src = tmp_path / "src.wav"
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((8000 * 25 + 123, channels)) * 3000).astype("<i2")
+    with wave.open(str(src), "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(x.tobytes())
+    fmt = AudioFormat(fmt_name)
+    whole = convert_audio(src, fmt, tmp_path / "whole").read_bytes()
+    streamed = stream_convert(src, fmt, tmp_path / "streamed").read_bytes()
+    assert streamed == whole
