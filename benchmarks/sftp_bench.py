@@ -83,6 +83,7 @@ def main() -> None:
     ap.add_argument("--calls", type=int, default=10_000)
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--clients", type=int, default=20)
+    ap.add_argument("--formats", default="MP3,WAV_16_8000_S", help="What each client downloads")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="access-sftp-bench-"))
@@ -228,7 +229,7 @@ async def run(port, username, password, stored, args, pid) -> list[tuple[str, st
         rec = stored[i]
         async with connect() as conn, conn.start_sftp_client() as sftp:
             total = 0
-            for fmt, ext in (("MP3", "mp3"), ("WAV_16_8000_S", "wav")):
+            for fmt in args.formats.split(","):
                 folder = f"{BASE}/{fmt}/Daily/{rec.ended_at:%Y/%m/%d}"
                 name = next(e.filename for e in await sftp.readdir(folder) if rec.id in e.filename)
                 async with sftp.open(f"{folder}/{name}", "rb") as fh:

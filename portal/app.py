@@ -28,7 +28,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from catalog.models import utcnow
 from catalog.repository import Catalog
-from portal import account_pages, admin_pages, api, auth_pages, recording_pages, sftp_pages
+from portal import (
+    account_pages,
+    admin_pages,
+    api,
+    auth_pages,
+    hold_pages,
+    recording_pages,
+    sftp_pages,
+)
 from portal.deps import CSRF_COOKIE, Forbidden, LoginRequired, csrf_token, state_of
 from portal.metrics import CONTENT_TYPE
 from portal.security import allowed, client_address
@@ -143,7 +151,7 @@ def create_app(
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.mount("/api/v1", api_app)
-    for module in (auth_pages, account_pages, recording_pages, admin_pages, sftp_pages):
+    for module in (auth_pages, account_pages, recording_pages, admin_pages, sftp_pages, hold_pages):
         app.include_router(module.router)
     return app
 
