@@ -243,7 +243,7 @@ async def run(port, username, password, stored, args, pid) -> list[tuple[str, st
     peak = rss_kb(pid, "VmHWM")
     out.append(
         (
-            f"{len(sizes)} clients at once (MP3 converted + WAV each)",
+            f"{len(sizes)} clients at once ({args.formats} each)",
             f"{sum(sizes) / 1e6:.0f} MB in {dt:.1f} s",
         )
     )
