@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -160,11 +161,18 @@ def authenticate(catalog: Catalog, username: str, password: str, now: datetime) 
     return user
 
 
+# argon2's default cost is 64 MiB per verification: twenty clients logging in at once would
+# take over a gigabyte. One verification at a time keeps the server's memory flat (a login
+# costs ~0.1 s of CPU, so a burst of logins queues for a moment instead).
+_VERIFYING = threading.BoundedSemaphore(1)
+
+
 def _verify(hash_: str, password: str) -> bool:
-    try:
-        return _hasher.verify(hash_, password)
-    except (VerificationError, InvalidHashError):
-        return False
+    with _VERIFYING:
+        try:
+            return _hasher.verify(hash_, password)
+        except (VerificationError, InvalidHashError):
+            return False
 
 
 def sftp_visibility(user: User) -> Visibility:
