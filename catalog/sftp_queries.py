@@ -120,15 +120,15 @@ def calls_ended_on(catalog: Catalog, visibility: Visibility, day: date) -> list[
         )
         .order_by(RecordingRow.ended_at, RecordingRow.id)
     )
-    parse = _parse_sqlite_time if sqlite else assume_utc
     with catalog.db.session() as s:
         return [
-            CallEntry(r[0], r[1], r[2], parse(r[3]), float(r[4] or 0.0), r[5], int(r[6] or 0))
+            CallEntry(r[0], r[1], r[2], _time(r[3]), float(r[4] or 0.0), r[5], int(r[6] or 0))
             for r in s.execute(q).tuples()
         ]
 
 
-def _parse_sqlite_time(value: Any) -> datetime:
+def _time(value: Any) -> datetime:
+    """An end time as SQLite (text) or PostgreSQL (datetime) hands it back, in UTC."""
     if isinstance(value, datetime):
         return assume_utc(value)
     return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)
@@ -147,7 +147,7 @@ def visible_call(catalog: Catalog, visibility: Visibility, recording_id: str) ->
             id=r.id,
             from_number=r.from_number,
             to_number=r.to_number,
-            ended_at=assume_utc(r.ended_at),
+            ended_at=_time(r.ended_at),
             duration_seconds=float(r.duration_seconds or 0.0),
             file_key=r.file_key,
             file_size=int(r.file_size or 0),

@@ -251,13 +251,15 @@ class _SFTPServer(asyncssh.SFTPServer):
             detail=what,
         )
 
-    def read(self, file_obj: OpenFile, offset: int, size: int) -> bytes:
+    def read(self, file_obj: object, offset: int, size: int) -> bytes:
+        assert isinstance(file_obj, OpenFile)
         # Clients ask for up to 4 MiB per request with 16+ requests in flight; answering at most
         # READ_CHUNK (a legal short read: clients ask again for the rest) bounds what one
         # download holds in memory to ~16 x READ_CHUNK.
         return os.pread(file_obj.fd, min(size, READ_CHUNK), offset)
 
-    def fstat(self, file_obj: OpenFile) -> asyncssh.SFTPAttrs:
+    def fstat(self, file_obj: object) -> asyncssh.SFTPAttrs:
+        assert isinstance(file_obj, OpenFile)
         return asyncssh.SFTPAttrs(
             type=asyncssh.FILEXFER_TYPE_REGULAR,
             permissions=FILE_MODE,
@@ -266,7 +268,8 @@ class _SFTPServer(asyncssh.SFTPServer):
             atime=int(file_obj.node.mtime),
         )
 
-    def close(self, file_obj: OpenFile) -> None:
+    def close(self, file_obj: object) -> None:
+        assert isinstance(file_obj, OpenFile)
         os.close(file_obj.fd)
 
     # ------------------------------------------------------------ refused
