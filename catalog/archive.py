@@ -87,6 +87,9 @@ class ArchiveDestination(BaseModel):
     transcript: bool = Field(
         False, description="Write the transcript next to each file (waits for transcription)"
     )
+    sms_csv: bool = Field(
+        False, description="Also deliver the monthly SMS CSVs (CSV/Monthly/YYYY/MM/<file>)"
+    )
     enabled: bool = Field(True, description="Disabled archives keep their ledger but do not run")
     concurrency: int = Field(8, ge=1, le=64, description="Uploads in flight at a time")
 

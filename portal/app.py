@@ -34,9 +34,11 @@ from portal import (
     announcement_pages,
     api,
     auth_pages,
+    hold_pages,
     people_pages,
     quality_pages,
     recording_pages,
+    sftp_pages,
     workspace_pages,
 )
 from portal.deps import (
@@ -173,6 +175,8 @@ def create_app(
         quality_pages,
         announcement_pages,
         people_pages,
+        sftp_pages,
+        hold_pages,
     ):
         app.include_router(module.router)
     return app

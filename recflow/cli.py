@@ -32,6 +32,7 @@ COMMAND_MODULES = [
     "recflow.commands.recorder",  # recorder (SIP recording server)
     "recflow.commands.archive",  # archive run|list, retention report|run|hold|release|log
     "recflow.commands.workspace",  # recordings search|categorize|fields, saved-searches
+    "recflow.commands.sftp",  # sftp (server), sftp credentials|revoke|status
 ]
 
 for _name in COMMAND_MODULES:

@@ -70,6 +70,7 @@ def up(
             str(data),
             env=child_env,
         ),
+        recflow_part("sftp", "sftp", "--data-dir", str(data), env=child_env),
         recflow_part(
             "portal",
             "portal",

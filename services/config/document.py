@@ -15,6 +15,7 @@ from services.config.recorder_section import RecorderSection
 from services.config.reports_section import ReportsSection
 from services.config.reviews_section import ReviewsSection
 from services.config.rules_section import RulesSection
+from services.config.sftp_section import SftpServerSection
 from services.config.sms_section import ContactsSection, SmsSection
 from services.config.transcription_section import TranscriptionSection
 
@@ -29,6 +30,7 @@ SECTIONS: list[Section] = [
     RetentionSection(),
     ReviewsSection(),
     ReportsSection(),
+    SftpServerSection(),
     TranscriptionSection(),
     CategoriesSection(),
     CustomFieldsSection(),
