@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from catalog.archive import ArchiveDestination
 from catalog.repository import Catalog
 from catalog.sms import ingest_sms
-from flows.archive import run_archive
+from services.archive import run_archive
 from tests.archive.test_archive_flow import keys, resolver, s3
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from catalog import archive as ledger
 from catalog.users import Users
-from flows.archive import run_retention
+from services.archive import run_retention
 from tests.portal.portal_support import add_calls
 from tests.portal.test_browser import ARGS, CHROMIUM, _shot, server  # noqa: F401  (fixture)
 from tests.portal.test_sftp_page import _login_works

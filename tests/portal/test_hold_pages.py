@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from catalog import archive as ledger
 from catalog.audit import AuditFilter
-from flows.archive import run_retention
+from services.archive import run_retention
 from tests.portal.portal_support import add_calls, csrf_of, logged_in
 
 
