@@ -1,4 +1,5 @@
-"""Sans-I/O security helpers: client address, IP allow-list, CSRF tokens, cookie signing."""
+"""Sans-I/O security helpers: IP allow-list, CSRF tokens, cookie signing. (The client address
+behind a proxy is uvicorn's ProxyHeadersMiddleware's job, see portal/app.py.)"""
 
 from __future__ import annotations
 
@@ -40,24 +41,6 @@ def _addr(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
 def in_networks(address: str, nets: Sequence[Network]) -> bool:
     addr = _addr(address)
     return addr is not None and any(addr in n for n in nets)
-
-
-def client_address(peer: str, forwarded_for: str | None, trusted: Sequence[Network]) -> str:
-    """The address of the real client.
-
-    ``X-Forwarded-For`` is believed only when the TCP peer is a trusted proxy, and then read from
-    the right: the first hop that is not itself a trusted proxy is the client (everything left of
-    it could be forged by that client).
-    """
-    if not forwarded_for or not in_networks(peer, trusted):
-        return peer
-    hops = [h.strip() for h in forwarded_for.split(",") if h.strip()]
-    for hop in reversed(hops):
-        if _addr(hop) is None:
-            return peer  # garbage in the header: fall back to what we know
-        if not in_networks(hop, trusted):
-            return hop
-    return hops[0] if hops else peer
 
 
 def allowed(address: str, allow_list: Sequence[str]) -> bool:

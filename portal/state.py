@@ -17,7 +17,7 @@ from catalog.models import utcnow
 from catalog.repository import Catalog
 from catalog.users import ApiTokens, Sessions, Users
 from portal.metrics import Metrics
-from portal.security import Network, Signer, parse_networks
+from portal.security import Signer
 from portal.settings import PortalSettings
 
 HERE = Path(__file__).parent
@@ -43,7 +43,6 @@ class PortalState:
     sessions: Sessions = field(init=False)
     audit: Audit = field(init=False)
     templates: Jinja2Templates = field(init=False)
-    trusted: list[Network] = field(init=False)
     metrics: Metrics = field(init=False)
     _allow_cache: tuple[float, list[str]] = (0.0, [])
 
@@ -64,7 +63,6 @@ class PortalState:
         self.audit = Audit(self.catalog)
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self.templates.env.filters["audit_value"] = audit_value
-        self.trusted, _ = parse_networks(s.trusted_proxies)
         self.metrics = Metrics(self.catalog)
 
     def allow_list(self) -> list[str]:

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from catalog.models import AccountFeatures, AccountSettings
+from catalog.models import AccountFeatures, AccountSettings, NetworkList
 from catalog.repository import Catalog
 from recflow.config_file import ApplyContext, parse_model
 
@@ -30,7 +30,7 @@ class AccountPatch(BaseModel):
     account_type: str | None = None
     features: FeaturesPatch | None = None
     legal_hold: bool | None = None
-    ip_allow_list: list[str] | None = None
+    ip_allow_list: NetworkList | None = None
 
 
 def merge(current: AccountSettings, patch: AccountPatch) -> AccountSettings:

@@ -23,6 +23,7 @@ from typing import Any
 
 from recorder.config import RecorderSettings
 from recorder.media import RATE, CallMedia, MediaStream
+from recorder.messages import SmsCheck, sms_problem
 from recorder.sdp import (
     DEFAULT_DTMF_PT,
     AnsweredStream,
@@ -218,8 +219,10 @@ class RecorderCore:
         release_port: Callable[[int], None],
         sip_port: int = 5060,
         advertise: str = "",
+        check_sms: SmsCheck = sms_problem,
     ) -> None:
         self.settings = settings
+        self.check_sms = check_sms
         self.allocate_port = allocate_port
         self.release_port = release_port
         self.sip_port = sip_port
@@ -812,11 +815,18 @@ class RecorderCore:
             return
         sender = parse_name_addr(msg.get("from"))
         to = parse_name_addr(msg.get("to"))
+        to_number = to.user or uri_number(msg.uri)
+        refused = self.check_sms(sender.user, to_number, text)
+        if refused is not None:  # validated before it is answered: never 200 then dropped
+            self._count("message_refused")
+            why = re.sub(r'[\x00-\x1f"\\]', "'", refused[1])[:120]
+            reply(refused[0], why, extra=[("Warning", f'399 recflow "{why}"')])
+            return
         reply(200, "OK")
         out.append(
             SmsReceived(
                 sender.user,
-                to.user or uri_number(msg.uri),
+                to_number,
                 text,
                 datetime.fromtimestamp(wall, UTC),
                 msg.call_id,

@@ -39,6 +39,7 @@ from recorder.core import (
     SmsReceived,
 )
 from recorder.media import SO_TIMESTAMPNS
+from recorder.messages import SmsCheck, sms_problem
 from recorder.rtpio import BatchReader, PacketReader
 from recorder.sip import SipParseError, StreamFramer
 from recorder.wav import WavWriter
@@ -166,6 +167,7 @@ class RecorderServer:
         rtp_ports: tuple[int, int] = (20000, 29999),
         sink: capture.CaptureSink,
         on_sms: SmsCallback | None = None,
+        check_sms: SmsCheck | None = None,
         tcp: bool = True,
     ) -> None:
         self.settings = settings
@@ -183,6 +185,7 @@ class RecorderServer:
             allocate_port=self._allocate,
             release_port=self._release,
             sip_port=sip_port,
+            check_sms=check_sms or sms_problem,
         )
         self.writers: dict[str, WavWriter] = {}
         # fd -> where its datagrams go: a stream's ``inbox.append``, or None (RTCP: discarded)

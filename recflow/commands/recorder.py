@@ -31,6 +31,25 @@ def _sms_callback(catalog: Any) -> Any:
     return partial(ingest_sms, catalog, source="sip")
 
 
+def _sms_check(catalog: Any) -> Any:
+    """MESSAGE validation before the answer, with the account's ``sms.max_chars`` (re-read at
+    most every 30 s, so `config apply` takes effect without a restart)."""
+    import time
+
+    from catalog.sms import get_sms_settings
+    from recorder.messages import sms_checker
+
+    cached = [0.0, 0]
+
+    def max_chars() -> int:
+        now = time.monotonic()
+        if now >= cached[0]:
+            cached[0], cached[1] = now + 30.0, get_sms_settings(catalog).max_chars
+        return int(cached[1])
+
+    return sms_checker(max_chars)
+
+
 def recorder(
     sip_port: int = typer.Option(5060, "--sip-port", help="SIP port (UDP and TCP)"),
     rtp_ports: str = typer.Option("20000-29999", "--rtp-ports", help="RTP port range LOW-HIGH"),
@@ -87,6 +106,7 @@ def recorder(
         rtp_ports=(lo, hi),
         sink=CatalogSink(catalog),
         on_sms=_sms_callback(catalog),
+        check_sms=_sms_check(catalog),
         tcp=not no_tcp,
     )
 
