@@ -48,6 +48,9 @@ from recorder.sip import (
 
 T1, T2, TIMER_B = 0.5, 4.0, 32.0
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, MESSAGE, INFO, UPDATE"
+KNOWN_METHODS = frozenset(
+    "REGISTER SUBSCRIBE NOTIFY REFER PUBLISH PRACK".split()
+)  # methods of registered SIP extensions a recording server does not serve: 405, others 501
 SERVER = "recflow-recorder"
 Source = tuple[str, int]
 
@@ -253,7 +256,7 @@ class RecorderCore:
             msg = parse_message(data, stream=transport == "tcp")
         except SipParseError as e:
             self._count("malformed")
-            resp = best_effort_error(data, 400, e.reason, source)
+            resp = best_effort_error(data, e.status, e.reason, source)
             return [Send(resp, source, transport, conn)] if resp else []
         if not msg.is_request:
             self._on_response(msg)
@@ -273,7 +276,10 @@ class RecorderCore:
                 out.append(Send(cached[1], source, transport, conn))
                 return out
         if handler is None:
-            reply(405, "Method Not Allowed", extra=[("Allow", ALLOW)])
+            if msg.method in KNOWN_METHODS:  # RFC 3261 §8.2.1: known but not served here
+                reply(405, "Method Not Allowed", extra=[("Allow", ALLOW)])
+            else:
+                reply(501, "Not Implemented", extra=[("Allow", ALLOW)])
             return out
         handler(msg, source, transport, conn, now, wall, local_host, out, reply)
         return out
