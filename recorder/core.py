@@ -48,9 +48,8 @@ from recorder.sip import (
 
 T1, T2, TIMER_B = 0.5, 4.0, 32.0
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, MESSAGE, INFO, UPDATE"
-KNOWN_METHODS = frozenset(
-    "REGISTER SUBSCRIBE NOTIFY REFER PUBLISH PRACK".split()
-)  # methods of registered SIP extensions a recording server does not serve: 405, others 501
+# methods of registered SIP extensions a recording server does not serve: 405, others 501
+KNOWN_METHODS = frozenset({"REGISTER", "SUBSCRIBE", "NOTIFY", "REFER", "PUBLISH", "PRACK"})
 SERVER = "recflow-recorder"
 Source = tuple[str, int]
 
@@ -553,7 +552,7 @@ class RecorderCore:
                 allowed.add(st.peer_host)
             dtmf = set(st.dtmf_pts) | ({96} if 96 not in st.codecs else set())
             call.stream_by_index[st.index] = call.media.add_stream(
-                ch, st.codecs, dtmf, allowed, st.label
+                ch, st.codecs, dtmf, allowed, st.label, (st.peer_host, st.peer_port)
             )
         self._map_participants(call, metadata)
         return ""
@@ -699,7 +698,8 @@ class RecorderCore:
             if host and host not in ("0.0.0.0", "::"):
                 allowed.add(host)
             ms = call.stream_by_index[st.index]
-            ms.update(st.codecs, set(st.dtmf_pts) | {96} - set(st.codecs), allowed)
+            dtmf = set(st.dtmf_pts) | {96} - set(st.codecs)
+            ms.update(st.codecs, dtmf, allowed, (host, m.port) if host else None)
             held = (
                 direction in ("inactive", "recvonly")
                 or host in ("0.0.0.0", "::")

@@ -21,7 +21,7 @@ SDP = (
 def wire(text: str, body: str = "", length: int | None = None) -> bytes:
     """Header lines as typed (``\\n``-separated, continuation lines kept) to CRLF wire form,
     with Content-Length computed unless ``length`` forces another value."""
-    head = text.strip("\n").replace("\n", "\r\n")
+    head = text.strip("\n").replace("\n", "\r\n").replace("<SP>", " ")
     b = body.replace("\n", "\r\n").encode()
     n = len(b) if length is None else length
     ctype = "Content-Type: application/sdp\r\n" if body else ""
@@ -172,7 +172,7 @@ Via: SIP/2.0/UDP host1.example.com;branch=z9hG4bKkdjuw3923""",
     # 3.1.2.10 SP at the end of the request line
     "trws": (
         wire(
-            """OPTIONS sip:remote-target@example.com SIP/2.0  
+            """OPTIONS sip:remote-target@example.com SIP/2.0<SP><SP>
 Via: SIP/2.0/TCP host1.example.com;branch=z9hG4bK299342093
 To: <sip:remote-target@example.com>
 From: <sip:local-resource@example.com>;tag=329429089
