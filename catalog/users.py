@@ -212,6 +212,9 @@ class Users:
                 return LoginResult(False, reason="bad_credentials")
             locked = assume_utc(row.locked_until)
             if locked is not None and locked > now:
+                # the same password hashing as every other answer: a locked account must not
+                # answer faster than an unknown one (account enumeration by timing)
+                _verify(_DUMMY_HASH, password)
                 return LoginResult(False, _user(row), "locked")
             if row.disabled:
                 _verify(_DUMMY_HASH, password)

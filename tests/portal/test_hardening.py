@@ -238,3 +238,44 @@ def test_unauthenticated_100mb_body_refused_early_on_the_served_portal(tmp_path:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_monthly_csv_with_an_absurd_year_is_a_4xx(app) -> None:  # type: ignore[no-untyped-def]
+    """schemathesis found ``GET /api/v1/sms/monthly/103401917441055/10`` -> 500."""
+    from fastapi.testclient import TestClient
+
+    _, token = app.state.portal.tokens.create("t")
+    client = TestClient(app)
+    auth = {"Authorization": f"Bearer {token}"}
+    for path in ("/sms/monthly/103401917441055/10", "/sms/monthly/2026/13", "/sms/monthly/0/1"):
+        r = client.get(f"/api/v1{path}", headers=auth)
+        assert r.status_code == 422 and r.json()["error"] == "invalid_request", (path, r.text)
+    assert client.get("/api/v1/sms/monthly/2026/3", headers=auth).status_code == 200
+
+
+def test_every_login_answer_costs_one_password_hash(app, admin, clock, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Unknown email, wrong password, locked and disabled accounts do the same work (one
+    argon2 verification), so their answer times do not tell them apart. Counted, not timed."""
+    import catalog.users as users_mod
+
+    calls: list[str] = []
+    real = users_mod._verify
+
+    def counting(hashed: str, password: str) -> bool:
+        calls.append(hashed)
+        return real(hashed, password)
+
+    monkeypatch.setattr(users_mod, "_verify", counting)
+    users = app.state.portal.users
+    outcomes = []
+    for email, password in [
+        ("nobody@example.com", "x"),
+        (admin.email, "wrong-password"),
+    ]:
+        calls.clear()
+        outcomes.append((users.authenticate(email, password, clock.now).reason, len(calls)))
+    for _ in range(5):  # lock the account
+        users.authenticate(admin.email, "wrong-password", clock.now)
+    calls.clear()
+    outcomes.append((users.authenticate(admin.email, "wrong-password", clock.now).reason, len(calls)))
+    assert outcomes == [("bad_credentials", 1), ("bad_credentials", 1), ("locked", 1)]
