@@ -10,6 +10,8 @@ from collections.abc import Iterable, Sequence
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from catalog.keys import SESSIONS, KeyRing
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -52,11 +54,17 @@ def allowed(address: str, allow_list: Sequence[str]) -> bool:
 
 
 class Signer:
-    """Signs session cookies (expiring) and derives CSRF tokens from one secret key."""
+    """Signs session cookies (expiring) and derives CSRF tokens from the secret key.
 
-    def __init__(self, secret_key: str) -> None:
-        self._key = hashlib.sha256(b"recflow portal v1|" + secret_key.encode()).digest()
-        self._cookies = URLSafeTimedSerializer(self._key, salt="recflow-session")
+    Cookies signed under a previous key (``RECFLOW_SECRET_KEY_PREVIOUS``) stay valid until they
+    expire; new ones are signed with the current key (:mod:`catalog.keys`)."""
+
+    def __init__(self, keys: KeyRing | str) -> None:
+        ring = keys if isinstance(keys, KeyRing) else KeyRing(keys)
+        candidates = ring.keys(SESSIONS)  # current first
+        self._key = candidates[0]
+        # itsdangerous signs with the last key and accepts any of them
+        self._cookies = URLSafeTimedSerializer(candidates[::-1], salt="recflow-session")
 
     def sign_session(self, raw_id: str) -> str:
         return self._cookies.dumps(raw_id)

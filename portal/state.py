@@ -48,7 +48,7 @@ class PortalState:
 
     def __post_init__(self) -> None:
         s = self.settings
-        self.signer = Signer(self.catalog.settings.resolved_secret_key())
+        self.signer = Signer(self.catalog.settings.keyring())
         self.users = Users(
             self.catalog,
             max_failures=s.max_failed_logins,

@@ -277,5 +277,7 @@ def test_every_login_answer_costs_one_password_hash(app, admin, clock, monkeypat
     for _ in range(5):  # lock the account
         users.authenticate(admin.email, "wrong-password", clock.now)
     calls.clear()
-    outcomes.append((users.authenticate(admin.email, "wrong-password", clock.now).reason, len(calls)))
+    outcomes.append(
+        (users.authenticate(admin.email, "wrong-password", clock.now).reason, len(calls))
+    )
     assert outcomes == [("bad_credentials", 1), ("bad_credentials", 1), ("locked", 1)]
