@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring as defused_fromstring
 from dataclasses import dataclass, field
 
 # Static payload types we decode; dynamic ones are matched by rtpmap name.
@@ -251,8 +254,9 @@ def parse_rs_metadata(xml: bytes) -> SiprecMetadata:
     """
     meta = SiprecMetadata()
     try:
-        root = ET.fromstring(xml)
-    except ET.ParseError:
+        # defusedxml: no DTDs, entities or external references from a SIP peer
+        root = defused_fromstring(xml, forbid_dtd=True)
+    except (ET.ParseError, DefusedXmlException):
         return meta  # metadata is informative; a broken document must not lose the call
     by_id: dict[str, SiprecParticipant] = {}
     for el in root.iter():
