@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as defused_fromstring
-from dataclasses import dataclass, field
 
 # Static payload types we decode; dynamic ones are matched by rtpmap name.
 CODECS = {"PCMU": 0, "PCMA": 8}
