@@ -6,9 +6,11 @@ them; the core answers to the packet's source, never to a host named inside)."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from recorder.core import CallStarted, RecorderCore, Send
-from recorder.sip import SipParseError, parse_message, parse_name_addr
+from recorder.sip import SipParseError, parse_message, parse_name_addr, scan_name_addr
 from tests.recorder.test_core import make_core
 
 SRC = ("127.0.0.1", 5999)
@@ -531,3 +533,28 @@ Contact: <sip:a@127.0.0.1:5999>""",
     call = next(a.call for a in acts if isinstance(a, CallStarted))
     assert call.from_number == "+447700900123"
     assert call.from_name == 'Smith <Sales>, "Ltd"'
+
+
+# ---------------------------------------------------------------- properties of the scanner
+
+_names = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n\x00"), max_size=40
+)
+_users = st.from_regex(r"\+?[0-9]{1,15}", fullmatch=True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_names, _users, st.from_regex(r"[A-Za-z0-9]{1,12}", fullmatch=True))
+def test_any_quoted_display_name_keeps_name_and_number(name: str, user: str, tag: str) -> None:
+    quoted = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    na = scan_name_addr(f"{quoted} <sip:{user}@example.com>;tag={tag}")
+    assert (na.display_name, na.user, na.tag) == (name.strip(), user, tag)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(max_size=120))
+def test_scanner_raises_only_parse_errors(value: str) -> None:
+    try:
+        scan_name_addr(value)
+    except SipParseError:
+        pass
