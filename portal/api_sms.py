@@ -228,7 +228,14 @@ def make_router(
         items = list_sms(cat, limit=limit, number=number, since=since, until=until)
         return SmsPage(items=[_out(s) for s in items])
 
-    @router.get("/sms/monthly/{year}/{month}", summary="The monthly CSV (seed format)")
+    @router.get(
+        "/sms/monthly/{year}/{month}",
+        summary="The monthly CSV (seed format)",
+        response_class=Response,
+        responses={
+            200: {"description": "CSV", "content": {"text/csv": {"schema": {"type": "string"}}}}
+        },
+    )
     def get_monthly_csv(
         year: Annotated[int, PathParam(ge=2000, le=9999)],
         month: Annotated[int, PathParam(ge=1, le=12)],

@@ -38,6 +38,7 @@ from portal import account_pages, admin_pages, api, auth_pages, recording_pages
 from portal.deps import CSRF_COOKIE, Forbidden, LoginRequired, csrf_token, state_of
 from portal.limits import BodyGuard
 from portal.metrics import CONTENT_TYPE
+from portal.openapi import declare_bearer_auth, drop_swagger_ui
 from portal.security import allowed
 from portal.settings import PortalSettings
 from portal.state import HERE, PortalState
@@ -74,6 +75,8 @@ def create_app(
     )
     app.state.portal = st
     api_app = api.create_api(st)
+    declare_bearer_auth(api_app)
+    drop_swagger_ui(api_app)
     app.state.api = api_app
     app.add_middleware(BodyGuard, state=st)  # innermost of the three
 

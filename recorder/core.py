@@ -252,7 +252,7 @@ class RecorderCore:
         if not data.strip():
             return []  # keep-alive
         try:
-            msg = parse_message(data, stream=transport == "tcp")
+            msg = parse_message(data, stream=transport in ("tcp", "tls"))
         except SipParseError as e:
             self._count("malformed")
             resp = best_effort_error(data, e.status, e.reason, source)
@@ -398,8 +398,12 @@ class RecorderCore:
     _now = 0.0
 
     def _contact(self, host: str, transport: str) -> str:
+        if transport == "tls":
+            return f"<sip:recorder@{host}:{self.tls_port};transport=tls>"
         t = ";transport=tcp" if transport == "tcp" else ""
         return f"<sip:recorder@{host}:{self.sip_port}{t}>"
+
+    tls_port = 5061  # set by the shell when it listens for SIP over TLS
 
     # ---------------------------------------------------------------- INVITE
 
@@ -871,11 +875,12 @@ class RecorderCore:
         contact = inv.get_all("contact")
         target = parse_name_addr(contact[0]).uri if contact else call.remote.uri
         call.local_cseq += 1
-        proto = "TCP" if call.transport == "tcp" else "UDP"
+        proto = call.transport.upper() if call.transport in ("tcp", "tls") else "UDP"
+        port = self.tls_port if call.transport == "tls" else self.sip_port
         headers = [
             (
                 "Via",
-                f"SIP/2.0/{proto} {call.local_host}:{self.sip_port};branch=z9hG4bK{_tag()};rport",
+                f"SIP/2.0/{proto} {call.local_host}:{port};branch=z9hG4bK{_tag()};rport",
             ),
             ("Max-Forwards", "70"),
         ]

@@ -67,6 +67,14 @@ def recorder(
     ),
     advertise: str | None = typer.Option(None, "--advertise", help="IP to put in SDP/Contact"),
     no_tcp: bool = typer.Option(False, "--no-tcp", help="UDP only"),
+    tls_cert: Path | None = typer.Option(
+        None, "--tls-cert", help="PEM certificate (chain): also listen for SIP over TLS"
+    ),
+    tls_key: Path | None = typer.Option(None, "--tls-key", help="PEM private key of --tls-cert"),
+    tls_port: int = typer.Option(5061, "--tls-port", help="SIP over TLS port"),
+    tls_client_ca: Path | None = typer.Option(
+        None, "--tls-client-ca", help="CA file: require and verify peer certificates (mutual TLS)"
+    ),
 ) -> None:
     """Record SIP calls (SIPREC or forked) to stereo WAV and capture them into the catalog."""
     from catalog.repository import Catalog
@@ -97,6 +105,15 @@ def recorder(
         overrides["advertise_address"] = advertise
     if overrides:
         rs = rs.model_validate({**rs.model_dump(), **overrides})
+    tls = None
+    if tls_cert is not None:
+        from recorder.tls import TlsConfigError, server_context
+
+        try:
+            tls = server_context(tls_cert, tls_key, tls_client_ca)
+        except TlsConfigError as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(2) from None
     catalog.get_recording("warm-up")  # compile the ORM paths now, not during the first capture
     server = RecorderServer(
         rs,
@@ -108,10 +125,14 @@ def recorder(
         on_sms=_sms_callback(catalog),
         check_sms=_sms_check(catalog),
         tcp=not no_tcp,
+        tls=tls,
+        tls_port=tls_port,
     )
 
     def ready() -> None:
-        proto = "udp" if no_tcp else "udp+tcp"
+        proto = ("udp" if no_tcp else "udp+tcp") + (
+            f", tls on {server.tls_port}" if tls is not None else ""
+        )
         typer.echo(
             f"recorder listening on sip:{bind}:{server.sip_port} ({proto}), "
             f"rtp {lo}-{hi}, data {cfg.resolved_data_dir}",

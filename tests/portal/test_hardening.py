@@ -281,3 +281,17 @@ def test_every_login_answer_costs_one_password_hash(app, admin, clock, monkeypat
         (users.authenticate(admin.email, "wrong-password", clock.now).reason, len(calls))
     )
     assert outcomes == [("bad_credentials", 1), ("bad_credentials", 1), ("locked", 1)]
+
+
+def test_openapi_declares_bearer_auth_and_no_blank_swagger_page(app) -> None:  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    client = TestClient(app)
+    doc = client.get("/api/v1/openapi.json").json()
+    assert doc["components"]["securitySchemes"]["bearerAuth"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API token: `recflow tokens create NAME` (shown once)",
+    }
+    assert doc["security"] == [{"bearerAuth": []}]
+    assert client.get("/api/v1/docs").status_code == 404
