@@ -31,7 +31,10 @@ from recorder.sdp import (
     SessionDescription,
     SiprecMetadata,
     build_answer,
+    choose_crypto,
     choose_formats,
+    is_srtp,
+    local_crypto,
     parse_rs_metadata,
     parse_sdp,
     split_multipart,
@@ -527,8 +530,9 @@ class RecorderCore:
             if m.media != "audio" or m.port == 0 or channel >= 2:
                 continue
             codecs, dtmf = choose_formats(m)
-            if not codecs:
-                continue
+            crypto = choose_crypto(m) if is_srtp(m) else None
+            if not codecs or (is_srtp(m) and crypto is None):
+                continue  # SRTP without an SDES key we can use: not this stream
             port = self.allocate_port()
             if port is None:
                 return "ports"
@@ -544,6 +548,8 @@ class RecorderCore:
                     m.port,
                     m.label,
                     offer.media_direction(m),
+                    crypto,
+                    local_crypto(crypto),
                 )
             )
             channel += 1
@@ -556,7 +562,7 @@ class RecorderCore:
                 allowed.add(st.peer_host)
             dtmf = set(st.dtmf_pts) | ({96} if 96 not in st.codecs else set())
             call.stream_by_index[st.index] = call.media.add_stream(
-                ch, st.codecs, dtmf, allowed, st.label, (st.peer_host, st.peer_port)
+                ch, st.codecs, dtmf, allowed, st.label, (st.peer_host, st.peer_port), st.crypto
             )
         self._map_participants(call, metadata)
         return ""

@@ -131,6 +131,7 @@ class StreamStats:
     ignored_source: int = 0
     rejected_source: int = 0
     relatched: int = 0
+    srtp_failed: int = 0
     invalid: int = 0
     rtcp: int = 0
     unknown_payload_type: int = 0
@@ -155,6 +156,7 @@ class MediaStream:
     latched: Source | None = None
     latched_at: float = 0.0
     latched_expected: bool = False
+    srtp: Any = None  # a pylibsrtp Session for an SRTP (SDES) stream; None = plain RTP
     inbox: list[Any] = field(default_factory=list)
     pending: list[tuple[int, bytes, np.ndarray]] = field(default_factory=list)
     sources: dict[int, _Source] = field(default_factory=dict)
@@ -219,6 +221,8 @@ class MediaStream:
             "packets_rejected_source": s.rejected_source,
             "latched": f"{self.latched[0]}:{self.latched[1]}" if self.latched else "",
             "relatched": s.relatched,
+            "srtp": self.srtp is not None,
+            "packets_srtp_failed": s.srtp_failed,
             "packets_invalid": s.invalid,
             "packets_rtcp_ignored": s.rtcp,
             "packets_unknown_payload_type": s.unknown_payload_type,
@@ -228,6 +232,47 @@ class MediaStream:
             "jitter_ms": round(s.jitter_ms, 3),
             "max_jitter_ms": round(s.max_jitter_ms, 3),
         }
+
+
+def srtp_session(suite: str, key: bytes) -> Any:
+    """A libsrtp receive session for one SDES key (any inbound SSRC)."""
+    from pylibsrtp import Policy, Session
+
+    profile = {
+        "AES_CM_128_HMAC_SHA1_80": Policy.SRTP_PROFILE_AES128_CM_SHA1_80,
+        "AES_CM_128_HMAC_SHA1_32": Policy.SRTP_PROFILE_AES128_CM_SHA1_32,
+    }[suite]
+    return Session(Policy(key=key, ssrc_type=Policy.SSRC_ANY_INBOUND, srtp_profile=profile))
+
+
+def _decrypted(st: MediaStream, batch: list[Any]) -> list[tuple[bytes, float | None, Source]]:
+    """Every datagram of an SRTP stream authenticated and decrypted, in arrival order; those
+    that fail (wrong key, forged, replayed, RTCP) are counted and dropped before anything else
+    -- latching included -- sees them."""
+    from pylibsrtp import Error as SrtpError
+
+    packets: list[tuple[bytes, float | None, Source]] = []
+    for item in batch:
+        if type(item) is RtpBatch:
+            packets.extend(item.packets())
+        else:
+            data, anc, _flags, addr = item
+            arrival = None
+            if anc:
+                sec, nsec = _TS.unpack(anc[0][2])
+                arrival = sec + nsec * 1e-9
+            packets.append((data, arrival, (addr[0], addr[1])))
+    out = []
+    unprotect = st.srtp.unprotect
+    for data, arrival, source in packets:
+        if len(data) < 12 or data[0] & 0xC0 != 0x80 or 72 <= data[1] & 0x7F <= 76:
+            st.stats.srtp_failed += 1
+            continue
+        try:
+            out.append((unprotect(data), arrival, source))
+        except SrtpError:
+            st.stats.srtp_failed += 1
+    return out
 
 
 @dataclass(slots=True)
@@ -265,8 +310,12 @@ class CallMedia:
         allowed_hosts: set[str],
         label: str = "",
         expected: Source | None = None,
+        srtp: Any = None,
     ) -> MediaStream:
+        """``srtp``: the peer's SDES key (:class:`recorder.sdp.Crypto`) for an SRTP stream."""
         st = MediaStream(channel, codecs, dtmf_pts, allowed_hosts, label, expected)
+        if srtp is not None:
+            st.srtp = srtp_session(srtp.suite, srtp.key)
         self.streams.append(st)
         return st
 
@@ -318,7 +367,12 @@ class CallMedia:
         """Items are ``recvmsg`` tuples or :class:`RtpBatch` es, in arrival order."""
         slow: list[tuple[bytes, float | None, Source]] = []
         unpack_ts = _TS.unpack
+        if st.srtp is not None:
+            batch = [_decrypted(st, batch)]
         for item in batch:
+            if type(item) is list:  # already (data, arrival, source) packets (SRTP)
+                slow.extend(item)
+                continue
             if type(item) is RtpBatch:
                 if slow:
                     self._process_packets(st, slow, now, wall, digits)
