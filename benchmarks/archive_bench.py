@@ -32,7 +32,6 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 import boto3
-from tests.archive.archive_support import free_port, write_call_wav
 from sqlalchemy import insert
 
 from catalog.archive import ArchiveDestination
@@ -44,7 +43,8 @@ from catalog.settings import RecflowSettings
 from catalog.store import LocalStore
 from catalog.tables import RecordingRow
 from connectors.s3 import S3Config, S3Connector
-from flows.archive import plan_signature, run_archive, run_archive_sync
+from services.archive import plan_signature, run_archive, run_archive_sync
+from tests.archive.archive_support import free_port, write_call_wav
 
 
 def main() -> None:

@@ -94,7 +94,7 @@ def direct_calls(n: int, slack, hub, sheets, hook) -> float:  # type: ignore[no-
 
 
 async def framework(batch, catalog, use_prefect: bool) -> float:  # type: ignore[no-untyped-def]
-    from flows.deliveries import deliver_every_call
+    from services.deliveries import deliver_every_call
 
     if not use_prefect:
         t0 = time.perf_counter()
@@ -126,9 +126,9 @@ def main() -> None:
     os.environ["RECFLOW_SECRET_KEY"] = "bench-key"
     os.environ["RECFLOW_PUBLIC_URL"] = "https://recflow.example.com"
 
-    import flows.deliveries as d
+    import services.deliveries as d
     from catalog.repository import Catalog
-    from recflow.config_file import apply_document
+    from services.config.document import apply_document
     from tests.fakes.crm import FakeHubSpot, FakeSheets
     from tests.fakes.slack import FakeSlack
     from tests.fakes.webhook import FakeWebhook
@@ -149,13 +149,22 @@ def main() -> None:
                         "name": "slack",
                         "kind": "slack",
                         "on": "every_call",
-                        "config": {"token": "xoxb-b", "channel": "#c", "base_url": slack.api_url},
+                        "config": {
+                            "token": "xoxb-b",
+                            "channel": "#c",
+                            "base_url": slack.api_url,
+                            "rate_limit_per_minute": 0,  # framework overhead, not vendor limits
+                        },
                     },
                     {
                         "name": "crm",
                         "kind": "hubspot",
                         "on": "every_call",
-                        "config": {"access_token": "pat-b", "host": hub.url},
+                        "config": {
+                            "access_token": "pat-b",
+                            "host": hub.url,
+                            "rate_limit_per_minute": 0,
+                        },
                     },
                     {
                         "name": "sheet",
@@ -165,6 +174,7 @@ def main() -> None:
                             "spreadsheet_id": sheets.spreadsheet_id,
                             "access_token": sheets.token,
                             "api_base_url": sheets.url,
+                            "rate_limit_per_minute": 0,
                         },
                     },
                     {

@@ -90,8 +90,8 @@ async def recflow_pipeline(
     from catalog.models import Recording, RecordingStatus
     from catalog.repository import Catalog
     from catalog.settings import RecflowSettings
-    from flows.runtime import override_transcriber
     from flows.worker import Worker, WorkerOptions
+    from services.runtime import override_transcriber
 
     settings = RecflowSettings(
         data_dir=data_dir, database_url=os.environ.get("BENCH_CATALOG_URL", "")
@@ -127,7 +127,10 @@ async def recflow_pipeline(
     while time.time() < deadline:
         # only this phase's recordings: with PostgreSQL both phases share one catalog
         states = [r.status for r in catalog.recordings_by_ids(ids)]
-        if all(st is RecordingStatus.processed for st in states) or RecordingStatus.failed in states:
+        if (
+            all(st is RecordingStatus.processed for st in states)
+            or RecordingStatus.failed in states
+        ):
             break
         await asyncio.sleep(0.2)
     stop.set()

@@ -9,7 +9,7 @@ SIP server, its own process) with the catalog as its SMS store, an aiosmtpd serv
 process. The SIP client behaves like a UAC: a window of outstanding MESSAGEs, retransmitted
 (same Call-ID) when no 200 arrives within 0.5 s, so lost datagrams cost time, not messages;
 the catalog must then hold exactly ``count`` rows. Email sending uses the sms-to-email core
-(`flows.sms.send_sms_email`: delivery log + the `email` connector), without Prefect runs, so the
+(`services.sms.send_sms_email`: delivery log + the `email` connector), without Prefect runs, so the
 figure is the sending path's own ceiling. Every phase is bounded by count and by time.
 """
 
@@ -245,7 +245,7 @@ SMTP_SINK = textwrap.dedent(
 async def bench_email(catalog, data: Path, count: int, concurrency: int) -> dict:  # type: ignore[no-untyped-def]
     from catalog.sms import SmsEmailSettings, SmsSettings, iter_sms, save_sms_settings
     from connectors.email import EmailConfig, EmailConnector
-    from flows.sms import send_sms_email
+    from services.sms import send_sms_email
 
     port = free_port()
     ids_file = data / "smtp-message-ids.txt"

@@ -27,6 +27,7 @@ from catalog.archive_tables import (
 )
 from catalog.db import Database
 from catalog.models import Recording, RecordingStatus, assume_utc, utcnow
+from catalog.notes import NoteRow
 from catalog.tables import RecordingRow, TranscriptRow
 
 ARCHIVE_DOC = "archive"
@@ -476,6 +477,7 @@ def delete_recording(db: Database, store: Any, decision: RetentionDecision, *, a
         store.delete(subj.file_key)
     with db.session() as s:
         s.execute(delete(TranscriptRow).where(TranscriptRow.recording_id == subj.recording_id))
+        s.execute(delete(NoteRow).where(NoteRow.recording_id == subj.recording_id))
         s.execute(delete(RecordingRow).where(RecordingRow.id == subj.recording_id))
 
 

@@ -90,6 +90,30 @@ class Database:
         with self.sessions.begin() as s:
             yield s
 
+    @contextmanager
+    def rehearsal(self) -> Iterator[None]:
+        """Run real write code and keep nothing: inside the block every session of this
+        Database joins one outer transaction as a savepoint, rolled back at the end
+        (`config apply --dry-run` reports exactly what the apply would change). One thread."""
+        with self.engine.connect() as conn:
+            raw = conn.connection.driver_connection
+            if self.is_sqlite:
+                # pysqlite's own transaction handling breaks savepoints; drive it ourselves
+                level = raw.isolation_level  # type: ignore[union-attr]
+                raw.isolation_level = None  # type: ignore[union-attr]
+                conn.exec_driver_sql("BEGIN")
+            saved = self.sessions
+            self.sessions = sessionmaker(
+                bind=conn, expire_on_commit=False, join_transaction_mode="create_savepoint"
+            )
+            try:
+                yield
+            finally:
+                self.sessions = saved
+                conn.rollback()
+                if self.is_sqlite:
+                    raw.isolation_level = level  # type: ignore[union-attr]
+
     @property
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"

@@ -12,7 +12,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, overload
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, WrapValidator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, WrapValidator, field_validator
 
 
 def new_id() -> str:
@@ -189,14 +189,45 @@ class Delivery(BaseModel):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
+class ReviewMode(enum.StrEnum):
+    """Communication reviews: ``off``; ``enabled`` (anyone may review a call); ``mandatory`` (a
+    user who played a call completes a review of it before playing another). Falsy when off,
+    so ``if features.communication_reviews`` reads as before."""
+
+    off = "off"
+    enabled = "enabled"
+    mandatory = "mandatory"
+
+    def __bool__(self) -> bool:
+        return self is not ReviewMode.off
+
+    @classmethod
+    def parse(cls, value: Any) -> ReviewMode:
+        """Older documents and forms stored a bool ("on" from a checkbox)."""
+        if isinstance(value, ReviewMode):
+            return value
+        if value is True or value in ("on", "true", "True", "yes"):
+            return cls.enabled
+        if value is False or value is None or value in ("", "false", "False", "no"):
+            return cls.off
+        return cls(value)
+
+
 class AccountFeatures(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     transcription: bool = Field(True, description="Transcribe every recording (AI transcription)")
     forced_comments: bool = Field(False, description="Users must comment before leaving a call")
-    communication_reviews: bool = Field(False, description="Supervisors review and score calls")
+    communication_reviews: ReviewMode = Field(
+        ReviewMode.off, description="off | enabled | mandatory (reviews before the next play)"
+    )
     announcements: str = Field("none", description="Announcement played to parties: none|standard")
     dynamic_private_calls: bool = Field(True, description="*1 during a call marks it private")
+
+    @field_validator("communication_reviews", mode="before")
+    @classmethod
+    def _review_mode(cls, value: Any) -> ReviewMode:
+        return ReviewMode.parse(value)
 
 
 def normalize_networks(entries: list[str]) -> list[str]:

@@ -106,7 +106,17 @@ class Catalog:
             rec.file_size, rec.sha256 = self.store.put_file(rec.file_key, audio)
         with self.db.session() as s:
             s.add(RecordingRow(**_row_values(rec)))
+        if audio is not None:
+            from catalog.manifests import seal_quietly  # tamper evidence (quality)
+
+            seal_quietly(self, [rec])
         return rec
+
+    def add_recordings(self, recs: Sequence[Recording]) -> None:
+        """Rows for recordings whose files are already in the store, in one transaction (the
+        recorder's batch capture: one commit per batch of finished calls)."""
+        with self.db.session() as s:
+            s.add_all([RecordingRow(**_row_values(rec)) for rec in recs])
 
     def get_recording(self, recording_id: str) -> Recording | None:
         with self.db.session() as s:
@@ -372,6 +382,26 @@ class Catalog:
             q = q.where(DeliveryRow.status == status.value)
         with self.db.session() as s:
             return [self._delivery(r) for r in s.scalars(q.limit(limit))]
+
+    def count_deliveries_by_status(self) -> dict[str, int]:
+        with self.db.session() as s:
+            rows = s.execute(
+                select(DeliveryRow.status, func.count()).group_by(DeliveryRow.status)
+            ).all()
+        return {str(status): int(n) for status, n in rows}
+
+    def mark_deliveries_succeeded(self, keys: Sequence[str]) -> None:
+        """Failed deliveries whose effect happened after all (an archive run that uploaded
+        them later): clear the failure so `deliveries list --failed` tells the truth."""
+        with self.db.session() as s:
+            s.execute(
+                update(DeliveryRow)
+                .where(
+                    DeliveryRow.idempotency_key.in_(list(keys)),
+                    DeliveryRow.status == DeliveryStatus.failed.value,
+                )
+                .values(status=DeliveryStatus.succeeded.value, error="", updated_at=utcnow())
+            )
 
     @staticmethod
     def _delivery(row: DeliveryRow) -> Delivery:

@@ -31,6 +31,14 @@ class RecflowSettings(BaseSettings):
     worker_concurrency: int = Field(0, description="Flow runs at a time per worker; 0 = by backend")
     worker_lease_seconds: float = Field(30.0, description="A worker silent this long is dead")
     dispatch_interval_seconds: float = Field(2.0, description="How often captured rows are swept")
+    public_url: str = Field(
+        "", description="The portal's address as users reach it, for links in messages"
+    )
+    health_alert_connector: str = Field(
+        "",
+        description="Connector (email, Slack …) told once when another connector needs "
+        "re-authentication; empty = nobody is told",
+    )
 
     @property
     def resolved_data_dir(self) -> Path:

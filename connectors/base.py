@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -54,6 +55,16 @@ class ConnectorConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    rate_limit_per_minute: float | None = Field(
+        None,
+        ge=0,
+        description="Calls per minute across all workers; empty = the vendor's documented "
+        "default, 0 = no limit",
+    )
+    rate_limit_burst: int | None = Field(
+        None, ge=1, description="Calls allowed at once before the limit applies; empty = default"
+    )
+
 
 @dataclass(frozen=True)
 class CheckResult:
@@ -69,6 +80,8 @@ class Connector:
     display_name: ClassVar[str]
     config_model: ClassVar[type[ConnectorConfig]]
     capabilities: ClassVar[frozenset[str]] = frozenset()
+    # (calls per minute, burst) the vendor's documented limits allow; None = no proactive limit
+    default_rate_limit: ClassVar[tuple[float, int] | None] = None
 
     def __init__(self, config: ConnectorConfig, *, name: str | None = None) -> None:
         self.config = config
@@ -165,7 +178,7 @@ class CallActivity(BaseModel):
 # record (CRMs upsert on it; notifiers use it as Message-ID / Idempotency-Key where the vendor
 # has one; the delivery ledger covers the rest). Each returns the vendor's id of what it made.
 
-CAPABILITIES = ("transcribe", "notify", "log_call", "append_row", "store_object")
+CAPABILITIES = ("transcribe", "notify", "log_call", "append_row", "store_object", "send_email")
 
 
 @runtime_checkable
@@ -200,11 +213,29 @@ class ObjectInfo:
 class ObjectStore(Protocol):
     """Capability ``store_object``: archive destinations (S3, Azure Blob, SFTP, FTP)."""
 
-    async def put_object(self, key: str, source: Path, *, content_type: str = "") -> ObjectInfo: ...
+    async def put_object(
+        self,
+        key: str,
+        source: Path,
+        *,
+        content_type: str = "",
+        metadata: dict[str, str] | None = None,
+    ) -> ObjectInfo:
+        """Store ``source`` under ``key``; ``metadata`` travels as the store's user metadata
+        where it has any (S3 ``x-amz-meta-*``, Azure blob metadata), else is ignored."""
+        ...
 
     async def head_object(self, key: str) -> ObjectInfo | None: ...
 
     async def delete_object(self, key: str) -> None: ...
+
+
+@runtime_checkable
+class EmailSender(Protocol):
+    """Capability ``send_email``: send a fully built message (the SMS-to-email layout builds
+    its own headers and body); returns the Message-ID."""
+
+    async def send_message(self, msg: EmailMessage) -> str: ...
 
 
 CAPABILITY_PROTOCOLS: dict[str, type] = {
@@ -213,6 +244,7 @@ CAPABILITY_PROTOCOLS: dict[str, type] = {
     "log_call": CallLogger,
     "append_row": RowAppender,
     "store_object": ObjectStore,
+    "send_email": EmailSender,
 }
 
 

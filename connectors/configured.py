@@ -62,10 +62,15 @@ def build(stored: StoredConnector, *, secret_key: str | None = None) -> Connecto
 
 
 def load(catalog: Catalog, name: str) -> Connector:
+    """The live connector ``name``: its capability calls rate-limited across all workers, and an
+    authentication failure reported to the admins' connector (once)."""
+    from connectors.health import watched
+    from connectors.ratelimit import limited
+
     stored = get_connector(catalog, name)
     if stored is None:
         raise ConnectorNotFound(f"no connector named {name!r}")
-    return build(stored)
+    return watched(limited(build(stored), catalog), catalog)
 
 
 def every_call(catalog: Catalog) -> list[StoredConnector]:

@@ -68,7 +68,7 @@ class EmailConnector(Connector):
     kind: ClassVar[str] = "email"
     display_name: ClassVar[str] = "Email (SMTP)"
     config_model: ClassVar[type[ConnectorConfig]] = EmailConfig
-    capabilities: ClassVar[frozenset[str]] = frozenset({"notify"})
+    capabilities: ClassVar[frozenset[str]] = frozenset({"notify", "send_email"})
     config: EmailConfig
 
     # ------------------------------------------------------------ capabilities

@@ -8,7 +8,6 @@ calls run in a worker thread.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any, ClassVar
 
@@ -23,9 +22,9 @@ from connectors.base import (
     ConnectorConfig,
     ConnectorError,
     PermanentError,
-    error_for_exception,
     error_for_status,
 )
+from connectors.transport import run_blocking
 
 SHEETS_API = "https://sheets.googleapis.com"
 DRIVE_API = "https://www.googleapis.com"
@@ -109,6 +108,8 @@ class GsheetsConnector(Connector):
     display_name: ClassVar[str] = "Google Sheets"
     config_model: ClassVar[type[ConnectorConfig]] = GsheetsConfig
     capabilities: ClassVar[frozenset[str]] = frozenset({"append_row"})
+    # Sheets API: 60 write requests per minute per user
+    default_rate_limit: ClassVar[tuple[float, int] | None] = (60.0, 10)
     config: GsheetsConfig
 
     def _session(self) -> requests.Session:
@@ -141,40 +142,31 @@ class GsheetsConnector(Connector):
         return client.open_by_key(self.config.spreadsheet_id).worksheet(self.config.worksheet)
 
     async def append_row(self, row: dict[str, str], *, idempotency_key: str) -> str:
-        return await asyncio.to_thread(self._guard, lambda: self._append(row, idempotency_key))  # type: ignore[no-any-return]
+        return await run_blocking(lambda: self._append(row, idempotency_key), self._vendor_error)
 
     async def check(self) -> CheckResult:
         try:
-            title = await asyncio.to_thread(self._guard, lambda: self._worksheet().title)
+            title = await run_blocking(lambda: self._worksheet().title, self._vendor_error)
         except ConnectorError as e:
             return CheckResult(ok=False, code=e.code, message=str(e))
         return CheckResult(ok=True, message=f"worksheet {title!r} found")
 
-    def _guard(self, fn):  # type: ignore[no-untyped-def]
+    def _vendor_error(self, e: BaseException) -> ConnectorError | None:
         import gspread
 
-        try:
-            return fn()
-        except gspread.exceptions.SpreadsheetNotFound:
-            raise PermanentError(
-                f"gsheets: no spreadsheet {self.config.spreadsheet_id!r}"
-            ) from None
-        except PermissionError:
+        if isinstance(e, gspread.exceptions.SpreadsheetNotFound):
+            return PermanentError(f"gsheets: no spreadsheet {self.config.spreadsheet_id!r}")
+        if isinstance(e, PermissionError):
             # gspread turns a 403 on open_by_key into the builtin PermissionError
-            raise AuthError(
-                "gsheets: permission denied (share the sheet with the account)"
-            ) from None
-        except gspread.exceptions.WorksheetNotFound:
-            raise ConfigError(f"gsheets: no worksheet {self.config.worksheet!r}") from None
-        except gspread.exceptions.APIError as e:
+            return AuthError("gsheets: permission denied (share the sheet with the account)")
+        if isinstance(e, gspread.exceptions.WorksheetNotFound):
+            return ConfigError(f"gsheets: no worksheet {self.config.worksheet!r}")
+        if isinstance(e, gspread.exceptions.APIError):
             resp: Any = e.response
-            raise error_for_status(
+            return error_for_status(
                 resp.status_code, "google sheets", retry_after=resp.headers.get("Retry-After")
-            ) from None
-        except ConnectorError:
-            raise
-        except Exception as e:
-            raise error_for_exception(e) from None
+            )
+        return None
 
     def _append(self, row: dict[str, str], key: str) -> str:
         ws = self._worksheet()

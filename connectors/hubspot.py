@@ -10,7 +10,6 @@ call it already made). Association type 194 = call → contact. hubspot-api-clie
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, ClassVar
 
 from pydantic import Field, SecretStr
@@ -21,10 +20,10 @@ from connectors.base import (
     Connector,
     ConnectorConfig,
     ConnectorError,
-    error_for_exception,
     error_for_status,
 )
 from connectors.phone import e164
+from connectors.transport import run_blocking
 
 CALL_TO_CONTACT = 194
 _BODY_MAX = 65000
@@ -36,6 +35,16 @@ class HubspotConfig(ConnectorConfig):
     default_region: str = Field("US", description="Region for numbers without a country code")
     owner_id: str = Field("", description="hubspot_owner_id of the calls; empty = none")
     timeout: float = Field(30.0, gt=0, le=300, description="Seconds per HTTP request")
+
+
+def _vendor_error(e: BaseException) -> ConnectorError | None:
+    """hubspot-api-client's ApiException carries ``status``, ``reason`` and ``headers``."""
+    status = getattr(e, "status", None)
+    if isinstance(status, int) and status >= 400:
+        headers = getattr(e, "headers", None) or {}
+        ra = headers.get("Retry-After") if hasattr(headers, "get") else None
+        return error_for_status(status, f"hubspot {getattr(e, 'reason', '')}", retry_after=ra)
+    return None
 
 
 def call_properties(call: CallActivity, idempotency_key: str, owner_id: str = "") -> dict[str, str]:
@@ -63,6 +72,8 @@ class HubspotConnector(Connector):
     display_name: ClassVar[str] = "HubSpot"
     config_model: ClassVar[type[ConnectorConfig]] = HubspotConfig
     capabilities: ClassVar[frozenset[str]] = frozenset({"log_call"})
+    # private apps: 100 requests per 10 s; a call logs with 3 requests
+    default_rate_limit: ClassVar[tuple[float, int] | None] = (180.0, 10)
     config: HubspotConfig
 
     def _client(self):  # type: ignore[no-untyped-def]
@@ -73,36 +84,23 @@ class HubspotConnector(Connector):
         )
 
     async def log_call(self, call: CallActivity, *, idempotency_key: str) -> str:
-        return await asyncio.to_thread(self._guard, lambda c: self._log(c, call, idempotency_key))  # type: ignore[no-any-return]
+        return await run_blocking(
+            lambda: self._log(self._client(), call, idempotency_key), _vendor_error
+        )
 
     async def check(self) -> CheckResult:
         try:
-            await asyncio.to_thread(
-                self._guard,
-                lambda c: c.crm.contacts.basic_api.get_page(
+            await run_blocking(
+                lambda: self._client().crm.contacts.basic_api.get_page(
                     limit=1, _request_timeout=self.config.timeout
                 ),
+                _vendor_error,
             )
         except ConnectorError as e:
             return CheckResult(ok=False, code=e.code, message=str(e))
         return CheckResult(ok=True, message="contacts readable")
 
     # ------------------------------------------------------------ blocking part
-
-    def _guard(self, fn):  # type: ignore[no-untyped-def]
-        try:
-            return fn(self._client())
-        except ConnectorError:
-            raise
-        except Exception as e:
-            status = getattr(e, "status", None)
-            if isinstance(status, int) and status >= 400:
-                headers = getattr(e, "headers", None) or {}
-                ra = headers.get("Retry-After") if hasattr(headers, "get") else None
-                raise error_for_status(
-                    status, f"hubspot {getattr(e, 'reason', '')}", retry_after=ra
-                ) from None
-            raise error_for_exception(e) from None
 
     def _search(self, api: Any, filter_groups: list[dict[str, Any]], props: list[str]) -> list[Any]:
         from hubspot.crm.objects.calls import PublicObjectSearchRequest

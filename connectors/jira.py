@@ -3,12 +3,11 @@
 Dedup: each issue carries a label derived from the idempotency key (``recflow-<hash>``); a JQL
 search for it runs before creating, so a retried delivery finds the issue it already made. The
 jira library is blocking (requests), so calls run in a worker thread; its own retry loop is
-turned off so retry policy stays in one place (flows/deliveries.py).
+turned off so retry policy stays in one place (the delivery loop).
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from typing import Any, ClassVar
 
@@ -20,9 +19,9 @@ from connectors.base import (
     ConnectorConfig,
     ConnectorError,
     Notification,
-    error_for_exception,
     error_for_status,
 )
+from connectors.transport import run_blocking
 
 _SUMMARY_MAX = 255
 _DESCRIPTION_MAX = 32000
@@ -46,6 +45,17 @@ class JiraConfig(ConnectorConfig):
         if self.personal_access_token is None and not (self.email and self.api_token):
             raise ValueError("set email + api_token, or personal_access_token")
         return self
+
+
+def _vendor_error(e: BaseException) -> ConnectorError | None:
+    from jira.exceptions import JIRAError
+
+    if isinstance(e, JIRAError) and int(e.status_code or 0) >= 400:
+        headers = getattr(e.response, "headers", None) or {}
+        return error_for_status(
+            int(e.status_code or 0), "jira", retry_after=headers.get("Retry-After")
+        )
+    return None
 
 
 def dedup_label(idempotency_key: str) -> str:
@@ -98,34 +108,16 @@ class JiraConnector(Connector):
         return client
 
     async def notify(self, message: Notification, *, idempotency_key: str) -> str:
-        return await asyncio.to_thread(
-            self._guard, lambda j: self._create(j, message, idempotency_key)
-        )  # type: ignore[no-any-return]
+        return await run_blocking(
+            lambda: self._create(self._client(), message, idempotency_key), _vendor_error
+        )
 
     async def check(self) -> CheckResult:
         try:
-            who = await asyncio.to_thread(self._guard, lambda j: j.myself())
+            who = await run_blocking(lambda: self._client().myself(), _vendor_error)
         except ConnectorError as e:
             return CheckResult(ok=False, code=e.code, message=str(e))
         return CheckResult(ok=True, message=f"authenticated as {who.get('displayName', '?')}")
-
-    def _guard(self, fn):  # type: ignore[no-untyped-def]
-        from jira.exceptions import JIRAError
-
-        try:
-            return fn(self._client())
-        except JIRAError as e:
-            status = int(e.status_code or 0)
-            headers = getattr(e.response, "headers", None) or {}
-            if status >= 400:
-                raise error_for_status(
-                    status, "jira", retry_after=headers.get("Retry-After")
-                ) from None
-            raise error_for_exception(e) from None
-        except ConnectorError:
-            raise
-        except Exception as e:
-            raise error_for_exception(e) from None
 
     def _create(self, j: Any, message: Notification, key: str) -> str:
         label = dedup_label(key)

@@ -171,7 +171,8 @@ class S3Connector(BlockingObjectStore):
                 aws_session_token=_reveal(cfg.session_token),
                 config=Config(
                     s3={"addressing_style": style},
-                    retries={"max_attempts": 3, "mode": "standard"},
+                    # one attempt: the archive uploader and delivery loop own retries
+                    retries={"max_attempts": 1, "mode": "standard"},
                     connect_timeout=cfg.timeout_seconds,
                     read_timeout=cfg.timeout_seconds,
                     max_pool_connections=cfg.max_pool_connections,

@@ -11,7 +11,6 @@ every call runs in a worker thread.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, ClassVar, Literal
 
 import requests
@@ -26,10 +25,10 @@ from connectors.base import (
     ConnectorError,
     PermanentError,
     RetriableError,
-    error_for_exception,
     error_for_status,
 )
 from connectors.phone import e164
+from connectors.transport import run_blocking
 
 _DESCRIPTION_MAX = 32000
 _SOSL_RESERVED = set("?&|!{}[]()^~*:\\\"'+-")
@@ -165,31 +164,20 @@ class SalesforceConnector(Connector):
         )
 
     async def log_call(self, call: CallActivity, *, idempotency_key: str) -> str:
-        return await asyncio.to_thread(self._log_call, call, idempotency_key)
+        return await run_blocking(
+            lambda: self._upsert_task(self._client(), call, idempotency_key), _vendor_error
+        )
 
     async def check(self) -> CheckResult:
         try:
-            await asyncio.to_thread(self._guard, lambda sf: sf.query("SELECT Id FROM Task LIMIT 1"))
+            await run_blocking(
+                lambda: self._client().query("SELECT Id FROM Task LIMIT 1"), _vendor_error
+            )
         except ConnectorError as e:
             return CheckResult(ok=False, code=e.code, message=str(e))
         return CheckResult(ok=True, message="query ok")
 
     # ------------------------------------------------------------ blocking part
-
-    def _guard(self, fn):  # type: ignore[no-untyped-def]
-        from simple_salesforce.exceptions import SalesforceError
-
-        try:
-            return fn(self._client())
-        except SalesforceError as e:
-            raise _map_sf(e) from None
-        except ConnectorError:
-            raise
-        except Exception as e:
-            raise error_for_exception(e) from None
-
-    def _log_call(self, call: CallActivity, key: str) -> str:
-        return self._guard(lambda sf: self._upsert_task(sf, call, key))  # type: ignore[no-any-return]
 
     def _find_who(self, sf: Any, number: str) -> str | None:
         target = e164(number, self.config.default_region)
@@ -234,6 +222,12 @@ class SalesforceConnector(Connector):
         if not created.get("success", True):
             raise PermanentError(f"salesforce: create failed: {created.get('errors')}")
         return str(created["id"])
+
+
+def _vendor_error(e: BaseException) -> ConnectorError | None:
+    from simple_salesforce.exceptions import SalesforceError
+
+    return _map_sf(e) if isinstance(e, SalesforceError) else None
 
 
 def _map_sf(e: Any) -> ConnectorError:

@@ -6,10 +6,9 @@ slack-sdk ``WebClient`` is blocking (urllib), so every call runs in a worker thr
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, ClassVar
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from connectors.base import (
     AuthError,
@@ -20,9 +19,9 @@ from connectors.base import (
     ConnectorError,
     Notification,
     PermanentError,
-    error_for_exception,
     error_for_status,
 )
+from connectors.transport import run_blocking, send
 
 # Slack rejects section text over 3000 chars and header text over 150.
 _SECTION_MAX = 3000
@@ -41,6 +40,14 @@ class SlackConfig(ConnectorConfig):
     username: str = Field("", description="Display name override (bot-token mode)")
     icon_emoji: str = Field("", description="Icon override, e.g. :telephone_receiver:")
     timeout: float = Field(15.0, gt=0, le=300, description="Seconds per HTTP request")
+
+    @field_validator("token")
+    @classmethod
+    def _ascii_token(cls, v: SecretStr | None) -> SecretStr | None:
+        # an HTTP header cannot carry "…": the docs' `xoxb-…` placeholder pasted as a token
+        if v is not None and not v.get_secret_value().isascii():
+            raise ValueError("token has non-ASCII characters (a placeholder like xoxb-…?)")
+        return v
 
     @model_validator(mode="after")
     def _one_mode(self) -> SlackConfig:
@@ -97,6 +104,8 @@ class SlackConnector(Connector):
     display_name: ClassVar[str] = "Slack"
     config_model: ClassVar[type[ConnectorConfig]] = SlackConfig
     capabilities: ClassVar[frozenset[str]] = frozenset({"notify"})
+    # chat.postMessage: about 1 message per second per channel, short bursts allowed
+    default_rate_limit: ClassVar[tuple[float, int] | None] = (60.0, 10)
     config: SlackConfig
 
     def _client(self):  # type: ignore[no-untyped-def]
@@ -107,6 +116,8 @@ class SlackConnector(Connector):
             token=self.config.token.get_secret_value(),
             base_url=self.config.base_url,
             timeout=int(self.config.timeout),
+            # no SDK-internal retries: the delivery loop's retry policy wraps this call
+            retry_handlers=[],
         )
 
     async def notify(self, message: Notification, *, idempotency_key: str) -> str:
@@ -138,31 +149,30 @@ class SlackConnector(Connector):
         return CheckResult(ok=True, message=f"authenticated as {resp.get('user', '?')}")
 
     async def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
-        from slack_sdk.errors import SlackApiError
-
         client = self._client()
-        try:
-            resp = await asyncio.to_thread(getattr(client, method), **kwargs)
-            return dict(resp.data) if isinstance(resp.data, dict) else {}
-        except SlackApiError as e:
-            raise _map_slack_error(e) from None
-        except Exception as e:
-            raise error_for_exception(e) from None
+        resp = await run_blocking(lambda: getattr(client, method)(**kwargs), _vendor_error)
+        return dict(resp.data) if isinstance(resp.data, dict) else {}
 
     async def _post_webhook(self, payload: dict[str, Any]) -> str:
-        import httpx
-
         assert self.config.webhook_url is not None
-        try:
-            async with httpx.AsyncClient(timeout=self.config.timeout, trust_env=False) as http:
-                r = await http.post(self.config.webhook_url.get_secret_value(), json=payload)
-        except Exception as e:
-            raise error_for_exception(e) from None
-        if r.status_code >= 400:
-            raise error_for_status(
-                r.status_code, r.text[:200], retry_after=r.headers.get("Retry-After")
-            )
+        await send(
+            "POST",
+            self.config.webhook_url.get_secret_value(),
+            json=payload,
+            what="slack webhook",
+            timeout=self.config.timeout,
+        )
         return "webhook"
+
+
+def _vendor_error(e: BaseException) -> ConnectorError | None:
+    from slack_sdk.errors import SlackApiError
+
+    if isinstance(e, SlackApiError):
+        return _map_slack_error(e)
+    if isinstance(e, UnicodeEncodeError):
+        return ConfigError("slack: token or channel has characters an HTTP request cannot carry")
+    return None
 
 
 def _map_slack_error(e: Any) -> ConnectorError:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import httpx
 from pydantic import Field, SecretStr
 
 from connectors.base import (
@@ -16,9 +15,8 @@ from connectors.base import (
     Connector,
     ConnectorConfig,
     Notification,
-    error_for_exception,
-    error_for_status,
 )
+from connectors.transport import send
 
 _COLORS = {"info": "Default", "warning": "Warning", "critical": "Attention"}
 
@@ -76,19 +74,19 @@ class TeamsConnector(Connector):
     display_name: ClassVar[str] = "Microsoft Teams"
     config_model: ClassVar[type[ConnectorConfig]] = TeamsConfig
     capabilities: ClassVar[frozenset[str]] = frozenset({"notify"})
+    # incoming webhooks: throttled above 4 requests per second
+    default_rate_limit: ClassVar[tuple[float, int] | None] = (240.0, 4)
     config: TeamsConfig
 
     async def notify(self, message: Notification, *, idempotency_key: str) -> str:
         payload = adaptive_card(message)
-        try:
-            async with httpx.AsyncClient(timeout=self.config.timeout, trust_env=False) as http:
-                r = await http.post(self.config.webhook_url.get_secret_value(), json=payload)
-        except Exception as e:
-            raise error_for_exception(e) from None
-        if r.status_code >= 400:
-            raise error_for_status(
-                r.status_code, r.text[:200], retry_after=r.headers.get("Retry-After")
-            )
+        r = await send(
+            "POST",
+            self.config.webhook_url.get_secret_value(),
+            json=payload,
+            what="teams",
+            timeout=self.config.timeout,
+        )
         # Workflows webhooks answer 202 with no body; classic ones answer "1"
         return r.headers.get("x-ms-request-id", "") or f"http-{r.status_code}"
 

@@ -12,7 +12,6 @@ import json
 import time
 from typing import Any, ClassVar, Literal
 
-import httpx
 from pydantic import Field, SecretStr, field_validator
 
 from connectors.base import (
@@ -20,10 +19,11 @@ from connectors.base import (
     ConfigError,
     Connector,
     ConnectorConfig,
+    ConnectorError,
     Notification,
-    error_for_exception,
-    error_for_status,
+    PermanentError,
 )
+from connectors.transport import send
 
 
 class WebhookConfig(ConnectorConfig):
@@ -122,17 +122,9 @@ class WebhookConnector(Connector):
             kwargs["params"] = {"idempotency_key": idempotency_key}
         else:
             kwargs["content"] = body
-        try:
-            async with httpx.AsyncClient(
-                timeout=c.timeout, verify=c.verify_tls, trust_env=False
-            ) as http:
-                r = await http.request(c.method, c.url, **kwargs)
-        except Exception as e:
-            raise error_for_exception(e) from None
-        if r.status_code >= 400:
-            raise error_for_status(
-                r.status_code, r.text[:200], retry_after=r.headers.get("Retry-After")
-            )
+        r = await send(
+            c.method, c.url, what="webhook", timeout=c.timeout, verify=c.verify_tls, **kwargs
+        )
         try:
             data = r.json()
             ext = data.get("id") if isinstance(data, dict) else None
@@ -141,17 +133,26 @@ class WebhookConnector(Connector):
         return str(ext or f"http-{r.status_code}")
 
     async def check(self) -> CheckResult:
-        # Reachability only (HEAD); a real POST would deliver a message.
-        try:
-            async with httpx.AsyncClient(
-                timeout=self.config.timeout, verify=self.config.verify_tls, trust_env=False
-            ) as http:
-                r = await http.head(self.config.url)
-        except Exception as e:
-            err = error_for_exception(e)
-            return CheckResult(ok=False, code=err.code, message=str(err))
-        if r.status_code in (401, 403):
-            return CheckResult(ok=False, code="invalid_auth", message=f"HTTP {r.status_code}")
-        if r.status_code >= 500:
-            return CheckResult(ok=False, code="cannot_connect", message=f"HTTP {r.status_code}")
-        return CheckResult(ok=True, message=f"reachable (HTTP {r.status_code})")
+        """Reachability without delivering anything: HEAD, then OPTIONS when the receiver does
+        not implement HEAD (405/501 — many small receivers handle only POST). Any HTTP answer
+        proves the server is there; the codes are the ones a delivery would get (auth for
+        401/403, cannot_connect for transport failures and 5xx other than 501)."""
+        answer = ""
+        for method in ("HEAD", "OPTIONS"):
+            try:
+                r = await send(
+                    method,
+                    self.config.url,
+                    what="webhook check",
+                    timeout=self.config.timeout,
+                    verify=self.config.verify_tls,
+                    ok_statuses=(404, 405, 501),
+                )
+            except ConnectorError as e:
+                if isinstance(e, PermanentError):  # another 4xx: the server answered
+                    return CheckResult(ok=True, message=f"reachable ({e})")
+                return CheckResult(ok=False, code=e.code, message=str(e))
+            answer = f"{method} answered HTTP {r.status_code}"
+            if r.status_code not in (405, 501):
+                break
+        return CheckResult(ok=True, message=f"reachable ({answer})")

@@ -63,7 +63,7 @@ async def announce(client: PrefectClient, catalog: Catalog, recording_id: str) -
         tags=["recording"],
     )
     if catalog.mark_dispatched(rec.id, rec.attempt, str(run.id)):
-        from flows.runtime import offer_run
+        from services.runtime import offer_run
 
         offer_run(run)
     return str(run.id)
@@ -76,7 +76,7 @@ async def dispatch_captured_recordings(catalog: Catalog, client: PrefectClient) 
     The backlog of a burst waits in the catalog, not as scheduled runs: a pile of scheduled runs
     makes Prefect's late-runs service rewrite each of them, which on the embedded SQLite server
     means `database is locked` and client back-off for every other call."""
-    from flows.runtime import dispatch_window
+    from services.runtime import dispatch_window
 
     budget = dispatch_window() - catalog.count_status(RecordingStatus.dispatched)
     n = 0

@@ -15,7 +15,7 @@ from prefect.context import get_run_context
 
 from catalog.models import Recording, Transcript
 from connectors.base import RetriableError
-from flows.runtime import get_catalog, transcriber_for, worker_id
+from services.runtime import get_catalog, transcriber_for, worker_id
 
 log = logging.getLogger("recflow.flows")
 
@@ -76,8 +76,8 @@ def complete_recording(recording: Recording) -> None:
 @flow(name="process-recording", persist_result=False, log_prints=True)
 async def process_recording(recording_id: str, attempt: int = 0) -> dict[str, Any]:
     """Process one captured recording. Parameters come from the dispatcher."""
-    from flows.deliveries import deliver_every_call
-    from flows.keyword_triggers import evaluate_keyword_rules
+    from services.deliveries import deliver_every_call
+    from services.keyword_triggers import evaluate_keyword_rules
 
     logger = get_run_logger()
     run_ctx = get_run_context()

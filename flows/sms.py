@@ -15,42 +15,32 @@ Exactly one email per SMS, and where each part of that comes from:
 
 from __future__ import annotations
 
-import inspect
 import logging
-import os
-from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
-from pathlib import Path
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from prefect import flow, get_run_logger, task
 
-from catalog.models import Delivery, DeliveryStatus, utcnow
+from catalog.models import utcnow
 from catalog.sms import (
     Sms,
-    SmsSettings,
     SmsStatus,
     claim_sms,
     complete_sms,
-    contact_names,
     fail_sms,
-    first_sms_time,
     get_sms,
     get_sms_settings,
-    iter_sms,
     mark_sms_dispatched,
     pending_sms,
     requeue_sms,
     stale_sms,
 )
-from connectors.base import ConnectorError, PermanentError, RetriableError
-from flows.runtime import get_catalog
-from flows.sms_format import (
-    build_sms_email,
-    csv_file_name,
-    csv_key,
-    month_bounds,
-    write_csv,
+from services.runtime import get_catalog
+from services.sms import (
+    export_dir,
+    export_month,
+    months_to_export,
+    send_sms_email,
 )
 
 if TYPE_CHECKING:
@@ -62,7 +52,6 @@ log = logging.getLogger("recflow.sms")
 
 SMS_TO_EMAIL = "sms-to-email"
 SMS_MONTHLY_CSV = "sms-monthly-csv"
-ACTION = "sms_to_email"
 DISPATCHED_GRACE = timedelta(minutes=2)  # a dispatched run not started by then is looked at
 PROCESSING_LEASE = timedelta(minutes=10)  # longer than any send with all its retries
 
@@ -71,103 +60,7 @@ class StaleSmsRun(Exception):
     """This run lost its claim: another run holds the SMS or already finished it."""
 
 
-# ---------------------------------------------------------------------------- sending core
-
-
-def delivery_key(sms_id: str) -> str:
-    return f"{ACTION}:{sms_id}"
-
-
-async def _maybe_await(value: Any) -> Any:
-    return await value if inspect.isawaitable(value) else value
-
-
-async def load_email_connector(name: str) -> Any:
-    from flows.deliveries import load_connector
-
-    try:
-        return await _maybe_await(load_connector(name))
-    except LookupError as e:
-        raise PermanentError(f"sms.to_email.connector: {e}") from None
-
-
-def _from_address(connector: Any) -> str:
-    cfg = getattr(connector, "config", None)
-    return str(getattr(cfg, "from_address", "") or "recflow@localhost")
-
-
-async def send_sms_email(
-    catalog: Catalog,
-    sms: Sms,
-    settings: SmsSettings | None = None,
-    *,
-    connector: Any = None,
-) -> Delivery | None:
-    """Email one SMS unless the delivery log says it went already. None when SMS-to-email is
-    off. Raises the connector's mapped errors (RetriableError is worth retrying)."""
-    settings = settings or get_sms_settings(catalog)
-    mail = settings.to_email
-    if not mail.enabled:
-        return None
-    key = delivery_key(sms.id)
-    previous = catalog.get_delivery(key)
-    if previous is not None and previous.status is DeliveryStatus.succeeded:
-        return previous
-    if connector is None:
-        connector = await load_email_connector(mail.connector)
-    delivery = Delivery(
-        subject_kind="sms",
-        subject_id=sms.id,
-        connector=mail.connector,
-        action=ACTION,
-        idempotency_key=key,
-        attempt=(previous.attempt + 1) if previous else 1,
-        status=DeliveryStatus.pending,
-    )
-    delivery = catalog.record_delivery(delivery)
-    msg: EmailMessage = build_sms_email(
-        sms,
-        names=contact_names(catalog, [sms.from_number, sms.to_number]),
-        settings=mail,
-        from_address=_from_address(connector),
-        account=catalog.account().name,
-    )
-    try:
-        external_id = await _maybe_await(connector.send_message(msg))
-    except ConnectorError as e:
-        catalog.record_delivery(
-            delivery.model_copy(update={"status": DeliveryStatus.failed, "error": str(e)[:2000]})
-        )
-        raise
-    except Exception as e:  # an unmapped error: treat as permanent, keep it visible
-        catalog.record_delivery(
-            delivery.model_copy(
-                update={"status": DeliveryStatus.failed, "error": f"{type(e).__name__}: {e}"}
-            )
-        )
-        raise PermanentError(f"{type(e).__name__}: {e}") from e
-    return catalog.record_delivery(
-        delivery.model_copy(
-            update={
-                "status": DeliveryStatus.succeeded,
-                "external_id": str(external_id or msg["Message-ID"])[:255],
-                "error": "",
-            }
-        )
-    )
-
-
 # ---------------------------------------------------------------------------- sms-to-email
-
-
-def _retry_if_retriable(_task: Any, _task_run: Any, state: Any) -> bool:
-    try:
-        state.result()
-    except RetriableError:
-        return True
-    except Exception:
-        return False
-    return False
 
 
 @task(name="claim_sms", persist_result=False)
@@ -182,13 +75,7 @@ async def claim_sms_task(sms_id: str, attempt: int, flow_run_id: str) -> Sms:
     return sms
 
 
-@task(
-    name="send_sms_email",
-    retries=4,
-    retry_delay_seconds=[2, 10, 30, 60],
-    retry_condition_fn=_retry_if_retriable,
-    persist_result=False,
-)
+@task(name="send_sms_email", persist_result=False)  # retried inside, by the one retry policy
 async def send_sms_email_task(sms: Sms) -> str:
     delivery = await send_sms_email(get_catalog(), sms)
     return delivery.status.value if delivery else "off"
@@ -291,61 +178,10 @@ async def reclaim_lost_sms(catalog: Catalog, client: PrefectClient) -> int:
 # ---------------------------------------------------------------------------- monthly CSV
 
 
-def export_dir(catalog: Catalog) -> Path:
-    """Where the scheduled export writes; archive destinations pick files up from here."""
-    return catalog.settings.resolved_data_dir / "exports"
-
-
-def export_month(
-    catalog: Catalog, year: int, month: int, out_dir: Path | None = None, *, flat: bool = False
-) -> tuple[Path, int]:
-    """Write one month's CSV (header only when the month had no SMS); returns (path, rows).
-
-    The file appears atomically (temp name, fsync, rename), so an archive run never copies a
-    half-written month. ``flat`` puts it directly in ``out_dir`` instead of CSV/Monthly/YYYY/MM."""
-    settings = get_sms_settings(catalog)
-    name = csv_file_name(settings.monthly_csv, catalog.account().name, year, month)
-    root = out_dir if out_dir is not None else export_dir(catalog)
-    path = root / name if flat else root / csv_key(name, year, month)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    start, end = month_bounds(year, month)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
-        rows = write_csv(iter_sms(catalog, since=start, until=end), f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return path, rows
-
-
-def months_to_export(
-    catalog: Catalog, now: datetime | None = None, out_dir: Path | None = None
-) -> list[tuple[int, int]]:
-    """This month and last month (still changing / just closed), plus every earlier month since
-    the first SMS whose file is missing — one file per month, even an empty one."""
-    now = (now or utcnow()).astimezone(UTC)
-    first = first_sms_time(catalog) or now
-    cur = (now.year, now.month)
-    prev = (now.year - (now.month == 1), (now.month - 2) % 12 + 1)
-    settings = get_sms_settings(catalog)
-    root = out_dir if out_dir is not None else export_dir(catalog)
-    account = catalog.account().name
-    out: list[tuple[int, int]] = []
-    y, m = first.year, first.month
-    while (y, m) <= cur:
-        name = csv_file_name(settings.monthly_csv, account, y, m)
-        if (y, m) in (cur, prev) or not (root / csv_key(name, y, m)).exists():
-            out.append((y, m))
-        y, m = (y + (m == 12), m % 12 + 1)
-    if prev not in out and prev >= (first.year, first.month):
-        out.insert(0, prev)
-    return out
-
-
 @flow(name=SMS_MONTHLY_CSV, persist_result=False)
 async def sms_monthly_csv(month: str | None = None) -> dict[str, int]:
     """Write the monthly SMS CSV files (``month`` = ``YYYY-MM`` for just one)."""
-    from flows.sms_format import parse_month
+    from services.sms_format import parse_month
 
     catalog = get_catalog()
     months = [parse_month(month)] if month else months_to_export(catalog)

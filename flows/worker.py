@@ -19,13 +19,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
 from catalog.repository import Catalog
 from flows.registry import DEPLOYMENTS, sweeps
-from flows.runtime import set_dispatch_window, use_catalog, use_local_run_queue, worker_id
+from services.runtime import set_dispatch_window, use_catalog, use_local_run_queue, worker_id
 
 log = logging.getLogger("recflow.worker")
 
@@ -301,3 +302,46 @@ def default_concurrency(prefect_backend: str | None) -> int:
     flow-run writers (testing.md), so the embedded default runs one flow at a time;
     PostgreSQL takes ten at a time."""
     return 1 if prefect_backend == "sqlite" else 10
+
+
+def serve(concurrency: int = 0, *, dispatch: bool = True) -> None:
+    """Run a worker in this process until SIGINT/SIGTERM (``recflow worker`` execs into this)."""
+    import signal
+
+    from catalog.settings import get_settings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    for noisy in ("httpx", "alembic", "faster_whisper"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    cfg = get_settings()
+    backend = os.environ.get("RECFLOW_PREFECT_BACKEND")
+    n = concurrency or cfg.worker_concurrency or default_concurrency(backend)
+    options = WorkerOptions(
+        concurrency=n,
+        lease_seconds=cfg.worker_lease_seconds,
+        sweep_seconds=cfg.dispatch_interval_seconds,
+        dispatch=dispatch,
+    )
+    w = Worker(Catalog.open(cfg), options)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        log.info(
+            "worker %s: concurrency %d, Prefect %s", os.getpid(), n, os.environ["PREFECT_API_URL"]
+        )
+        await w.run(stop)
+
+    asyncio.run(main())
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m flows.worker", description=serve.__doc__)
+    parser.add_argument("--concurrency", type=int, default=0, help="flow runs at a time (0 = auto)")
+    parser.add_argument("--no-dispatch", action="store_true", help="only execute, do not sweep")
+    args = parser.parse_args()
+    serve(args.concurrency, dispatch=not args.no_dispatch)

@@ -1,6 +1,6 @@
 """The account screen with the Focus seed's tabs: General, Features, Retention, Security & Auth,
 Integrations. Supervisors see it read-only; only administrators change it. Writes go through
-``recflow.account_section.merge``, the same code as `recflow config apply`."""
+``services.config.account_section.merge``, the same code as `recflow config apply`."""
 
 from __future__ import annotations
 
@@ -10,12 +10,16 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
 from catalog.audit import diff
-from catalog.models import AccountSettings
+from catalog.models import AccountSettings, ReviewMode
+from catalog.reviews import templates as review_templates
 from portal import config_bridge
 from portal.auth_pages import render
 from portal.deps import AdminUser, StaffUser, client_ip, csrf_protect, state_of
 from portal.security import in_networks, parse_networks
-from recflow.account_section import AccountPatch, FeaturesPatch, merge
+from services.announcements import CHOICES
+from services.announcements import canonical as canonical_announcement
+from services.announcements import label as announcement_label
+from services.config.account_section import AccountPatch, FeaturesPatch, merge
 
 router = APIRouter(dependencies=[Depends(csrf_protect)])
 TABS = [
@@ -25,7 +29,7 @@ TABS = [
     ("security", "Security & Auth"),
     ("integrations", "Integrations"),
 ]
-ANNOUNCEMENTS = ["none", "standard"]
+ANNOUNCEMENTS = CHOICES  # services.announcements: real prompts for each
 
 
 def _checked(form: Any, name: str) -> bool:
@@ -50,7 +54,10 @@ def _account_page(
         "can_edit": user.is_admin,
         "notice": notice,
         "error": error,
-        "announcements": ANNOUNCEMENTS,
+        "announcements": [(a, announcement_label(a)) for a in ANNOUNCEMENTS],
+        "announcement_now": canonical_announcement(st.catalog.account().features.announcements),
+        "announcement_url": str(request.base_url).rstrip("/")
+        + f"/announcements/{st.catalog.account().account_guid}.wav",
         "client_ip": client_ip(request),
         "tokens": st.tokens.list() if user.is_admin else [],
         "sections": {v.key: v for v in config_bridge.views(st.catalog)},
@@ -110,11 +117,21 @@ async def save_features(request: Request, user: AdminUser) -> Response:
     announcements = str(form.get("announcements", "none"))
     if announcements not in ANNOUNCEMENTS:
         return _account_page(request, "features", error="Unknown announcement choice.", status=400)
+    mode = ReviewMode.off
+    if want_cr:
+        mode = ReviewMode.mandatory if _checked(form, "reviews_mandatory") else ReviewMode.enabled
+    if mode is ReviewMode.mandatory and not review_templates(st.catalog):
+        return _account_page(
+            request,
+            "features",
+            error="Mandatory reviews need a review template first (the reviews: section).",
+            status=400,
+        )
     patch = AccountPatch(
         features=FeaturesPatch(
             transcription=_checked(form, "transcription"),
             forced_comments=want_fc,
-            communication_reviews=want_cr,
+            communication_reviews=mode,
             announcements=announcements,
             dynamic_private_calls=_checked(form, "dynamic_private_calls"),
         )

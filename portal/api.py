@@ -26,6 +26,9 @@ from catalog.models import (
     assume_utc,
 )
 from catalog.portal_queries import CursorError, RecordingQuery, page_recordings
+from portal.api_notes import router as notes_router
+from portal.api_reports import router as reports_router
+from portal.api_reviews import router as reviews_router
 from portal.deps import ApiCaller, api_principal
 from portal.recording_pages import audio_response, visible_recording
 from portal.state import PortalState
@@ -123,7 +126,10 @@ def create_api(st: PortalState) -> FastAPI:
     @api.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         return JSONResponse(
-            {"error": ERROR_SLUGS.get(exc.status_code, "error"), "reason": str(exc.detail)},
+            {
+                "error": getattr(exc, "slug", None) or ERROR_SLUGS.get(exc.status_code, "error"),
+                "reason": str(exc.detail),
+            },
             exc.status_code,
             headers=getattr(exc, "headers", None),
         )
@@ -222,6 +228,9 @@ def create_api(st: PortalState) -> FastAPI:
         return DeliveryPage(items=items)
 
     _mount_sms(api)
+    api.include_router(notes_router)
+    api.include_router(reports_router)
+    api.include_router(reviews_router)
     return api
 
 

@@ -242,7 +242,7 @@ def make_router(
         cat: Catalog = CatalogDep,
     ) -> Response:
         from catalog.sms import get_sms_settings, iter_sms
-        from flows.sms_format import csv_file_name, csv_text, month_bounds
+        from services.sms_format import csv_file_name, csv_text, month_bounds
 
         try:
             start, end = month_bounds(year, month)

@@ -34,7 +34,15 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from catalog.models import utcnow
 from catalog.repository import Catalog
-from portal import account_pages, admin_pages, api, auth_pages, recording_pages
+from portal import (
+    account_pages,
+    admin_pages,
+    announcement_pages,
+    api,
+    auth_pages,
+    quality_pages,
+    recording_pages,
+)
 from portal.deps import CSRF_COOKIE, Forbidden, LoginRequired, csrf_token, state_of
 from portal.limits import BodyGuard
 from portal.metrics import CONTENT_TYPE
@@ -154,7 +162,14 @@ def create_app(
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.mount("/api/v1", api_app)
-    for module in (auth_pages, account_pages, recording_pages, admin_pages):
+    for module in (
+        auth_pages,
+        account_pages,
+        recording_pages,
+        admin_pages,
+        quality_pages,
+        announcement_pages,
+    ):
         app.include_router(module.router)
     if st.settings.trusted_proxies:
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(st.settings.trusted_proxies))

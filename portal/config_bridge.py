@@ -1,5 +1,5 @@
 """The portal edits configuration through the very Section objects `recflow config apply` uses
-(recflow.config_sections): one source of truth, so `config export` always shows portal edits and
+(services.config.document): one source of truth, so `config export` always shows portal edits and
 the portal can never store something the file could not say."""
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import yaml
 
 from catalog.audit import FieldChange, diff
 from catalog.repository import Catalog
-from recflow.config_file import ConfigFileError, Section, apply_document, sections
+from services.config.base import ConfigFileError, Section
+from services.config.document import apply_document, sections
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ TITLES = {
     "sms": "SMS-to-email",
     "contacts": "Contacts (known names)",
     "recording": "Recording settings (account / user / device)",
+    "reviews": "Communication review templates",
 }
 
 

@@ -50,11 +50,25 @@ def available() -> bool:
 
 
 def rows(catalog: Catalog) -> list[dict[str, Any]]:
+    from connectors.health import health_of
+
     cc, *_ = _modules()
-    return [
-        {"name": s.name, "kind": s.kind, "enabled": s.enabled, "on": s.on}
-        for s in cc.list_connectors(catalog)
-    ]
+    out = []
+    for s in cc.list_connectors(catalog):
+        h = health_of(catalog, s)
+        out.append(
+            {
+                "name": s.name,
+                "kind": s.kind,
+                "enabled": s.enabled,
+                "on": s.on,
+                "health": h.state,
+                "health_label": h.label,
+                "last_success_at": h.last_success_at,
+                "last_error": h.last_error,
+            }
+        )
+    return out
 
 
 def installed() -> list[dict[str, Any]]:

@@ -9,10 +9,8 @@ from collections.abc import Iterator
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
 
 from catalog.repository import Catalog
-from catalog.tables import DeliveryRow
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -31,11 +29,7 @@ class _CatalogCollector(Collector):
         dels = GaugeMetricFamily(
             "recflow_deliveries", "Connector deliveries by status", labels=["status"]
         )
-        with self.catalog.db.session() as s:
-            rows = s.execute(
-                select(DeliveryRow.status, func.count()).group_by(DeliveryRow.status)
-            ).all()
-        for status, n in sorted(rows):
+        for status, n in sorted(self.catalog.count_deliveries_by_status().items()):
             dels.add_metric([status], n)
         yield dels
 

@@ -8,13 +8,20 @@ from datetime import UTC, date, datetime, time, timedelta
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, Response
 
+from catalog.audit import AuditFilter
 from catalog.models import Recording, assume_utc
+from catalog.notes import list_notes
 from catalog.portal_queries import CursorError, RecordingQuery, page_recordings
+from catalog.reviews import list_reviews
+from catalog.reviews import templates as review_templates
+from catalog.users import Role
 from portal.auth_pages import render
 from portal.deps import CurrentUser, Principal, client_ip, state_of
 from portal.state import PortalState
+from services.quality import AudioBlocked, audio_access, require_audio_access
 
 router = APIRouter()
+VERDICTS = ("intact", "altered", "missing")
 
 
 def parse_day(value: str | None, *, end: bool = False) -> datetime | None:
@@ -41,9 +48,32 @@ def visible_recording(st: PortalState, principal: Principal, recording_id: str) 
     return rec
 
 
+class AudioRefused(HTTPException):
+    """403 with a stable slug (``comment_required``): the API answers ``{"error": slug}``."""
+
+    def __init__(self, blocked: AudioBlocked) -> None:
+        super().__init__(403, blocked.reason)
+        self.slug = blocked.slug
+
+
 def audio_response(
     request: Request, st: PortalState, principal: Principal, rec: Recording, download: bool
 ) -> Response:
+    now = st.clock()
+    try:
+        # forced comments and any other quality rule: one server-side decision for every path
+        access = require_audio_access(st.catalog, rec, principal.name, now)
+    except AudioBlocked as blocked:
+        st.audit.record(
+            "audio_blocked",
+            initiator=principal.name,
+            client_ip=client_ip(request),
+            resource=f"recording:{rec.id}",
+            outcome="denied",
+            detail=blocked.slug,
+            at=now,
+        )
+        raise AudioRefused(blocked) from None
     if not rec.file_key or not st.catalog.store.exists(rec.file_key):
         raise HTTPException(404, "the recording's audio is not in the store")
     from catalog.archive import is_playable
@@ -54,12 +84,14 @@ def audio_response(
     path = st.catalog.store.local_path(rec.file_key)
     rng = request.headers.get("range", "")
     # a player issues many range requests per listen; the first one (from byte 0) is the event
-    if download or not rng or rng.replace(" ", "").startswith("bytes=0-"):
+    starts = not rng or rng.replace(" ", "").startswith("bytes=0-")
+    if download or starts or access.starts_window:
         st.audit.record(
             "download" if download else "playback",
             initiator=principal.name,
             client_ip=client_ip(request),
             resource=f"recording:{rec.id}",
+            at=now,
         )
     name = f"{rec.started_at:%Y%m%d%H%M%S}-{rec.id}{path.suffix or '.wav'}"
     return FileResponse(
@@ -123,6 +155,19 @@ def recording_detail(request: Request, recording_id: str, user: CurrentUser) -> 
             "rec": rec,
             "transcript": transcript,
             "deliveries": st.catalog.list_deliveries(subject_id=rec.id, limit=50),
+            # the page shows the server's decision (a comment form instead of the player)
+            "access": audio_access(st.catalog, rec, principal.name, st.clock()),
+            "notes": list_notes(st.catalog, rec.id),
+            "reviews": list_reviews(st.catalog, rec.id),
+            "review_mode": st.catalog.account().features.communication_reviews,
+            "review_templates": review_templates(st.catalog),
+            # the call's own trail (plays, downloads, notes, reviews, verifications): staff only
+            "activity": st.audit.list(AuditFilter(resource=f"recording:{rec.id}"), limit=200)
+            if user.role.rank >= Role.supervisor.rank
+            else [],
+            "verify_result": request.query_params.get("verify")
+            if request.query_params.get("verify") in VERDICTS
+            else None,
         },
     )
 

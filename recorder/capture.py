@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from catalog.capture_policy import apply_capture_policy
 from catalog.models import Direction, Participant, PauseSpan, Recording
 from catalog.repository import Catalog
 from catalog.store import LocalStore
@@ -92,6 +93,7 @@ class CatalogSink:
         rec = recording_from_description(description, frames)
         if recovered and self.catalog.get_recording(rec.id) is not None:
             return rec.id  # the crashed process got as far as the row
+        apply_capture_policy(self.catalog, [rec])  # account switches: *1, announcement
         self.catalog.add_recording(rec, audio=self._place(rec, audio))
         return rec.id
 
@@ -101,9 +103,6 @@ class CatalogSink:
         Under load calls end many per second; one commit for a batch instead of one each is
         most of the capture cost saved. If the batch insert fails, each is captured alone.
         """
-        from catalog.repository import _row_values
-        from catalog.tables import RecordingRow
-
         recs = []
         for description, audio, frames in items:
             rec = recording_from_description(description, frames)
@@ -111,12 +110,15 @@ class CatalogSink:
                 rec.file_key, self._place(rec, audio)
             )
             recs.append(rec)
+        apply_capture_policy(self.catalog, recs)  # account switches: *1, announcement
         try:
-            with self.catalog.db.session() as s:
-                s.add_all([RecordingRow(**_row_values(rec)) for rec in recs])
+            self.catalog.add_recordings(recs)
         except Exception:
             log.warning("batch capture failed; capturing one by one", exc_info=True)
             return [self.capture(d, a, f, recovered=True) for d, a, f in items]
+        from catalog.manifests import seal_quietly  # tamper evidence: one append per batch
+
+        seal_quietly(self.catalog, recs)
         return [rec.id for rec in recs]
 
     def _place(self, rec: Recording, audio: Path) -> Path:

@@ -8,6 +8,7 @@ from catalog import (
     archive_tables,  # noqa: F401  (archive: ledger, progress, holds, deletions)
     connector_tables,  # noqa: F401  (connectors: configs, payloads)
     portal_tables,  # noqa: F401  (portal: users, tokens, sessions, audit)
+    rate_limits,  # noqa: F401  (integrations: per-connector token buckets)
     sms_tables,  # noqa: F401  (sms: messages, contacts)
     tables,  # the spine; its metadata is the target
     trigger_tables,  # noqa: F401  (triggers: matches, alert ledger)

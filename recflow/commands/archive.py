@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -50,7 +51,7 @@ def archive_run(
     )
 
     from catalog.archive import get_destination, load_destinations
-    from flows.archive import catalog_resolver, run_archive_sync
+    from services.archive import catalog_resolver, run_archive_sync
 
     catalog = open_catalog(data_dir)
     dest = get_destination(catalog, name)
@@ -103,7 +104,7 @@ def archive_list(as_json: bool = JSON_OPTION, data_dir: Path | None = DATA_DIR_O
     from catalog.archive import ledger_stats, load_destinations
 
     catalog = open_catalog(data_dir)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for d in load_destinations(catalog):
         stats = ledger_stats(catalog.db, d.name)
         rows.append(
@@ -139,10 +140,10 @@ def retention_report(
     data_dir: Path | None = DATA_DIR_OPTION,
 ) -> None:
     """What retention would delete now, and what holds keep (run before lifting a legal hold)."""
-    from flows.archive import retention_report as report_of
+    from services.archive import retention_report as report_of
 
     rep = report_of(open_catalog(data_dir))
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "recording_id": d.subject.recording_id,
             "started_at": d.subject.started_at.isoformat(),
@@ -197,8 +198,8 @@ def retention_run(
     """Delete every expired recording that no hold protects (each deletion is audited)."""
     from rich.progress import Progress
 
-    from flows.archive import retention_report as report_of
-    from flows.archive import run_retention
+    from services.archive import retention_report as report_of
+    from services.archive import run_retention
 
     catalog = open_catalog(data_dir)
     due = report_of(catalog).count("delete")

@@ -18,6 +18,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(conn, name="connectors")
     conn.command("list")(list_connectors)
     conn.command("check")(check)
+    conn.command("publish")(publish)
     dlv = typer.Typer(
         help="The delivery log: every attempt of every connector call.", no_args_is_help=True
     )
@@ -33,10 +34,13 @@ def list_connectors(
     """Show installed connector kinds (with capabilities) and the configured connectors."""
     from catalog.connector_configs import list_connectors as stored_connectors
     from connectors import registry
+    from connectors.health import health_of
 
     kinds = registry.available()
     errors = registry.load_errors()
-    configured = stored_connectors(open_catalog(data_dir))
+    catalog = open_catalog(data_dir)
+    configured = stored_connectors(catalog)
+    health = {s.name: health_of(catalog, s) for s in configured}
     if as_json:
         out = {
             "kinds": [
@@ -50,7 +54,13 @@ def list_connectors(
             ],
             "load_errors": [e.__dict__ for e in errors],
             "configured": [
-                {"name": s.name, "kind": s.kind, "enabled": s.enabled, "on": s.on}
+                {
+                    "name": s.name,
+                    "kind": s.kind,
+                    "enabled": s.enabled,
+                    "on": s.on,
+                    "health": health[s.name].as_json(),
+                }
                 for s in configured
             ],
         }
@@ -67,7 +77,10 @@ def list_connectors(
     for s in configured:
         state = "enabled" if s.enabled else "disabled"
         on = f" on {','.join(s.on)}" if s.on else ""
-        typer.echo(f"  {s.name:<24} {s.kind:<12} {state}{on}")
+        typer.echo(f"  {s.name:<24} {s.kind:<12} {state}{on}  [{health[s.name].label}]")
+        h = health[s.name]
+        if h.state in ("failing", "needs_reauth") and h.last_error:
+            typer.echo(f"  {'':<24} last error: {h.last_error[:160]}")
 
 
 def check(
@@ -99,6 +112,46 @@ def check(
         typer.echo(f"{name}: {'ok' if result.ok else 'FAILED'} [{result.code}] {result.message}")
     if not result.ok:
         raise typer.Exit(1)
+
+
+def publish(
+    name: str = typer.Argument(..., help="Configured connector name"),
+    as_json: bool = JSON_OPTION,
+    data_dir: Path | None = DATA_DIR_OPTION,
+) -> None:
+    """Save a configured connector as a Prefect block (secrets stay secret) for your own flows."""
+    import os
+
+    from catalog.connector_configs import get_connector
+    from connectors.configured import split_values, values_of
+    from connectors.secrets import SecretsError
+    from recflow.context import prefect_api_url
+
+    stored = get_connector(open_catalog(data_dir), name)
+    if stored is None:
+        typer.echo(f"error: no connector named {name!r}", err=True)
+        raise typer.Exit(2)
+    api = prefect_api_url()
+    if not api:
+        typer.echo("error: no Prefect API: set PREFECT_API_URL or run `recflow up`", err=True)
+        raise typer.Exit(2)
+    os.environ["PREFECT_API_URL"] = api
+    try:
+        plain, secret = split_values(stored.kind, values_of(stored))
+    except (SecretsError, KeyError) as e:
+        typer.echo(f"error: {e.args[0] if e.args else e}", err=True)
+        raise typer.Exit(2) from None
+    from recflow.prefect_blocks import publish as save_block
+
+    try:
+        slug = save_block(stored.kind, plain, secret, name)
+    except Exception as e:  # the Prefect API refused or is down: one line, no traceback
+        typer.echo(f"error: cannot save the block: {type(e).__name__}: {e}"[:300], err=True)
+        raise typer.Exit(1) from None
+    if as_json:
+        echo_json({"name": name, "block": slug, "secret_fields": sorted(secret)}, indent=None)
+    else:
+        typer.echo(f"{name}: saved as Prefect block {slug} ({len(secret)} secret field(s))")
 
 
 def list_deliveries(
@@ -134,7 +187,7 @@ def retry(
     data_dir: Path | None = DATA_DIR_OPTION,
 ) -> None:
     """Send a failed delivery again (a succeeded one is never resent)."""
-    from flows.deliveries import retry_delivery
+    from services.deliveries import retry_delivery
 
     catalog = open_catalog(data_dir)
     key = _resolve(catalog, delivery_id)

@@ -79,9 +79,9 @@ def recorder(
     """Record SIP calls (SIPREC or forked) to stereo WAV and capture them into the catalog."""
     from catalog.repository import Catalog
     from recflow.context import settings
-    from recflow.recorder_section import load_settings
     from recorder.capture import CatalogSink
     from recorder.server import RecorderServer, serve_forever
+    from services.config.recorder_section import load_settings
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -23,6 +23,10 @@ def register(app: typer.Typer) -> None:
     recordings.command("show")(show)
     recordings.command("transcript")(transcript)
     recordings.command("retry")(retry)
+    from recflow.commands.verify import public_key, verify  # tamper evidence (quality)
+
+    recordings.command("verify")(verify)
+    recordings.command("public-key")(public_key)
 
 
 def ingest(

@@ -79,7 +79,7 @@ def backfill(
     from rich.progress import Progress
 
     from catalog.trigger_matches import transcribed_recording_ids
-    from flows.keyword_triggers import backfill as run_backfill
+    from services.keyword_triggers import backfill as run_backfill
 
     start, end = parse_time(since, "--since"), parse_time(until, "--until")
     if start and end and end <= start:
@@ -111,7 +111,7 @@ def test(
     data_dir: Path | None = DATA_DIR_OPTION,
 ) -> None:
     """Show what the current rules find in one recording's transcript (stores and sends nothing)."""
-    from flows.keyword_triggers import current_rules
+    from services.keyword_triggers import current_rules
 
     catalog = open_catalog(data_dir)
     rec = catalog.get_recording(recording_id)

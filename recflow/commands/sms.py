@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """List stored SMS, newest first."""
         from catalog.sms import SmsStatus, list_sms
-        from flows.sms_format import month_bounds, parse_month
+        from services.sms_format import month_bounds, parse_month
 
         since = until = None
         if month:
@@ -119,8 +119,8 @@ def register(app: typer.Typer) -> None:
         data_dir: Path | None = DATA_DIR_OPTION,
     ) -> None:
         """Write one month's SMS CSV (a header-only file for a month without SMS)."""
-        from flows.sms import export_month
-        from flows.sms_format import parse_month
+        from services.sms import export_month
+        from services.sms_format import parse_month
 
         try:
             year, mon = parse_month(month)

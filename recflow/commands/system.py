@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import os
-import signal
+import sys
 from pathlib import Path
 
 import typer
@@ -50,8 +48,13 @@ def up(
         parts.append(prefect_server_part(data, prefect_port))
         api_url = f"http://127.0.0.1:{prefect_port}/api"
         backend = "postgresql" if os.environ.get("RECFLOW_PREFECT_DATABASE_URL") else "sqlite"
-    child_env = {"PREFECT_API_URL": api_url, "RECFLOW_PREFECT_BACKEND": backend}
     portal_url = f"http://127.0.0.1:{portal_port}"
+    child_env = {
+        "PREFECT_API_URL": api_url,
+        "RECFLOW_PREFECT_BACKEND": backend,
+        # links in messages; a deployment behind a proxy sets its own
+        "RECFLOW_PUBLIC_URL": os.environ.get("RECFLOW_PUBLIC_URL") or portal_url,
+    }
     parts += [
         recflow_part("worker", "worker", env=child_env),
         recflow_part(
@@ -117,36 +120,14 @@ def worker(
     if not os.environ.get("PREFECT_API_URL"):
         typer.echo("error: no Prefect API: set PREFECT_API_URL or start `recflow up`", err=True)
         raise typer.Exit(2)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    for noisy in ("httpx", "alembic", "faster_whisper"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-
-    from catalog.repository import Catalog
-    from flows.worker import Worker, WorkerOptions, default_concurrency
-    from recflow.context import settings
-
-    cfg = settings()
     backend = os.environ.get("RECFLOW_PREFECT_BACKEND") or runtime.get("prefect_backend")
-    n = concurrency or cfg.worker_concurrency or default_concurrency(backend)  # type: ignore[arg-type]
-    options = WorkerOptions(
-        concurrency=n,
-        lease_seconds=cfg.worker_lease_seconds,
-        sweep_seconds=cfg.dispatch_interval_seconds,
-        dispatch=not no_dispatch,
-    )
-    w = Worker(Catalog.open(cfg), options)
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        logging.getLogger("recflow.worker").info(
-            "worker %s: concurrency %d, Prefect %s", os.getpid(), n, os.environ["PREFECT_API_URL"]
-        )
-        await w.run(stop)
-
-    asyncio.run(main())
+    if backend:
+        os.environ["RECFLOW_PREFECT_BACKEND"] = str(backend)
+    # the worker is Prefect code (flows/); this shell only wires the process, so it becomes it
+    argv = [sys.executable, "-m", "flows.worker", "--concurrency", str(concurrency)]
+    if no_dispatch:
+        argv.append("--no-dispatch")
+    os.execv(sys.executable, argv)
 
 
 def portal(

@@ -16,7 +16,8 @@ import yaml
 
 from catalog import archive as store
 from catalog.repository import Catalog
-from recflow.config_file import ConfigFileError, apply_document, export_document
+from services.config.base import ConfigFileError
+from services.config.document import apply_document, export_document
 from tests.archive.archive_support import write_call_wav
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from catalog.models import Recording
-from flows.archive_core import (
+from services.archive_layout import (
     Artifact,
     AudioFormat,
     LayoutError,

@@ -16,7 +16,7 @@ from catalog.archive import ArchiveDestination
 from catalog.models import DeliveryStatus
 from catalog.repository import Catalog
 from connectors.s3 import S3Config, S3Connector
-from flows.archive import run_archive
+from services.archive import run_archive
 
 FOCUS = re.compile(
     r"^MP3/Daily/\d{4}/\d{2}/\d{2}/\d{14}_\+447700900128_\+441632960560_[^_/]+_[^_/]+\.mp3$"
@@ -131,7 +131,7 @@ class Interrupting:
 async def test_interrupted_run_resumes(
     catalog: Catalog, calls, moto_endpoint: str, s3_bucket: str, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
-    import flows.archive as fa
+    import services.archive as fa
 
     monkeypatch.setattr(fa, "_as_store", lambda conn, name: conn)
     for _ in range(6):
@@ -218,10 +218,10 @@ async def test_secondary_and_move(catalog: Catalog, calls, moto_endpoint: str) -
 async def test_unreachable_store_gives_failed_deliveries(
     catalog: Catalog, calls, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
-    import flows.archive as fa
+    import services.archive as fa
     from tests.archive.archive_support import free_port
 
-    monkeypatch.setattr(fa, "UPLOAD_ATTEMPTS", 1)
+    monkeypatch.setattr(fa, "UPLOAD_RETRY", fa.RetryPolicy(attempts=1))
     rec = calls.add()
     dest = ArchiveDestination(name="down", connector="s3-archive")
     rep = await run_archive(

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from catalog import archive as ret
 from catalog.archive import RetentionGroup, RetentionPolicy, RetentionSubject, decide
 from catalog.repository import Catalog
-from flows.archive import retention_report, run_retention
+from services.archive import retention_report, run_retention
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

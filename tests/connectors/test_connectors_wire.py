@@ -16,7 +16,7 @@ from connectors.base import (
     Notification,
     NotificationField,
 )
-from flows.deliveries import call_activity, call_context, every_call_notification
+from services.deliveries import call_activity, call_context, every_call_notification
 
 
 @pytest.fixture

@@ -62,7 +62,17 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "access_token": SECRET,
         "service_account_json": json.dumps({"private_key": SECRET}),
     },
-}
+    "excel": {"path": "/tmp/recflow-contract/calls.xlsx"},
+    "apprise": {"urls": [f"json://127.0.0.1/{SECRET}", f"tgram://123456:{SECRET}/987"]},
+    "prefect_block": {"block": "slack-webhook/ops"},
+    "linear": {"api_key": SECRET, "team_id": "t"},
+    "clickup": {"api_token": SECRET, "list_id": "1"},
+    "zendesk": {"url": "https://acme.zendesk.com", "email": "a@b.test", "api_token": SECRET,
+                "oauth_token": SECRET},
+    "freshdesk": {"url": "https://acme.freshdesk.com", "api_key": SECRET},
+    "dynamics365": {"instance_url": "https://acme.crm.dynamics.com", "tenant_id": "t",
+                    "client_id": "c", "client_secret": SECRET},
+}  # fmt: skip
 
 
 def sample_config(cls: type[Connector]) -> ConnectorConfig:
@@ -81,6 +91,9 @@ def sample_config(cls: type[Connector]) -> ConnectorConfig:
 
 def test_all_eight_and_the_transcribers_are_discovered() -> None:
     for kind in ("slack", "email", "teams", "webhook", "salesforce", "hubspot", "jira", "gsheets"):
+        assert kind in KINDS
+    for kind in ("linear", "clickup", "dynamics365", "zendesk", "freshdesk", "excel", "apprise",
+                 "prefect_block"):  # fmt: skip
         assert kind in KINDS
     assert registry.load_errors() == []
 
@@ -202,7 +215,62 @@ def _salesforce(url: str, ca: str) -> tuple[Connector, Callable[[Connector], Any
     return c, lambda c: c.log_call(_activity(), idempotency_key="k")
 
 
+def _linear(url: str) -> tuple[Connector, Callable[[Connector], Any]]:
+    from connectors.linear import LinearConfig, LinearConnector
+
+    c = LinearConnector(LinearConfig(api_key="k", team_id="t", api_url=url + "/graphql", timeout=1))
+    return c, lambda c: c.notify(Notification(title="t", text="x"), idempotency_key="k")
+
+
+def _clickup(url: str) -> tuple[Connector, Callable[[Connector], Any]]:
+    from connectors.clickup import ClickupConfig, ClickupConnector
+
+    c = ClickupConnector(ClickupConfig(api_token="k", list_id="1", api_url=url, timeout=1))
+    return c, lambda c: c.notify(Notification(title="t", text="x"), idempotency_key="k")
+
+
+def _zendesk(url: str) -> tuple[Connector, Callable[[Connector], Any]]:
+    from connectors.zendesk import ZendeskConfig, ZendeskConnector
+
+    c = ZendeskConnector(ZendeskConfig(url=url, email="e", api_token="t", timeout=1))
+    return c, lambda c: c.log_call(_activity(), idempotency_key="k")
+
+
+def _freshdesk(url: str) -> tuple[Connector, Callable[[Connector], Any]]:
+    from connectors.freshdesk import FreshdeskConfig, FreshdeskConnector
+
+    c = FreshdeskConnector(FreshdeskConfig(url=url, api_key="k", timeout=1))
+    return c, lambda c: c.log_call(_activity(), idempotency_key="k")
+
+
+def _dynamics365(url: str) -> tuple[Connector, Callable[[Connector], Any]]:
+    from connectors.dynamics365 import Dynamics365Config, Dynamics365Connector, _tokens
+
+    _tokens.clear()
+    c = Dynamics365Connector(
+        Dynamics365Config(instance_url=url, authority_url=url, tenant_id="t", client_id="c",
+                          client_secret="s", timeout=1)
+    )  # fmt: skip
+    return c, lambda c: c.log_call(_activity(), idempotency_key="k")
+
+
+def _apprise(url: str) -> tuple[Connector, Callable[[Connector], Any]]:
+    from connectors.apprise import AppriseConfig, AppriseConnector
+
+    host = url.split("://", 1)[1]
+    c = AppriseConnector(AppriseConfig(urls=f"json://{host}/n?cto=1&rto=1"))
+    # a fresh idempotency key each time: apprise remembers targets that succeeded for a key
+    keys = iter(range(1000))
+    return c, lambda c: c.notify(Notification(title="t", text="x"), idempotency_key=str(next(keys)))
+
+
 HTTP_CONNECTORS: dict[str, Callable[..., tuple[Connector, Callable[[Connector], Any]]]] = {
+    "linear": _linear,
+    "clickup": _clickup,
+    "zendesk": _zendesk,
+    "freshdesk": _freshdesk,
+    "dynamics365": _dynamics365,
+    "apprise": _apprise,
     "slack": _slack,
     "teams": _teams,
     "webhook": _webhook,
@@ -244,6 +312,7 @@ async def test_error_mapping_table(kind: str) -> None:
                 fake.fail_next(status, headers=headers, times=1)
             with pytest.raises(error) as info:
                 await call(connector)
-            if retry_after is not None and kind not in ("salesforce", "jira"):
+            # salesforce/jira/apprise SDKs do not expose the Retry-After header
+            if retry_after is not None and kind not in ("salesforce", "jira", "apprise"):
                 assert info.value.retry_after == retry_after, (kind, status)  # type: ignore[attr-defined]
             fake.faults.clear()

@@ -12,7 +12,7 @@ import yaml
 
 import tests.connectors.conftest as shared
 from catalog.models import DeliveryStatus, Recording, Transcript
-from recflow.config_file import apply_document
+from services.config.document import apply_document
 from tests.fakes.crm import FakeHubSpot, FakeSheets
 from tests.fakes.slack import FakeSlack
 from tests.fakes.webhook import FakeWebhook
@@ -36,7 +36,7 @@ def fakes() -> Iterator[dict[str, Any]]:
 
 @pytest.fixture
 def configured(catalog, fakes, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    import flows.deliveries as d
+    import services.deliveries as d
 
     monkeypatch.setattr(d, "_catalog", lambda: catalog)
     monkeypatch.setenv("SLACK_TOKEN", "xoxb-flow")
@@ -71,7 +71,7 @@ connectors:
 async def test_every_call_reaches_all_four_once(
     configured, fakes, recording: Recording, transcript: Transcript
 ) -> None:
-    from flows.deliveries import deliver_every_call
+    from services.deliveries import deliver_every_call
 
     configured.add_recording(recording)
     out = await deliver_every_call(recording, transcript)
@@ -91,7 +91,7 @@ async def test_every_call_reaches_all_four_once(
 async def test_one_failure_never_stops_the_others(
     configured, fakes, recording: Recording, transcript: Transcript
 ) -> None:
-    from flows.deliveries import DeliveriesFailed, deliver_every_call
+    from services.deliveries import DeliveriesFailed, deliver_every_call
 
     fakes["hubspot"].token = "rotated"  # crm now answers 401: permanent, not retried
     with pytest.raises(DeliveriesFailed) as info:
@@ -103,7 +103,7 @@ async def test_one_failure_never_stops_the_others(
     assert all(by[n].status is DeliveryStatus.succeeded for n in ("support-slack", "sheet", "hook"))
     # fix the credential and retry only the failed delivery, through the CLI's function
     fakes["hubspot"].token = "pat-flow"
-    from flows.deliveries import retry_delivery
+    from services.deliveries import retry_delivery
 
     d = await retry_delivery(configured, by["crm"].id)
     assert d.status is DeliveryStatus.succeeded and d.attempt == 2
@@ -113,7 +113,7 @@ async def test_one_failure_never_stops_the_others(
 async def test_retriable_errors_are_retried_honouring_retry_after(
     configured, fakes, recording: Recording, transcript: Transcript
 ) -> None:
-    from flows.deliveries import deliver_every_call
+    from services.deliveries import deliver_every_call
 
     fakes["slack"].fail_next(429, headers={"Retry-After": "0.3"}, path_contains="chat.postMessage")
     fakes["hook"].fail_next(503, times=2)
@@ -128,7 +128,7 @@ async def test_retriable_errors_are_retried_honouring_retry_after(
 async def test_retries_are_bounded(
     configured, fakes, recording: Recording, transcript: Transcript, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from flows.deliveries import DeliveriesFailed, deliver_every_call
+    from services.deliveries import DeliveriesFailed, deliver_every_call
 
     monkeypatch.setenv("RECFLOW_DELIVERY_MAX_ATTEMPTS", "3")
     fakes["hook"].fail_next(500, times=100)
@@ -143,7 +143,7 @@ async def test_retries_are_bounded(
 
 async def test_notify_connector_for_rules(configured, fakes, recording: Recording) -> None:
     from connectors.base import Notification
-    from flows.deliveries import notify_connector, retry_delivery
+    from services.deliveries import notify_connector, retry_delivery
 
     msg = Notification(title="Keyword: cancel", text="Caller said cancel")
     d = await notify_connector(
@@ -196,7 +196,7 @@ async def test_disabled_connector_is_skipped(
     configured, fakes, recording: Recording, transcript: Transcript
 ) -> None:
     from catalog.connector_configs import get_connector, put_connector
-    from flows.deliveries import deliver_every_call
+    from services.deliveries import deliver_every_call
 
     stored = get_connector(configured, "support-slack")
     assert stored is not None
@@ -209,7 +209,7 @@ async def test_user_template_override(
     configured, fakes, recording: Recording, transcript: Transcript, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
     from catalog.settings import get_settings
-    from flows.deliveries import deliver_every_call
+    from services.deliveries import deliver_every_call
 
     d = get_settings().resolved_data_dir / "templates" / "connectors"
     d.mkdir(parents=True)

@@ -15,7 +15,7 @@ from catalog import trigger_matches as tm
 from catalog.models import Recording, Speaker, Transcript, TranscriptSegment
 from catalog.repository import Catalog
 from catalog.settings import get_settings
-from recflow.config_file import apply_document
+from services.config.document import apply_document
 from tests.fakes.slack import FakeSlack
 
 
@@ -28,8 +28,8 @@ def slack() -> Iterator[FakeSlack]:
 
 @pytest.fixture
 def cat(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Catalog]:
-    """The catalog the flow code opens for itself (flows.runtime.get_catalog)."""
-    from flows import keyword_triggers, runtime
+    """The catalog the flow code opens for itself (services.runtime.get_catalog)."""
+    from services import keyword_triggers, runtime
 
     monkeypatch.setenv("RECFLOW_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("RECFLOW_PUBLIC_URL", "https://recflow.example.com")
@@ -98,7 +98,7 @@ AGENT = {
 
 
 def test_one_alert_per_rule_per_call_even_on_retries(cat: Catalog, slack: FakeSlack) -> None:
-    from flows.keyword_triggers import evaluate_keyword_rules
+    from services.keyword_triggers import evaluate_keyword_rules
 
     configure(cat, slack, [CHURN, AGENT])
     rec, tr = call(
@@ -134,7 +134,7 @@ def test_one_alert_per_rule_per_call_even_on_retries(cat: Catalog, slack: FakeSl
 
 
 def test_no_alert_without_the_keyword(cat: Catalog, slack: FakeSlack) -> None:
-    from flows.keyword_triggers import evaluate_keyword_rules
+    from services.keyword_triggers import evaluate_keyword_rules
 
     configure(cat, slack, [CHURN, AGENT])
     rec, tr = call(cat, ("caller", "What time do you open on Saturday?"), ("callee", "At nine."))
@@ -144,7 +144,7 @@ def test_no_alert_without_the_keyword(cat: Catalog, slack: FakeSlack) -> None:
 
 
 def test_failed_alert_is_sent_on_the_next_run(cat: Catalog, slack: FakeSlack) -> None:
-    from flows.keyword_triggers import evaluate_keyword_rules
+    from services.keyword_triggers import evaluate_keyword_rules
 
     configure(cat, slack, [CHURN])
     rec, tr = call(cat, ("caller", "cancel it"))
@@ -160,7 +160,7 @@ def test_failed_alert_is_sent_on_the_next_run(cat: Catalog, slack: FakeSlack) ->
 
 
 def test_new_rules_compile_once_per_version(cat: Catalog, slack: FakeSlack) -> None:
-    from flows import keyword_triggers
+    from services import keyword_triggers
 
     configure(cat, slack, [CHURN])
     _, a = keyword_triggers.current_rules(cat)
@@ -172,7 +172,7 @@ def test_new_rules_compile_once_per_version(cat: Catalog, slack: FakeSlack) -> N
 
 
 def test_backfill_applies_new_rules_to_history(cat: Catalog, slack: FakeSlack) -> None:
-    from flows.keyword_triggers import backfill
+    from services.keyword_triggers import backfill
 
     configure(cat, slack, [AGENT])
     day = datetime(2024, 3, 1, tzinfo=UTC)

@@ -23,7 +23,8 @@ from catalog.repository import Catalog
 from catalog.settings import RecflowSettings
 from portal.app import create_app
 from portal.settings import PortalSettings
-from recflow.config_file import ConfigFileError, apply_document
+from services.config.base import ConfigFileError
+from services.config.document import apply_document
 
 
 def asgi_call(

@@ -210,7 +210,7 @@ def test_forced_comments_and_reviews_exclude_each_other(app, admin_client, catal
 
 
 def test_config_export_reflects_portal_edits(admin_client, catalog):
-    from recflow.config_file import export_document
+    from services.config.document import export_document
 
     csrf = csrf_of(admin_client.get("/account").text)
     admin_client.post("/account/general", data={"name": "Acme Support", "csrf": csrf})

@@ -48,10 +48,10 @@ def test_list_check_deliveries_retry(tmp_path, monkeypatch) -> None:  # type: ig
         # a failed trigger delivery, then a retry from the CLI
         import asyncio
 
-        import flows.deliveries as d
+        import services.deliveries as d
         from connectors.base import Notification
-        from flows.deliveries import notify_connector
         from recflow.context import open_catalog
+        from services.deliveries import notify_connector
 
         monkeypatch.setattr(d, "_catalog", open_catalog)
         fake.fail_next(500, times=100)

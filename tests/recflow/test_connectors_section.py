@@ -7,7 +7,8 @@ import pytest
 import yaml
 from sqlalchemy import text
 
-from recflow.config_file import ConfigFileError, apply_document, export_document, load_yaml
+from services.config.base import ConfigFileError, load_yaml
+from services.config.document import apply_document, export_document
 from tests.connectors.conftest import isolated_settings  # noqa: F401
 
 DOC = """
@@ -46,18 +47,44 @@ def test_apply_is_idempotent_and_export_has_only_references(catalog, env) -> Non
     exported = {c["name"]: c for c in export_document(catalog)["connectors"]}
     assert exported["support-slack"]["config"]["token"] == "${SLACK_TOKEN}"
     assert exported["crm"]["on"] == "every_call"
-    assert exported["mail"]["config"]["password"] == "${MAIL_PASSWORD}"
+    # a literal secret exports masked (issue 19: a `${MAIL_PASSWORD}` reference made the export
+    # fail to apply back on the unset variable)
+    assert exported["mail"]["config"]["password"] == "**********"
     assert exported["mail"]["enabled"] is False
-    # the exported file applies back cleanly (with the referenced variables set)
-    import os
+    # the exported file applies back cleanly, with no variable for the literal: nothing changes
+    assert apply_document(catalog, load_yaml(out)) == []
+    from catalog.connector_configs import get_connector
+    from connectors.configured import values_of
 
-    os.environ["MAIL_PASSWORD"] = "pl41n-pw"
-    try:
-        assert apply_document(catalog, load_yaml(out)) == [
-            "connectors.mail: updated (email)"  # the literal became a reference: remembered now
-        ]
-    finally:
-        del os.environ["MAIL_PASSWORD"]
+    assert values_of(get_connector(catalog, "mail"))["password"] == "pl41n-pw"
+
+
+def test_a_masked_secret_without_a_stored_value_is_refused(catalog) -> None:  # type: ignore[no-untyped-def]
+    doc = """
+connectors:
+  - name: mail
+    kind: email
+    config: {host: smtp.acme.test, from_address: rec@acme.test, username: rec, password: "**********"}
+"""
+    with pytest.raises(ConfigFileError) as e:
+        apply_document(catalog, load_yaml(doc))
+    assert e.value.problems[0][0] == "connectors.0.config.password"
+
+
+def test_dry_run_reports_the_changes_and_keeps_nothing(catalog, env) -> None:  # type: ignore[no-untyped-def]
+    assert apply_document(catalog, load_yaml(DOC), dry_run=True) == [
+        "connectors.support-slack: created (slack)",
+        "connectors.crm: created (hubspot)",
+        "connectors.mail: created (email)",
+    ]
+    assert export_document(catalog).get("connectors") is None
+    apply_document(catalog, load_yaml(DOC))
+    smaller = DOC[: DOC.index("  - name: crm")]
+    assert apply_document(catalog, load_yaml(smaller), dry_run=True) == [
+        "connectors.crm: removed",
+        "connectors.mail: removed",
+    ]
+    assert len(export_document(catalog)["connectors"]) == 3
 
 
 def test_secrets_are_encrypted_at_rest(catalog, env) -> None:  # type: ignore[no-untyped-def]
@@ -66,11 +93,11 @@ def test_secrets_are_encrypted_at_rest(catalog, env) -> None:  # type: ignore[no
         dump = repr(conn.execute(text("SELECT * FROM connectors")).fetchall())
     assert "xoxb-very-secret-1" not in dump and "pl41n-pw" not in dump
     assert "#support" in dump  # plain fields stay readable for the portal
-    import flows.deliveries as d
-    from flows.deliveries import load_connector
+    import services.runtime as runtime
+    from services.runtime import load_connector
 
     mp = pytest.MonkeyPatch()
-    mp.setattr(d, "_catalog", lambda: catalog)
+    mp.setattr(runtime, "_catalog", catalog)
     try:
         slack = load_connector("support-slack")
     finally:

@@ -8,8 +8,9 @@ import pytest
 
 from catalog.repository import Catalog
 from catalog.settings import RecflowSettings
-from recflow.config_file import ApplyContext, ConfigFileError, apply_document, export_document
-from recflow.rules_section import RulesSection
+from services.config.base import ApplyContext, ConfigFileError
+from services.config.document import apply_document, export_document
+from services.config.rules_section import RulesSection
 
 CONNECTORS = [
     {"name": "support-slack", "kind": "slack"},

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from catalog.sms import contacts, get_sms_settings
-from recflow.config_file import ConfigFileError, apply_document, export_document, load_yaml
+from services.config.base import ConfigFileError, load_yaml
+from services.config.document import apply_document, export_document
 
 DOC = """
 account: {name: Acceptance Test}

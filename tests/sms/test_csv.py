@@ -6,8 +6,8 @@ import csv
 from datetime import UTC, datetime, timedelta
 
 from catalog.sms import SmsCsvSettings, SmsSettings, ingest_sms, iter_sms, save_sms_settings
-from flows.sms import export_month, months_to_export
-from flows.sms_format import CSV_COLUMNS, csv_file_name, csv_key, parse_month
+from services.sms import export_month, months_to_export
+from services.sms_format import CSV_COLUMNS, csv_file_name, csv_key, parse_month
 
 NASTY = [
     "plain",

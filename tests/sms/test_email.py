@@ -19,8 +19,9 @@ from catalog.sms import (
 )
 from connectors.base import RetriableError
 from connectors.email import EmailConfig, EmailConnector
-from flows.sms import delivery_key, send_sms_email
-from flows.sms_format import build_sms_email
+from services.retry import RetryPolicy
+from services.sms import delivery_key, send_sms_email
+from services.sms_format import build_sms_email
 
 T0 = datetime(2025, 5, 3, 10, 30, 15, tzinfo=UTC)
 TEXTS = {
@@ -147,8 +148,8 @@ async def test_exactly_one_email_across_retries(sms_catalog, smtp_sink):
         sms_catalog, from_number="+1555", to_number="+1666", text="once", received_at=T0
     )
     sink.fail_next = 1  # the relay is busy: a transient 451
-    with pytest.raises(RetriableError):
-        await send_sms_email(sms_catalog, sms, connector=connector)
+    with pytest.raises(RetriableError):  # a policy of one attempt: the flow's retry comes later
+        await send_sms_email(sms_catalog, sms, connector=connector, policy=RetryPolicy(attempts=1))
     failed = sms_catalog.get_delivery(delivery_key(sms.id))
     assert failed.status is DeliveryStatus.failed and failed.attempt == 1 and "451" in failed.error
     ok = await send_sms_email(sms_catalog, sms, connector=connector)
@@ -156,6 +157,20 @@ async def test_exactly_one_email_across_retries(sms_catalog, smtp_sink):
     # a re-run after success (a retried flow, a restart) sends nothing
     again = await send_sms_email(sms_catalog, sms, connector=connector)
     assert again.status is DeliveryStatus.succeeded
+    assert len(sink.envelopes) == 1
+    assert len(sms_catalog.list_deliveries(subject_id=sms.id)) == 1
+
+
+async def test_a_transient_failure_is_retried_inside_one_send(sms_catalog, smtp_sink):
+    sink, port = smtp_sink
+    connector = configure(sms_catalog, port)
+    sms = ingest_sms(
+        sms_catalog, from_number="+1555", to_number="+1666", text="retry", received_at=T0
+    )
+    sink.fail_next = 1  # a transient 451, then the relay takes it
+    policy = RetryPolicy(attempts=3, wait_initial=0.0, wait_jitter=0.0)
+    ok = await send_sms_email(sms_catalog, sms, connector=connector, policy=policy)
+    assert ok.status is DeliveryStatus.succeeded and ok.attempt == 2
     assert len(sink.envelopes) == 1
     assert len(sms_catalog.list_deliveries(subject_id=sms.id)) == 1
 

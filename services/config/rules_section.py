@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from catalog import trigger_matches as store
 from catalog.repository import Catalog
-from recflow.config_file import ApplyContext, ConfigFileError
+from services.config.base import ApplyContext, ConfigFileError
 from triggers.models import Rule, RuleSet
 
 
@@ -80,7 +80,7 @@ class RulesSection:
         rules: list[Rule] = []
         seen: set[str] = set()
         known = _known_connectors(ctx)
-        from flows.keyword_triggers import template_exists
+        from services.keyword_triggers import template_exists
 
         for i, item in enumerate(raw):
             label = _label(item, i)

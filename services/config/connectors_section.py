@@ -11,9 +11,10 @@ connectors:
 
 ``${VAR}`` references are resolved from the environment at apply time; the resolved secret is
 stored encrypted, and the reference text is remembered so ``config export`` writes ``${VAR}``
-back. A secret given literally is exported as a reference named after the connector and field
-(``${SUPPORT_SLACK_TOKEN}``), never as its value. The section is declarative: connectors that
-are stored but absent from the file are removed.
+back. A secret given literally is exported masked (``"**********"``), never as its value;
+applying the export keeps the stored secret, so ``config export`` then ``config apply``
+round-trips. The section is declarative: connectors that are stored but absent from the file are
+removed.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from catalog.connector_configs import (
     StoredConnector,
     delete_connector,
+    get_connector,
     list_connectors,
     put_connector,
 )
@@ -35,7 +37,7 @@ from connectors import registry
 from connectors.base import secret_fields
 from connectors.configured import make_stored, values_of
 from connectors.secrets import SecretsError
-from recflow.config_file import (
+from services.config.base import (
     ApplyContext,
     ConfigFileError,
     expand_env,
@@ -74,6 +76,9 @@ class ConnectorEntry(BaseModel):
         return v
 
 
+MASK = "**********"  # a secret in an export: "keep the stored value" when applied back
+
+
 class ParsedConnector(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -100,6 +105,28 @@ def _expand(value: Any, environ: Mapping[str, str], path: str) -> Any:
     if isinstance(value, list):
         return [_expand(v, environ, f"{path}.{i}") for i, v in enumerate(value)]
     return value
+
+
+def _keep_masked_secrets(
+    catalog: Catalog, entry: ConnectorEntry, model: Any, values: dict[str, Any], path: str
+) -> dict[str, Any]:
+    """A secret exported masked means "keep what is stored" (the export -> apply round trip)."""
+    masked = [f for f in secret_fields(model) if values.get(f) == MASK]
+    if not masked:
+        return values
+    stored = get_connector(catalog, entry.name)
+    try:
+        kept = values_of(stored) if stored is not None and stored.kind == entry.kind else {}
+    except SecretsError:
+        kept = {}
+    problems = [
+        (f"{path}.config.{f}", "masked, but no stored secret to keep: give it or a ${VAR}")
+        for f in masked
+        if f not in kept
+    ]
+    if problems:
+        raise ConfigFileError(problems)
+    return {**values, **{f: kept[f] for f in masked}}
 
 
 def env_name(connector: str, field: str) -> str:
@@ -138,6 +165,7 @@ class ConnectorsSection:
                 continue
             try:
                 values = _expand(entry.config, ctx.environ, f"{path}.config")
+                values = _keep_masked_secrets(ctx.catalog, entry, cls.config_model, values, path)
             except ConfigFileError as e:
                 problems.extend(e.problems)
                 continue
@@ -203,7 +231,7 @@ def export_entry(s: StoredConnector) -> dict[str, Any]:
         if field in s.refs:
             config[field] = s.refs[field]
         elif s.secrets:
-            config[field] = f"${{{env_name(s.name, field)}}}"
+            config[field] = MASK
     # only secrets that were actually set appear (make_stored drops absent ones)
     if s.secrets:
         try:

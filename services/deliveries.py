@@ -1,39 +1,36 @@
-"""Connector deliveries: every connector call is one Prefect task, retried by error class and
-logged attempt by attempt in the catalog's delivery log.
+"""Connector deliveries: every connector call retried by the one retry policy
+(``services.retry``) and logged attempt by attempt in the catalog's delivery log.
 
 Rules (docs/connectors.md, "Delivery semantics"):
 
 - One delivery = one external effect, named by its idempotency key. A delivery that succeeded
   is never sent again (re-runs, retries, backfills find it in the log and skip).
-- Only ``RetriableError`` (429, 5xx, timeouts, refused connections) is retried, up to
-  ``RECFLOW_DELIVERY_MAX_ATTEMPTS`` attempts (default 4), waiting the server's ``Retry-After``
-  when it gave one, else 2, 4, 8 … s (``RECFLOW_DELIVERY_BACKOFF_SECONDS``), capped at 60 s. The
-  loop is ours, not Prefect's ``retries=``, because Prefect's delay is fixed per task while
-  ``Retry-After`` varies per response.
+- Only ``RetriableError`` (429, 5xx, timeouts, refused connections, DNS failures) is retried, up
+  to ``RECFLOW_RETRY_MAX_ATTEMPTS`` attempts (default 4) within an overall deadline, waiting
+  exactly the server's ``Retry-After`` when it gave one, else 2, 4, 8 … s plus jitter
+  (``RECFLOW_RETRY_BACKOFF_SECONDS``), capped at 60 s. The loop is ours, not Prefect's
+  ``retries=``, because Prefect's delay is fixed per task while ``Retry-After`` varies per
+  response.
 - Every attempt updates the delivery row (attempt number, status, error), so
   ``recflow deliveries list`` shows what is going on while it happens.
 - One failing connector never stops the others: all every-call deliveries run concurrently and
-  each ends on its own. A failed delivery's task run ends Failed (visible in the Prefect UI);
-  after all have ended, :func:`deliver_every_call` raises :class:`DeliveriesFailed` so the flow
-  run ends Failed too; ``recflow deliveries retry ID`` (or re-running the recording) sends only
-  what has not succeeded.
+  each ends on its own; after all have ended, :func:`deliver_every_call` raises
+  :class:`DeliveriesFailed` so the flow run ends Failed; ``recflow deliveries retry ID`` (or
+  re-running the recording) sends only what has not succeeded.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
-from dataclasses import dataclass
 from typing import Any
 
-from prefect import task
-from prefect.context import FlowRunContext
 from pydantic import SecretStr, ValidationError
 
 from catalog.connector_configs import get_connector, get_payload, put_payload
 from catalog.models import Delivery, DeliveryStatus, Recording, Transcript, new_id, utcnow
 from catalog.repository import Catalog
+from catalog.settings import get_settings
 from connectors import registry
 from connectors.base import (
     CAPABILITY_PROTOCOLS,
@@ -43,11 +40,12 @@ from connectors.base import (
     ConnectorError,
     Notification,
     NotificationField,
-    error_for_exception,
     secret_fields,
 )
 from connectors.configured import ConnectorNotFound, build, every_call, load
 from connectors.secrets import SecretsError
+from services.retry import RetryPolicy, call_with_retries
+from services.runtime import get_catalog, load_connector
 
 log = logging.getLogger("recflow.deliveries")
 
@@ -55,14 +53,6 @@ EVERY_CALL = "every_call"
 EXCERPT_CHARS = 600
 # What an every_call delivery does, by capability, in order of preference.
 EVERY_CALL_CAPABILITIES = ("log_call", "append_row", "notify")
-
-
-class DeliveryFailed(Exception):
-    """One delivery ended failed (raised inside its task so the task run shows Failed)."""
-
-    def __init__(self, delivery: Delivery) -> None:
-        super().__init__(f"{delivery.connector}: {delivery.error}")
-        self.delivery = delivery
 
 
 class DeliveriesFailed(Exception):
@@ -76,63 +66,19 @@ class DeliveriesFailed(Exception):
         self.failed = failed
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_attempts: int = 4
-    backoff_seconds: float = 2.0
-    max_delay_seconds: float = 60.0
-
-    @classmethod
-    def from_env(cls) -> RetryPolicy:
-        return cls(
-            max_attempts=max(1, int(os.environ.get("RECFLOW_DELIVERY_MAX_ATTEMPTS", "4"))),
-            backoff_seconds=float(os.environ.get("RECFLOW_DELIVERY_BACKOFF_SECONDS", "2")),
-            max_delay_seconds=float(os.environ.get("RECFLOW_DELIVERY_MAX_DELAY_SECONDS", "60")),
-        )
-
-    def delay(self, attempt: int, error: ConnectorError) -> float:
-        hint = getattr(error, "retry_after", None)
-        base = hint if hint is not None else self.backoff_seconds * 2 ** (attempt - 1)
-        return max(0.0, min(float(base), self.max_delay_seconds))
-
-
 # ---------------------------------------------------------------- catalog access
 
 
 def _catalog() -> Catalog:
-    from flows.runtime import get_catalog
-
     return get_catalog()
-
-
-def load_connector(name: str) -> Connector:
-    """Build the configured connector ``name`` from its stored, decrypted config.
-
-    Raises ``LookupError`` when there is no such connector (or its kind is not installed) and
-    ``ConfigError`` when its stored config cannot be used (key changed, schema changed)."""
-    try:
-        return load(_catalog(), name)
-    except SecretsError as e:
-        raise ConfigError(str(e)) from None
-    except ValidationError as e:
-        raise ConfigError(
-            f"connector {name}: stored config no longer valid: {e.error_count()} error(s)"
-        ) from None
 
 
 # ---------------------------------------------------------------- building payloads
 
 
 def recording_url(recording_id: str) -> str:
-    base = os.environ.get("RECFLOW_PUBLIC_URL", "")
-    if not base:
-        try:
-            from recflow.context import read_runtime
-
-            base = str(read_runtime().get("portal_url") or "")
-        except Exception:
-            base = ""
-    return f"{(base or 'http://127.0.0.1:8080').rstrip('/')}/recordings/{recording_id}"
+    base = get_settings().public_url or "http://127.0.0.1:8080"
+    return f"{base.rstrip('/')}/recordings/{recording_id}"
 
 
 def excerpt_of(transcript: Transcript | None, limit: int = EXCERPT_CHARS) -> str:
@@ -382,71 +328,32 @@ async def run_delivery(
             error=f"invalid_config: {type(e).__name__}: {redact(str(e), secrets)}"[:2000],
         )
 
+    def attempt_starts(n: int) -> None:
+        delivery.attempt = attempt + n
+        finish(DeliveryStatus.pending, error=delivery.error)
+
+    def attempt_failed(_n: int, err: ConnectorError) -> None:
+        delivery.error = f"{err.code}: {redact(str(err), secrets)}"[:2000]
+        finish(DeliveryStatus.pending, error=delivery.error)
+
     try:
-        for n in range(1, policy.max_attempts + 1):
-            delivery.attempt = attempt + n
-            finish(DeliveryStatus.pending, error=delivery.error)
-            try:
-                external_id = await _invoke(connector, capability, payload, idempotency_key)
-            except Exception as exc:
-                err = error_for_exception(exc)
-                text = f"{err.code}: {redact(str(err), secrets)}"[:2000]
-                if not err.retriable or n == policy.max_attempts:
-                    log.warning(
-                        "delivery %s via %s failed: %s", idempotency_key, connector_name, text
-                    )
-                    return finish(DeliveryStatus.failed, error=text)
-                delivery.error = text
-                finish(DeliveryStatus.pending, error=text)
-                await asyncio.sleep(policy.delay(n, err))
-                continue
-            return finish(DeliveryStatus.succeeded, external_id=str(external_id)[:255])
+        external_id = await call_with_retries(
+            policy,
+            lambda: _invoke(connector, capability, payload, idempotency_key),
+            on_attempt=attempt_starts,
+            on_failure=attempt_failed,
+        )
+    except ConnectorError:
+        log.warning(
+            "delivery %s via %s failed: %s", idempotency_key, connector_name, delivery.error
+        )
+        return finish(DeliveryStatus.failed, error=delivery.error)
     finally:
         await connector.aclose()
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-@task(
-    name="deliver_to_connector",
-    task_run_name="deliver-{connector_name}-{action}",
-    persist_result=False,
-)
-async def deliver_to_connector(
-    connector_name: str,
-    *,
-    subject_kind: str,
-    subject_id: str,
-    action: str,
-    idempotency_key: str,
-    capability: str | None = None,
-    payload: dict[str, Any] | None = None,
-    recording: Recording | None = None,
-    transcript: Transcript | None = None,
-) -> Delivery:
-    delivery = await run_delivery(
-        _catalog(),
-        connector_name,
-        subject_kind=subject_kind,
-        subject_id=subject_id,
-        action=action,
-        idempotency_key=idempotency_key,
-        capability=capability,
-        payload=payload,
-        recording=recording,
-        transcript=transcript,
-    )
-    if delivery.status is DeliveryStatus.failed:
-        raise DeliveryFailed(delivery)  # the task run shows Failed; the caller keeps going
-    return delivery
+    return finish(DeliveryStatus.succeeded, external_id=str(external_id)[:255])
 
 
 async def _deliver(**kwargs: Any) -> Delivery:
-    """Inside a flow run: a Prefect task. Outside (CLI, tests): the same code, no task."""
-    if FlowRunContext.get() is not None:
-        try:
-            return await deliver_to_connector(**kwargs)  # type: ignore[no-any-return]
-        except DeliveryFailed as e:
-            return e.delivery
     name = kwargs.pop("connector_name")
     return await run_delivery(_catalog(), name, **kwargs)
 

@@ -31,7 +31,7 @@ from pydantic import ConfigDict, Field
 from catalog import archive as store
 from catalog.archive import ArchiveDestination, RetentionPolicy
 from catalog.repository import Catalog
-from recflow.config_file import ApplyContext, ConfigFileError, parse_model
+from services.config.base import ApplyContext, ConfigFileError, parse_model
 
 
 def _known_connectors(ctx: ApplyContext) -> dict[str, str]:
@@ -58,7 +58,7 @@ class ArchiveSection:
     order = 40  # after connectors (their names are checked here)
 
     def validate(self, raw: Any, ctx: ApplyContext) -> list[ArchiveDestination]:
-        from flows.archive_core import LayoutError, validate_layout
+        from services.archive_layout import LayoutError, validate_layout
 
         if raw is None:
             raw = []

@@ -1,4 +1,5 @@
-"""Per-process objects the flows share: the catalog, the worker identity, the transcriber.
+"""Per-process objects the flows share: the catalog, the worker identity, the transcriber,
+configured connectors.
 
 Flows run inside long-lived worker processes, so these are built once per process."""
 
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from catalog.repository import Catalog
-    from connectors.base import Transcriber
+    from connectors.base import Connector, Transcriber
 
 _worker_id: str | None = None
 _transcriber_override: Transcriber | None = None
@@ -86,8 +87,6 @@ def transcriber_for(catalog: Catalog) -> Transcriber:
     doc = catalog.get_document("transcription") or {}
     name = doc.get("connector")
     if name:
-        from flows.deliveries import load_connector
-
         return load_connector(name)  # type: ignore[return-value]
     return _default_transcriber()
 
@@ -97,3 +96,24 @@ def _default_transcriber() -> Transcriber:
     from connectors.faster_whisper import FasterWhisperConfig, FasterWhisperConnector
 
     return FasterWhisperConnector(FasterWhisperConfig())
+
+
+def load_connector(name: str) -> Connector:
+    """Build the configured connector ``name`` from its stored, decrypted config.
+
+    Raises ``LookupError`` when there is no such connector (or its kind is not installed) and
+    ``ConfigError`` when its stored config cannot be used (key changed, schema changed)."""
+    from pydantic import ValidationError
+
+    from connectors.base import ConfigError
+    from connectors.configured import load
+    from connectors.secrets import SecretsError
+
+    try:
+        return load(get_catalog(), name)
+    except SecretsError as e:
+        raise ConfigError(str(e)) from None
+    except ValidationError as e:
+        raise ConfigError(
+            f"connector {name}: stored config no longer valid: {e.error_count()} error(s)"
+        ) from None

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from catalog.repository import Catalog
-from recflow.config_file import ApplyContext, parse_model
 from recorder.config import RecorderSettings
+from services.config.base import ApplyContext, parse_model
 
 DOCUMENT = "recorder"
 

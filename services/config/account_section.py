@@ -4,19 +4,31 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from catalog.models import AccountFeatures, AccountSettings, NetworkList
+from catalog.models import AccountFeatures, AccountSettings, NetworkList, ReviewMode
 from catalog.repository import Catalog
-from recflow.config_file import ApplyContext, parse_model
+from services.config.base import ApplyContext, ConfigFileError, parse_model
 
 
 class FeaturesPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    @field_validator("communication_reviews", mode="before")
+    @classmethod
+    def _mode(cls, value: Any) -> ReviewMode | None:
+        return None if value is None else ReviewMode.parse(value)
+
+    @field_validator("announcements")
+    @classmethod
+    def _announcement(cls, value: str | None) -> str | None:
+        from services.announcements import canonical
+
+        return None if value is None else canonical(value)
+
     transcription: bool | None = None
     forced_comments: bool | None = None
-    communication_reviews: bool | None = None
+    communication_reviews: ReviewMode | None = None
     announcements: str | None = None
     dynamic_private_calls: bool | None = None
 
@@ -46,7 +58,7 @@ def merge(current: AccountSettings, patch: AccountPatch) -> AccountSettings:
         if patch.features and patch.features.communication_reviews:
             feats.forced_comments = False
         else:
-            feats.communication_reviews = False
+            feats.communication_reviews = ReviewMode.off
     return merged
 
 
@@ -55,7 +67,21 @@ class AccountSection:
     order = 0
 
     def validate(self, raw: Any, ctx: ApplyContext) -> AccountPatch:
-        return parse_model(AccountPatch, raw or {}, self.key)  # type: ignore[no-any-return]
+        patch: AccountPatch = parse_model(AccountPatch, raw or {}, self.key)
+        mode = patch.features.communication_reviews if patch.features else None
+        if mode is ReviewMode.mandatory and "reviews" not in ctx.document:
+            from catalog.reviews import templates
+
+            if not templates(ctx.catalog):
+                raise ConfigFileError(
+                    [
+                        (
+                            "account.features.communication_reviews",
+                            "mandatory reviews need a review template (the reviews: section)",
+                        )
+                    ]
+                )
+        return patch
 
     def apply(self, parsed: AccountPatch, ctx: ApplyContext) -> list[str]:
         current = ctx.catalog.account()

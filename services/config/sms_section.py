@@ -28,7 +28,7 @@ from catalog.sms import (
     replace_contacts,
     save_sms_settings,
 )
-from recflow.config_file import ApplyContext, ConfigFileError, parse_model
+from services.config.base import ApplyContext, ConfigFileError, parse_model
 
 
 def _connector_names(doc: dict[str, Any]) -> set[str] | None:

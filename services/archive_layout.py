@@ -1,6 +1,6 @@
 """The archive's pure core: object names, audio formats, sidecars and the per-recording plan.
 
-No Prefect, no network, no database: the flow shell (``flows.archive``) and the CLI feed it
+No Prefect, no network, no database: the engine (``services.archive``) and the CLI feed it
 recordings and get back what to upload under which key. Everything here is a function of its
 inputs, which is what lets the layout tests cover time zones and midnight crossings exactly.
 
@@ -434,13 +434,19 @@ def render_artifact(
     account: str,
     transcript: Transcript | None,
     audio_key: Mapping[AudioFormat, str],
+    manifest: dict[str, Any] | None = None,
 ) -> Path:
-    """Produce the local file for one planned object (converting audio, writing sidecars)."""
+    """Produce the local file for one planned object (converting audio, writing sidecars).
+    ``manifest``: the recording's signed manifest (catalog.manifests), carried in the metadata
+    sidecar so an auditor can check the archived original without recflow."""
     if obj.artifact is Artifact.audio:
         return convert_audio(source, obj.fmt, workdir / f"{rec.id}.{obj.name}.{obj.fmt.ext}")
     path = workdir / f"{rec.id}.{obj.name}"
     if obj.artifact is Artifact.metadata:
-        path.write_bytes(sidecar_json(rec, account=account, fmt=obj.fmt, key=audio_key[obj.fmt]))
+        doc = json.loads(sidecar_json(rec, account=account, fmt=obj.fmt, key=audio_key[obj.fmt]))
+        if manifest is not None:
+            doc["manifest"] = manifest
+        path.write_bytes(json.dumps(doc, indent=2, sort_keys=True).encode())
     else:
         path.write_bytes(transcript_text(transcript) if transcript else b"")
     return path

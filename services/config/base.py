@@ -1,8 +1,8 @@
-"""Declarative configuration: `recflow config apply FILE.yaml` / `recflow config export`.
+"""Declarative configuration: what every section shares (errors, the apply context, parsing).
 
 The file is a set of top-level sections (``account``, ``connectors``, ``rules``, ``sms``, …).
 Each feature owns one or more sections through a :class:`Section` object registered in
-``recflow.config_sections``. Apply is two-phase: every section validates first (errors name the
+``services.config.document``. Apply is two-phase: every section validates first (errors name the
 path of the bad field), and only when the whole file is valid does any section change anything.
 Applying the same file twice changes nothing the second time.
 """
@@ -90,44 +90,3 @@ def load_yaml(text: str) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise ConfigFileError([("(file)", "top level must be a mapping of sections")])
     return doc
-
-
-def sections() -> list[Section]:
-    from recflow.config_sections import SECTIONS
-
-    return sorted(SECTIONS, key=lambda s: s.order)
-
-
-def apply_document(catalog: Catalog, doc: dict[str, Any], *, dry_run: bool = False) -> list[str]:
-    ctx = ApplyContext(catalog=catalog, document=doc)
-    known = {s.key: s for s in sections()}
-    problems: list[tuple[str, str]] = [
-        (key, f"unknown section (known: {', '.join(sorted(known))})")
-        for key in doc
-        if key not in known
-    ]
-    for section in sections():
-        if section.key not in doc:
-            continue
-        try:
-            ctx.parsed[section.key] = section.validate(doc[section.key], ctx)
-        except ConfigFileError as e:
-            problems.extend(e.problems)
-    if problems:
-        raise ConfigFileError(problems)
-    if dry_run:
-        return []
-    changes: list[str] = []
-    for section in sections():
-        if section.key in ctx.parsed:
-            changes.extend(section.apply(ctx.parsed[section.key], ctx))
-    return changes
-
-
-def export_document(catalog: Catalog) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for section in sections():
-        value = section.export(catalog)
-        if value is not None:
-            out[section.key] = value
-    return out

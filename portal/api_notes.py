@@ -1,0 +1,52 @@
+"""/api/v1/recordings/{id}/notes: read and add notes on a call a caller may see."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from catalog.notes import MAX_NOTE_CHARS, Note, add_note, list_notes
+from portal.deps import ApiCaller, StateDep
+from portal.recording_pages import visible_recording
+
+router = APIRouter(tags=["notes"])
+
+
+class NoteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=MAX_NOTE_CHARS)
+    pinned: bool = False
+
+
+class NotePage(BaseModel):
+    items: list[Note]
+
+
+@router.get("/recordings/{recording_id}/notes", response_model=NotePage)
+def get_notes(recording_id: str, caller: ApiCaller, st: StateDep) -> NotePage:
+    """Pinned notes first, then oldest to newest."""
+    rec = visible_recording(st, caller, recording_id)
+    return NotePage(items=list_notes(st.catalog, rec.id))
+
+
+@router.post("/recordings/{recording_id}/notes", response_model=Note, status_code=201)
+def post_note(
+    request: Request, recording_id: str, body: NoteIn, caller: ApiCaller, st: StateDep
+) -> Note:
+    rec = visible_recording(st, caller, recording_id)
+    try:
+        note = add_note(
+            st.catalog, rec.id, caller.name, body.text, pinned=body.pinned, now=st.clock()
+        )
+    except ValueError as e:
+        raise HTTPException(422, str(e)) from None
+    st.audit.record(
+        "recording.note",
+        initiator=caller.name,
+        client_ip=request.client.host if request.client else "",
+        resource=f"recording:{rec.id}",
+        detail="pinned" if body.pinned else "",
+        at=note.created_at,
+    )
+    return note

@@ -1,0 +1,1 @@
+"""Declarative configuration: the config file's sections, validated then applied."""
