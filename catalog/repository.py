@@ -442,7 +442,7 @@ class Catalog:
             acct = AccountSettings()
             self.put_document("account", acct.model_dump(mode="json"))
             return acct
-        return AccountSettings.model_validate(doc)
+        return AccountSettings.model_validate(doc, context={"stored": True})
 
     def save_account(self, account: AccountSettings) -> None:
         self.put_document("account", account.model_dump(mode="json"))

@@ -147,4 +147,8 @@ def portal(
         port=port,
         log_level="warning",
         access_log=False,
+        # X-Forwarded-For is believed only from RECFLOW_PORTAL_TRUSTED_PROXIES, by the app's own
+        # ProxyHeadersMiddleware; uvicorn's default would trust any header from 127.0.0.1
+        proxy_headers=False,
+        server_header=False,
     )
