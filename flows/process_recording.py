@@ -1,6 +1,7 @@
-"""`process-recording`: one flow run per recording, named after the call.
+"""`process-recording`: one flow run per recording, named ``recording-<id>`` (no phone numbers).
 
-claim → transcribe → store transcript → keyword rules → every-call connectors → complete.
+(claimed by the worker) → attach run → transcribe + store → keyword rules → every-call
+connectors → complete. See flows/dispatch.py for the claim-first design.
 The flow is ``async`` because a sync flow costs ~1 s of heartbeat-thread join per run
 (testing.md); it runs inside long-lived workers (flows/worker.py), not a process per run.
 """
@@ -11,18 +12,13 @@ import logging
 from typing import Any
 
 from prefect import flow, get_run_logger, task
-from prefect.context import get_run_context
 
 from catalog.models import Recording, Transcript
 from connectors.base import RetriableError
-from flows.runtime import get_catalog, transcriber_for, worker_id
+from flows import dispatch
+from flows.runtime import get_catalog, transcriber_for
 
 log = logging.getLogger("recflow.flows")
-
-
-class StaleRun(Exception):
-    """This run lost its claim (the recording was handed out again after a crash, or another
-    run already finished it). It must not write results."""
 
 
 def retry_if_retriable(_task: Any, _task_run: Any, state: Any) -> bool:
@@ -36,70 +32,65 @@ def retry_if_retriable(_task: Any, _task_run: Any, state: Any) -> bool:
     return False
 
 
-def claim_recording(recording_id: str, attempt: int, flow_run_id: str) -> Recording:
-    """Take the recording for this run (compare-and-set in the catalog). Plain calls, not
-    tasks: they are one indexed UPDATE each, and a task costs more than the work it wraps."""
-    catalog = get_catalog()
-    if not catalog.claim(recording_id, attempt, worker_id(), flow_run_id):
-        rec = catalog.get_recording(recording_id)
-        state = f"{rec.status.value} attempt {rec.attempt}" if rec else "missing"
-        raise StaleRun(f"recording {recording_id} attempt {attempt} not claimable ({state})")
-    rec = catalog.get_recording(recording_id)
-    assert rec is not None
-    return rec
-
-
 @task(
-    name="transcribe_recording",
+    name="transcribe",
     retries=3,
     retry_delay_seconds=[2, 10, 30],
     retry_condition_fn=retry_if_retriable,
     persist_result=False,
 )
 async def transcribe_recording(recording: Recording) -> Transcript:
+    """Transcribe and store the transcript: one task per recording (each task run is a write
+    on the Prefect server)."""
     catalog = get_catalog()
     audio = catalog.store.local_path(recording.file_key)
-    return await transcriber_for(catalog).transcribe(recording, audio)
+    transcript = await transcriber_for(catalog).transcribe(recording, audio)
+    catalog.save_transcript(transcript)
+    return transcript
 
 
-@task(name="store_transcript", persist_result=False)
-async def store_transcript(transcript: Transcript) -> int:
-    get_catalog().save_transcript(transcript)
-    return len(transcript.segments)
-
-
-def complete_recording(recording: Recording) -> None:
-    if not get_catalog().complete(recording.id, recording.attempt, worker_id()):
-        raise StaleRun(f"recording {recording.id}: claim lost before completion")
-
-
-@flow(name="process-recording", persist_result=False, log_prints=True)
-async def process_recording(recording_id: str, attempt: int = 0) -> dict[str, Any]:
-    """Process one captured recording. Parameters come from the dispatcher."""
+@flow(
+    name="process-recording",
+    flow_run_name="recording-{recording_id}",
+    persist_result=False,
+    log_prints=True,
+)
+async def process_recording(recording_id: str, attempt: int | None = None) -> dict[str, Any]:
+    """Process one captured recording. The worker calls it after claiming the recording in the
+    catalog (``attempt`` = the claimed attempt); a run created through the deployment (Prefect
+    UI, ``prefect deployment run``) re-processes the recording under a new attempt."""
     from flows.deliveries import deliver_every_call
     from flows.keyword_triggers import evaluate_keyword_rules
+    from flows.registry import work_kind
 
+    kind = work_kind("process-recording")
     logger = get_run_logger()
-    run_ctx = get_run_context()
-    flow_run_id = str(run_ctx.flow_run.id) if run_ctx.flow_run else ""  # type: ignore[union-attr]
     catalog = get_catalog()
-    recording = claim_recording(recording_id, attempt, flow_run_id)
+    attempt = dispatch.begin(kind, recording_id, attempt)
+    recording = catalog.get_recording(recording_id)
+    assert recording is not None
     transcript: Transcript | None = None
     try:
         if catalog.account().features.transcription:
             transcript = await transcribe_recording(recording)
-            await store_transcript(transcript)
             logger.info("transcribed %d segments", len(transcript.segments))
         matches = await evaluate_keyword_rules(recording, transcript)
         deliveries = await deliver_every_call(recording, transcript)
     except Exception as e:
         # recorded on the recording so it is visible (`recordings show`, `--status failed`),
         # then the run fails; retriable errors were already retried by their task
-        catalog.fail(recording.id, recording.attempt, f"{type(e).__name__}: {e}")
+        dispatch.fail(kind, recording_id, attempt, e)
         raise
-    complete_recording(recording)
+    dispatch.finish(kind, recording_id, attempt)
+    logger.info(
+        "recording %s processed (attempt %d): %d rule match(es), %d delivery(ies)",
+        recording_id,
+        attempt,
+        len(matches or []),
+        len(deliveries or []),
+    )
     return {
-        "recording_id": recording.id,
+        "recording_id": recording_id,
         "segments": len(transcript.segments) if transcript else 0,
         "matches": len(matches or []),
         "deliveries": len(deliveries or []),

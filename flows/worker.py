@@ -1,16 +1,19 @@
 """`recflow worker`: a long-lived process that executes flow runs in-process.
 
 Why not `flow.serve()` or a process work pool: both start a fresh Python process per flow run,
-which tops out near 0.85 runs/s on two cores (testing.md). This worker keeps Prefect's own
-machinery — deployments, scheduled flow runs, state orchestration (a run is taken by proposing
-``Pending``; Prefect rejects a second taker), the UI — and only replaces "one process per run" with
-"one asyncio task per run" inside a process that imported everything once. Run several workers
-(on several machines) against one Prefect API to scale out.
+which tops out near 0.85 runs/s on two cores (testing.md). This worker runs each flow as one
+asyncio task inside a process that imported everything once, with one Prefect client for its
+whole life. Run several workers (on several machines) against one catalog and one Prefect API to
+scale out.
 
 Loops, all in one event loop:
-- execute: poll the served deployments for due scheduled runs, take up to ``concurrency`` of them;
-- sweep: hand captured catalog rows to Prefect (flows.dispatch and the features' SWEEPS) and
-  reclaim recordings from dead workers;
+- claim: claim ready work items (recordings, SMS: flows.registry.WORK_KINDS) in the catalog —
+  the claim is the gate — and run each one's flow as a plain ``await flow(...)``, so each item
+  gets exactly one flow run, created by the engine when the call starts (flows/dispatch.py);
+  also hands items of dead workers out again (lease = heartbeat age);
+- deployments: poll the served deployments for due runs created in Prefect (schedules, the UI,
+  `prefect deployment run`) and take each by proposing ``Pending``;
+- schedules: re-register deployments whose schedules changed in the catalog;
 - heartbeat: prove to the other workers that this one's claims are alive.
 """
 
@@ -24,8 +27,10 @@ from typing import Any
 from uuid import UUID
 
 from catalog.repository import Catalog
-from flows.registry import DEPLOYMENTS, sweeps
-from flows.runtime import set_dispatch_window, use_catalog, use_local_run_queue, worker_id
+from catalog.work_items import Claim
+from flows.dispatch import WorkKind
+from flows.registry import DEPLOYMENTS, WORK_KINDS
+from flows.runtime import use_catalog, worker_id
 
 log = logging.getLogger("recflow.worker")
 
@@ -34,11 +39,11 @@ log = logging.getLogger("recflow.worker")
 class WorkerOptions:
     concurrency: int = 4
     lease_seconds: float = 30.0
-    poll_seconds: float = 2.0  # runs created elsewhere; our dispatcher hands its runs over
-    sweep_seconds: float = 1.0
+    poll_seconds: float = 2.0  # deployment runs (schedules, Prefect UI, `deployment run`)
+    sweep_seconds: float = 0.5  # idle: how often the catalog is asked for ready work items
     shutdown_grace_seconds: float = 20.0
     schedule_sync_seconds: float = 15.0
-    dispatch: bool = True  # run the catalog sweeps (every worker may; claims make it safe)
+    dispatch: bool = True  # claim work items (every worker may; claims make it safe)
 
 
 @dataclass
@@ -111,35 +116,38 @@ class Worker:
     def __init__(self, catalog: Catalog, options: WorkerOptions) -> None:
         self.catalog = catalog
         use_catalog(catalog)
-        set_dispatch_window(2 * options.concurrency + 2)
         self.options = options
         self.stats = WorkerStats()
-        self._slots = asyncio.Semaphore(options.concurrency)
+        self.kinds = list(WORK_KINDS)
+        self._free = options.concurrency
+        self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self.ready = asyncio.Event()
         self._applied_schedules: dict[str, str] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
-        from prefect.client.orchestration import get_client
+        from prefect.context import AsyncClientContext
 
         self.catalog.heartbeat(worker_id())
-        async with get_client() as client:
+        # one Prefect client for the whole life of the worker: every flow run started in this
+        # process (a plain `await flow(...)`) reuses it instead of building its own
+        async with AsyncClientContext.get_or_create() as client_ctx:
+            client = client_ctx.client
             served = await self._register(client, stop)
             if served is None:
                 return
             self.ready.set()
             loops = [
                 asyncio.create_task(self._heartbeat_loop(stop)),
-                asyncio.create_task(self._execute_loop(client, served, stop)),
+                asyncio.create_task(self._deployment_loop(client, served, stop)),
             ]
             if self.options.dispatch:
-                loops.append(asyncio.create_task(self._sweep_loop(client, stop)))
+                loops.append(asyncio.create_task(self._claim_loop(client, stop)))
                 loops.append(asyncio.create_task(self._schedule_loop(stop)))
             await stop.wait()
             for t in loops:
                 t.cancel()
             await asyncio.gather(*loops, return_exceptions=True)
-            use_local_run_queue(None)
             await self._drain()
         self.catalog.retire_worker(worker_id())
 
@@ -164,22 +172,72 @@ class Worker:
                 log.warning("heartbeat failed: %s", e)
             await asyncio.sleep(self.options.lease_seconds / 4)
 
-    async def _sweep_loop(self, client: Any, stop: asyncio.Event) -> None:
+    # ------------------------------------------------------------------ work items
+
+    async def _claim_loop(self, client: Any, stop: asyncio.Event) -> None:
+        """Claim ready work items in the catalog as slots free up, and run each one's flow.
+
+        Idle, the catalog is asked every ``sweep_seconds``; a finishing run wakes the loop at
+        once. Every ``lease_seconds / 4`` items of dead workers are handed out again."""
         from flows.dispatch import reclaim_orphans
 
-        functions = sweeps()
-        reclaim_every = max(1, int(self.options.lease_seconds / 4 / self.options.sweep_seconds))
-        tick = 0
+        loop = asyncio.get_running_loop()
+        next_reclaim = 0.0
+        backoff = 0.0
         while not stop.is_set():
+            self._wake.clear()
+            claimed = 0
             try:
-                for sweep in functions:
-                    await sweep(self.catalog, client)
-                if tick % reclaim_every == 0:
-                    await reclaim_orphans(self.catalog, client, self.options.lease_seconds)
-            except Exception as e:  # Prefect down: keep the rows, try again next tick
-                log.warning("dispatch sweep failed (will retry): %s", e)
-            tick += 1
-            await asyncio.sleep(self.options.sweep_seconds)
+                if loop.time() >= next_reclaim:
+                    next_reclaim = loop.time() + self.options.lease_seconds / 4
+                    reclaim_orphans(self.catalog, self.kinds, self.options.lease_seconds)
+                for kind in self.kinds:
+                    if self._free <= 0:
+                        break
+                    for claim in kind.queue.claim_next(self.catalog.db, worker_id(), self._free):
+                        self._start(kind, claim, client)
+                        claimed += 1
+                backoff = 0.0
+            except Exception as e:  # catalog down: keep going, the rows wait
+                backoff = min(max(backoff * 2, 1.0), 15.0)
+                log.warning("claiming work failed (will retry in %.0fs): %s", backoff, e)
+            if claimed and self._free > 0:
+                continue  # more may be waiting
+            wait = backoff or self.options.sweep_seconds
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait)
+
+    def _start(self, kind: WorkKind, claim: Claim, client: Any) -> None:
+        self._free -= 1
+        task = asyncio.create_task(self._run_item(kind, claim, client))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run_item(self, kind: WorkKind, claim: Claim, client: Any) -> None:
+        from flows.dispatch import remove_lost_run
+
+        key = f"{kind.name}:{claim.id}"
+        self.stats.running.add(key)
+        self.stats.started += 1
+        try:
+            await remove_lost_run(client, claim)
+            flow = kind.load_flow()
+            await flow(**{kind.param: claim.id, "attempt": claim.attempt})
+        except Exception as e:
+            self.stats.failed += 1
+            log.warning("%s %s: run failed: %s: %s", kind.name, claim.id, type(e).__name__, e)
+        finally:
+            # a claim still held here means the flow never reached its body (Prefect down
+            # when the run was created): give it back, same attempt, and slow down
+            if kind.queue.release(self.catalog.db, claim.id, claim.attempt, worker_id()):
+                log.warning("%s %s: run did not start; claim released", kind.name, claim.id)
+                await asyncio.sleep(min(5.0, self.options.sweep_seconds * 4))
+            self.stats.finished += 1
+            self.stats.running.discard(key)
+            self._free += 1
+            self._wake.set()
+
+    # ------------------------------------------------------------------ deployment runs
 
     async def _schedule_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -191,64 +249,41 @@ class Worker:
             except Exception as e:
                 log.warning("schedule sync failed (will retry): %s", e)
 
-    async def _execute_loop(
+    async def _deployment_loop(
         self, client: Any, served: dict[UUID, Any], stop: asyncio.Event
     ) -> None:
-        """Take runs as slots free up: first the runs this process's dispatcher just created
-        (handed over in memory, no polling), then, every ``poll_seconds``, runs created
-        elsewhere (schedules, the Prefect UI, other dispatchers).
+        """Runs created in Prefect (schedules, the UI, `prefect deployment run`): poll every
+        ``poll_seconds`` and take each due run by proposing Pending.
 
-        Polling is kept rare on purpose: each poll of scheduled runs is also a write on the
-        Prefect server (it records that the deployment was polled), and on SQLite every write
-        competes with run creation for the database lock."""
-        local: asyncio.Queue[Any] = asyncio.Queue()
-        use_local_run_queue(local)
-        polled: list[Any] = []
-        next_poll = 0.0
-        loop = asyncio.get_running_loop()
+        Only runs read as Scheduled in this very poll are proposed, one poll at a time, so a run
+        finished meanwhile by another worker is never taken again. Polling is rare on purpose:
+        each poll is also a write on the Prefect server (it records the deployment was polled)."""
         while not stop.is_set():
-            await self._slots.acquire()
-            taken = False
-            try:
-                run = None
-                if not polled:
-                    wait = next_poll - loop.time()
-                    if wait > 0:
-                        with contextlib.suppress(TimeoutError):
-                            run = await asyncio.wait_for(local.get(), wait)
-                    if run is None:
-                        next_poll = loop.time() + self.options.poll_seconds
-                        polled = await self._poll(client, list(served))
-                if run is None and polled:
-                    run = polled.pop(0)
-                if (
-                    run is not None
-                    and run.deployment_id in served
-                    and str(run.id) not in self.stats.running
-                    and await self._take(client, run)
-                ):
-                    task = asyncio.create_task(self._execute(served[run.deployment_id], run))
-                    self._tasks.add(task)
-                    task.add_done_callback(self._tasks.discard)
-                    taken = True
-            finally:
-                if not taken:
-                    self._slots.release()
+            if self._free > 0:
+                for run in await self._poll(client, list(served)):
+                    if self._free <= 0:
+                        break
+                    if run.deployment_id in served and await self._take(client, run):
+                        self._free -= 1
+                        task = asyncio.create_task(self._execute(served[run.deployment_id], run))
+                        self._tasks.add(task)
+                        task.add_done_callback(self._tasks.discard)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.options.poll_seconds)
 
     async def _poll(self, client: Any, deployment_ids: list[UUID]) -> list[Any]:
         from prefect.types._datetime import now as prefect_now
 
         try:
-            return list(
-                await client.get_scheduled_flow_runs_for_deployments(
-                    deployment_ids,
-                    scheduled_before=prefect_now("UTC"),
-                    limit=self.options.concurrency,
-                )
+            runs = await client.get_scheduled_flow_runs_for_deployments(
+                deployment_ids,
+                scheduled_before=prefect_now("UTC"),
+                limit=max(1, self._free),
             )
         except Exception as e:
             log.warning("cannot read scheduled runs (will retry): %s", e)
             return []
+        return [r for r in runs if r.state is not None and r.state.is_scheduled()]
 
     async def _take(self, client: Any, run: Any) -> bool:
         from prefect.states import Pending
@@ -283,7 +318,8 @@ class Worker:
         finally:
             self.stats.finished += 1
             self.stats.running.discard(run_id)
-            self._slots.release()
+            self._free += 1
+            self._wake.set()
 
     async def _drain(self) -> None:
         if not self._tasks:

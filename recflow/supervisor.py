@@ -156,9 +156,7 @@ def prefect_server_part(data_dir: Path, port: int) -> Part:
         [
             sys.executable,
             "-m",
-            "prefect",
-            "server",
-            "start",
+            "recflow.prefect_server",  # `prefect server start` + IMMEDIATE SQLite writes
             "--host",
             "127.0.0.1",
             "--port",
