@@ -24,12 +24,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 _INSTALLED = False
+original_begin_transaction: Any = None  # Prefect's own, kept for the tests that pin it
 
 
 def install_immediate_writes() -> bool:
     """Make every SQLite write transaction of the Prefect server ``BEGIN IMMEDIATE``.
     Idempotent; returns False when this Prefect lacks the hook (then nothing is changed)."""
-    global _INSTALLED
+    global _INSTALLED, original_begin_transaction
     if _INSTALLED:
         return True
     from prefect.server.database import configurations as cfg
@@ -50,16 +51,27 @@ def install_immediate_writes() -> bool:
         finally:
             mode_var.reset(token)
 
+    original_begin_transaction = sqlite_cfg.begin_transaction
     sqlite_cfg.begin_transaction = begin_transaction
     _INSTALLED = True
     return True
 
 
 def main(argv: list[str] | None = None) -> None:
-    install_immediate_writes()
+    args = sys.argv[1:] if argv is None else argv
+    if install_immediate_writes():
+        print(
+            "recflow: SQLite write transactions of this Prefect server begin IMMEDIATE", flush=True
+        )
+    else:
+        print(
+            "recflow: warning: this Prefect has no SQLite begin hook; writes stay DEFERRED",
+            flush=True,
+        )
     from prefect.cli import app
 
-    app(["server", "start", *(sys.argv[1:] if argv is None else argv)])
+    sys.argv = [sys.argv[0], "server", "start", *args]
+    app()
 
 
 if __name__ == "__main__":
