@@ -270,9 +270,7 @@ class Worker:
         finally:
             # a claim still held after a failed call means the flow never reached its body
             # (Prefect down when the run was created): give it back, same attempt, slow down
-            if not ok and kind.queue.release(
-                self.catalog.db, claim.id, claim.attempt, worker_id()
-            ):
+            if not ok and kind.queue.release(self.catalog.db, claim.id, claim.attempt, worker_id()):
                 log.warning("%s %s: run did not start; claim released", kind.name, claim.id)
                 await asyncio.sleep(min(5.0, self.options.sweep_seconds * 4))
             self.stats.finished += 1

@@ -1,0 +1,61 @@
+"""Schedules are validated by the rule of the parser that runs them (Prefect's), at `config
+apply`: catalog.schedules agrees with Prefect's own validator on every expression below, and a
+cron Prefect would refuse is refused at apply with the field named."""
+
+from __future__ import annotations
+
+import pytest
+from prefect._internal.schemas.validators import validate_cron_string
+from prefect.client.schemas.schedules import CronSchedule
+
+from catalog.schedules import cron_error
+from tests.support import child_env, cli
+
+CORPUS = [
+    "0 3 * * *",
+    "30 3 * * *",
+    "*/5 * * * *",
+    "0 0 L * *",
+    "0 0 * * 1#2",
+    "@daily",
+    "@hourly",
+    "0 0 29 2 *",
+    "0 9-17 * * mon-fri",
+    "R R * * *",
+    "H 3 * * *",
+    "0 R * * *",
+    "h h * * *",
+    "61 * * * *",
+    "0 3 * *",
+    "not cron",
+    "0 25 * * *",
+    "* * * * * *",
+]
+
+
+def prefect_accepts(expr: str) -> bool:
+    try:
+        validate_cron_string(expr)
+        CronSchedule(cron=expr, timezone="UTC")
+    except ValueError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("expr", CORPUS)
+def test_catalog_rule_agrees_with_prefect(expr):
+    assert (cron_error(expr) is None) == prefect_accepts(expr), expr
+
+
+def test_a_random_cron_is_refused_at_apply_naming_the_field(tmp_path):
+    env = child_env(tmp_path / "data")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text('retention:\n  default_days: 30\n  schedule: "R R * * *"\n')
+    r = cli(env, "config", "apply", str(bad), check=False)
+    assert r.returncode != 0
+    out = r.stdout + r.stderr
+    assert "retention.schedule" in out and "not supported by Prefect" in out, out
+    assert "Traceback" not in out
+    good = tmp_path / "good.yaml"
+    good.write_text('retention:\n  default_days: 30\n  schedule: "15 4 * * *"\n')
+    assert cli(env, "config", "apply", str(good)).returncode == 0
