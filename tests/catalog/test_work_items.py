@@ -86,7 +86,7 @@ def test_lease_expiry_hands_out_again_and_keeps_the_lost_run(any_catalog, kind):
     item = _new_item(any_catalog, kind)
     any_catalog.heartbeat("dead")
     any_catalog.heartbeat("alive")
-    (claim,) = q.claim_next(db, "dead", 1)
+    (_claim,) = q.claim_next(db, "dead", 1)
     assert q.attach_run(db, item, 0, "dead", "lost-run")
     assert q.orphaned(db, lease_seconds=30) == [], "a live worker's claim is not orphaned"
     with db.session() as s:
