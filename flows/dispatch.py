@@ -115,8 +115,10 @@ async def remove_lost_run(client: PrefectClient, claim: Claim) -> None:
         run = await client.read_flow_run(claim.previous_run)
     except Exception:
         return  # gone already (or never created)
-    if run.state is not None and run.state.is_completed():
-        return
+    if run.state is not None and (
+        run.state.is_completed() or run.state.is_failed() or run.state.is_cancelled()
+    ):
+        return  # a finished run tells the truth (a failure and its retry); only lost ones go
     state = run.state.type.value if run.state else "no state"
     try:
         await client.delete_flow_run(run.id)

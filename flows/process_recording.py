@@ -14,11 +14,29 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 
 from catalog.models import Recording, Transcript
+from catalog.trigger_matches import unsent_alerts
 from connectors.base import RetriableError
-from flows import dispatch
+from flows import dispatch, events
 from flows.runtime import get_catalog, transcriber_for
 
 log = logging.getLogger("recflow.flows")
+
+
+class AlertsFailed(Exception):
+    """Keyword alerts of this recording that were not sent."""
+
+    def __init__(self, unsent: list[tuple[str, str]]) -> None:
+        self.unsent = unsent
+        names = ", ".join(f"rule {r} via {c}" for r, c in unsent)
+        super().__init__(f"{len(unsent)} keyword alert(s) not sent: {names}")
+
+
+def _failed_deliveries(error: BaseException) -> list[tuple[str, str]]:
+    """(connector, action) of each delivery or alert a failure is about."""
+    if isinstance(error, AlertsFailed):
+        return [(c, f"rule:{r}") for r, c in error.unsent]
+    failed = getattr(error, "failed", None)  # flows.deliveries.DeliveriesFailed
+    return [(d.connector, d.action) for d in failed or []]
 
 
 def retry_if_retriable(_task: Any, _task_run: Any, state: Any) -> bool:
@@ -70,28 +88,51 @@ async def process_recording(recording_id: str, attempt: int | None = None) -> di
     recording = catalog.get_recording(recording_id)
     assert recording is not None
     transcript: Transcript | None = None
+    matches: list[Any] = []
     try:
         if catalog.account().features.transcription:
             transcript = await transcribe_recording(recording)
             logger.info("transcribed %d segments", len(transcript.segments))
-        matches = await evaluate_keyword_rules(recording, transcript)
+        matches = await evaluate_keyword_rules(recording, transcript) or []
+        for rule in sorted({m.rule for m in matches}):
+            rel = [events.related("rule", rule)]
+            events.emit(events.RULE_MATCHED, recording_id, {"rule": rule}, rel)
         deliveries = await deliver_every_call(recording, transcript)
+        # an alert that could not be sent leaves the recording not processed until a retry
+        # sends it (alerts are sent once: the ledger skips those already sent)
+        unsent = unsent_alerts(catalog, recording_id)
+        if unsent:
+            raise AlertsFailed(unsent)
     except Exception as e:
-        # recorded on the recording so it is visible (`recordings show`, `--status failed`),
-        # then the run fails; retriable errors were already retried by their task
+        # recorded on the recording so it is visible (`recordings show`, `--status failed`,
+        # the portal), then the run fails; retriable errors were already retried by their task
         dispatch.fail(kind, recording_id, attempt, e)
+        for connector, action in _failed_deliveries(e):
+            events.emit(
+                events.DELIVERY_FAILED,
+                recording_id,
+                {"action": action, "error": str(e)[:300]},
+                [events.related("connector", connector)],
+            )
+        await events.deliveries_artifact(catalog, recording_id)
         raise
     dispatch.finish(kind, recording_id, attempt)
+    await events.deliveries_artifact(catalog, recording_id)
+    events.emit(
+        events.PROCESSED,
+        recording_id,
+        {"attempt": attempt, "matches": len(matches), "deliveries": len(deliveries or [])},
+    )
     logger.info(
         "recording %s processed (attempt %d): %d rule match(es), %d delivery(ies)",
         recording_id,
         attempt,
-        len(matches or []),
+        len(matches),
         len(deliveries or []),
     )
     return {
         "recording_id": recording_id,
         "segments": len(transcript.segments) if transcript else 0,
-        "matches": len(matches or []),
+        "matches": len(matches),
         "deliveries": len(deliveries or []),
     }
