@@ -73,7 +73,13 @@ async def register_deployment(name: str, catalog: Catalog) -> tuple[UUID, Any, s
     """Create or update one deployment (with its current schedules)."""
     spec = DEPLOYMENTS[name]
     flow = spec.load_flow()
-    schedules = spec.schedules(catalog) if spec.schedules else None
+    try:
+        schedules = spec.schedules(catalog) if spec.schedules else None
+    except ValueError as e:
+        # a schedule Prefect refuses is a configuration error, not an unreachable API: serve
+        # the deployment without schedules and say what to fix (config apply refuses these)
+        log.error("config error: schedules of %s: %s; serving it unscheduled", name, e)
+        schedules = None
     deployment = await flow.ato_deployment(
         name=spec.name,
         description=spec.description or None,
@@ -106,7 +112,10 @@ async def sync_schedules(catalog: Catalog, applied: dict[str, str]) -> list[str]
     for name, spec in DEPLOYMENTS.items():
         if spec.schedules is None:
             continue
-        fingerprint = schedule_fingerprint(spec.schedules(catalog))
+        try:
+            fingerprint = schedule_fingerprint(spec.schedules(catalog))
+        except ValueError as e:
+            fingerprint = f"error: {e}"
         if applied.get(name) != fingerprint:
             _, _, applied[name] = await register_deployment(name, catalog)
             changed.append(name)

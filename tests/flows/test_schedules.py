@@ -59,3 +59,44 @@ def test_a_random_cron_is_refused_at_apply_naming_the_field(tmp_path):
     good = tmp_path / "good.yaml"
     good.write_text('retention:\n  default_days: 30\n  schedule: "15 4 * * *"\n')
     assert cli(env, "config", "apply", str(good)).returncode == 0
+
+
+def test_a_bad_stored_schedule_is_a_config_error_not_an_unreachable_api(catalog):
+    """A cron stored before this rule existed (or written around `config apply`) must not stop
+    the worker: the deployment is served unscheduled and the log names the config error."""
+    import asyncio
+    import logging
+
+    from flows import registry, worker
+
+    def bad_schedules(_catalog):  # what flows.archive builds from a stored "R R * * *"
+        return [{"schedule": CronSchedule(cron="R R * * *", timezone="UTC"), "active": True}]
+
+    spec = registry.DEPLOYMENTS["retention"]
+    fake = type(spec)(spec.flow_path, spec.name, spec.description, bad_schedules, spec.tags)
+    registered: list[object] = []
+
+    class FakeDeployment:
+        async def aapply(self) -> str:
+            return "dep-id"
+
+    async def fake_to_deployment(**kwargs):  # type: ignore[no-untyped-def]
+        registered.append(kwargs["schedules"])
+        return FakeDeployment()
+
+    flow = spec.load_flow()
+    original = flow.ato_deployment
+    flow.ato_deployment = fake_to_deployment  # type: ignore[method-assign]
+    registry.DEPLOYMENTS["retention"] = fake
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.ERROR)
+    handler.emit = records.append  # type: ignore[method-assign]
+    logging.getLogger("recflow.worker").addHandler(handler)
+    try:
+        asyncio.run(worker.register_deployment("retention", catalog))
+    finally:
+        logging.getLogger("recflow.worker").removeHandler(handler)
+        registry.DEPLOYMENTS["retention"] = spec
+        flow.ato_deployment = original  # type: ignore[method-assign]
+    assert registered == [None]
+    assert any("config error: schedules of retention" in r.getMessage() for r in records)
