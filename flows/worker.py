@@ -176,6 +176,8 @@ class Worker:
 
         install_client_fixes()
         self.catalog.heartbeat(worker_id())
+        if not await self._wait_for_api(stop):
+            return
         # one Prefect client for the whole life of the worker: every flow run started in this
         # process (a plain `await flow(...)`) reuses it instead of building its own
         async with AsyncClientContext.get_or_create() as client_ctx:
@@ -197,6 +199,26 @@ class Worker:
             await asyncio.gather(*loops, return_exceptions=True)
             await self._drain()
         self.catalog.retire_worker(worker_id())
+
+    async def _wait_for_api(self, stop: asyncio.Event) -> bool:
+        """Wait until the Prefect API answers (entering the long-lived client context checks
+        the API version and fails when it is down). False when stopped first."""
+        from prefect.client.orchestration import get_client
+
+        delay = 1.0
+        while not stop.is_set():
+            try:
+                async with get_client() as client:
+                    error = await client.api_healthcheck()
+                if error is None:
+                    return True
+            except Exception as e:
+                error = e
+            log.warning("Prefect API not ready (%s); retrying in %.0fs", error, delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(delay * 2, 15.0)
+        return False
 
     async def _register(self, client: Any, stop: asyncio.Event) -> dict[UUID, Any] | None:
         """Register deployments, waiting for the Prefect API if it is not up yet."""

@@ -34,12 +34,33 @@ def up(
     """Run everything on this machine: catalog, Prefect server, worker, recorder, portal."""
     from catalog.repository import Catalog
     from recflow.context import settings
-    from recflow.supervisor import Supervisor, prefect_server_part, recflow_part
+    from recflow.supervisor import (
+        AlreadyInUse,
+        Supervisor,
+        check_ports,
+        lock_data_dir,
+        prefect_server_part,
+        recflow_part,
+    )
 
     use_data_dir(data_dir or Path("recflow-data"))
     cfg = settings()
     data = cfg.resolved_data_dir
     data.mkdir(parents=True, exist_ok=True)
+    # refuse to start a second system on the same data dir or ports, naming the holder
+    try:
+        lock = lock_data_dir(data)  # held until this process ends (even by SIGKILL)
+        ports = [
+            ("portal", "127.0.0.1", portal_port, "tcp"),
+            ("SIP", bind, sip_port, "udp"),
+            ("SIP", bind, sip_port, "tcp"),
+        ]
+        if not os.environ.get("PREFECT_API_URL"):
+            ports.append(("Prefect server", "127.0.0.1", prefect_port, "tcp"))
+        check_ports(ports)
+    except AlreadyInUse as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from None
     cfg.resolved_secret_key()  # create the dev key once, before children race for it
     Catalog.open(cfg)  # migrate before any part starts
 
@@ -101,6 +122,7 @@ def up(
 
     typer.echo("starting recflow (Prefect server, worker, recorder, portal)…")
     code = Supervisor(data, parts, runtime).run(ready)
+    lock.close()
     raise typer.Exit(code)
 
 
