@@ -249,6 +249,23 @@ class Catalog:
             else:
                 row.heartbeat_at = now
 
+    def list_workers(self) -> list[dict[str, Any]]:
+        """Workers that have heartbeated (id, hostname, pid, heartbeat age in seconds)."""
+        now = utcnow()
+        with self.db.session() as s:
+            rows = s.scalars(select(WorkerRow).order_by(WorkerRow.started_at)).all()
+            return [
+                {
+                    "id": r.id,
+                    "hostname": r.hostname,
+                    "pid": r.pid,
+                    "heartbeat_age_s": round(
+                        (now - (assume_utc(r.heartbeat_at) or now)).total_seconds(), 1
+                    ),
+                }
+                for r in rows
+            ]
+
     def retire_worker(self, worker_id: str) -> None:
         with self.db.session() as s:
             s.execute(delete(WorkerRow).where(WorkerRow.id == worker_id))

@@ -280,6 +280,20 @@ class WorkQueue:
             )
             return res.rowcount == 1  # type: ignore[attr-defined, no-any-return]
 
+    def count_by_state(self, db: Database) -> dict[str, int]:
+        """waiting (ready) and processing items, for queue-depth metrics and `recflow status`."""
+        from sqlalchemy import func
+
+        t = self.table
+        with db.session() as s:
+            rows = s.execute(select(t.status, func.count()).group_by(t.status)).all()
+        by = {status: n for status, n in rows}
+        return {
+            "waiting": sum(by.get(v, 0) for v in self._ready_values),
+            "processing": by.get(self.processing.value, 0),
+            "failed": by.get(self.failed.value, 0),
+        }
+
     # ------------------------------------------------------------------ leases
 
     def orphaned(self, db: Database, lease_seconds: float, limit: int = 500) -> list[Claim]:

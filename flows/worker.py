@@ -28,6 +28,7 @@ from uuid import UUID
 
 from catalog.repository import Catalog
 from catalog.work_items import Claim
+from flows import metrics
 from flows.dispatch import WorkKind
 from flows.registry import DEPLOYMENTS, WORK_KINDS
 from flows.runtime import use_catalog, worker_id
@@ -288,6 +289,8 @@ class Worker:
         key = f"{kind.name}:{claim.id}"
         self.stats.running.add(key)
         self.stats.started += 1
+        metrics.STARTED.labels(kind.name).inc()
+        metrics.ACTIVE.inc()
         ok = False
         try:
             await remove_lost_run(client, claim)
@@ -295,8 +298,10 @@ class Worker:
             await flow(**{kind.param: claim.id, "attempt": claim.attempt})
             ok = True
             self.stats.completed += 1
+            metrics.COMPLETED.labels(kind.name).inc()
         except Exception as e:
             self.stats.failed += 1
+            metrics.FAILED.labels(kind.name).inc()
             log.warning("%s %s: run failed: %s: %s", kind.name, claim.id, type(e).__name__, e)
         finally:
             # a claim still held after a failed call means the flow never reached its body
@@ -305,6 +310,7 @@ class Worker:
                 log.warning("%s %s: run did not start; claim released", kind.name, claim.id)
                 await asyncio.sleep(min(5.0, self.options.sweep_seconds * 4))
             self.stats.finished += 1
+            metrics.ACTIVE.dec()
             self.stats.running.discard(key)
             self._free += 1
             self._wake.set()
@@ -378,17 +384,24 @@ class Worker:
         run_id = str(run.id)
         self.stats.running.add(run_id)
         self.stats.started += 1
+        metrics.STARTED.labels("deployment").inc()
+        metrics.ACTIVE.inc()
         try:
             state = await run_flow_async(
                 flow, flow_run=run, parameters=run.parameters, return_type="state"
             )
             if state is not None and not state.is_completed():
                 self.stats.failed += 1
+                metrics.FAILED.labels("deployment").inc()
+            else:
+                metrics.COMPLETED.labels("deployment").inc()
         except Exception as e:
             self.stats.failed += 1
+            metrics.FAILED.labels("deployment").inc()
             log.error("flow run %s (%s) crashed in the engine: %s", run_id, run.name, e)
         finally:
             self.stats.finished += 1
+            metrics.ACTIVE.dec()
             self.stats.running.discard(run_id)
             self._free += 1
             self._wake.set()

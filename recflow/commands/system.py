@@ -1,4 +1,4 @@
-"""`recflow up`, `recflow worker`, `recflow portal`: running the system."""
+"""`recflow up`, `recflow worker`, `recflow portal`, `recflow status`: running the system."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ def register(app: typer.Typer) -> None:
     app.command("up")(up)
     app.command("worker")(worker)
     app.command("portal")(portal)
+    app.command("status")(status)
 
 
 def up(
@@ -129,7 +130,13 @@ def up(
 def worker(
     data_dir: Path | None = DATA_DIR_OPTION,
     concurrency: int = typer.Option(0, "--concurrency", help="Flow runs at a time (0 = auto)"),
-    no_dispatch: bool = typer.Option(False, "--no-dispatch", help="Only execute, do not sweep"),
+    no_dispatch: bool = typer.Option(False, "--no-dispatch", help="Only execute, do not claim"),
+    metrics_port: int = typer.Option(
+        0,
+        "--metrics-port",
+        envvar="RECFLOW_WORKER_METRICS_PORT",
+        help="Serve Prometheus metrics on 127.0.0.1:PORT (0 = off)",
+    ),
 ) -> None:
     """Execute flow runs (process-recording and the scheduled flows) in this process."""
     use_data_dir(data_dir)
@@ -157,6 +164,10 @@ def worker(
         dispatch=not no_dispatch,
     )
     w = Worker(Catalog.open(cfg), options)
+    if metrics_port:
+        from flows import metrics
+
+        metrics.serve(metrics_port, w.catalog, w.kinds)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -188,3 +199,100 @@ def portal(
         log_level="warning",
         access_log=False,
     )
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return False
+        return True
+    return state != "Z"
+
+
+def _http_health(url: str) -> str:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=3) as r:
+            return "healthy" if r.status == 200 else f"HTTP {r.status}"
+    except Exception as e:
+        return f"unreachable ({type(e).__name__})"
+
+
+def status(
+    data_dir: Path | None = DATA_DIR_OPTION,
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output"),
+) -> None:
+    """Each part of the running system: pid, health, and the work queues' depth."""
+    from catalog.repository import Catalog
+    from catalog.sms import count_sms_by_status
+    from recflow.context import echo_json, settings
+
+    use_data_dir(data_dir)
+    runtime = read_runtime()
+    cfg = settings()
+    catalog = Catalog.open(cfg)
+    pids: dict[str, int] = runtime.get("pids") or {}
+    lease = cfg.worker_lease_seconds
+    workers = catalog.list_workers()
+    parts: dict[str, dict[str, object]] = {}
+    sup = runtime.get("supervisor_pid")
+    if sup:
+        parts["supervisor"] = {
+            "pid": sup,
+            "health": "running" if _pid_alive(int(sup)) else "not running",
+        }
+    for name, pid in pids.items():
+        alive = _pid_alive(pid)
+        health = "running" if alive else "not running"
+        if alive and name == "prefect-server" and runtime.get("prefect_api_url"):
+            health = _http_health(f"{runtime['prefect_api_url']}/health")
+        elif alive and name == "portal" and runtime.get("portal_url"):
+            health = _http_health(f"{runtime['portal_url']}/healthz")
+        elif alive and name == "worker":
+            mine = [w for w in workers if w["pid"] == pid]
+            fresh = [w for w in mine if float(w["heartbeat_age_s"]) < lease]  # type: ignore[arg-type]
+            health = "healthy (heartbeat)" if fresh else "no recent heartbeat"
+        parts[name] = {"pid": pid, "health": health}
+    recordings = catalog.count_by_status()
+    sms = count_sms_by_status(catalog)
+    queues = {
+        "recordings": {
+            "waiting": recordings.get("captured", 0) + recordings.get("dispatched", 0),
+            "processing": recordings.get("processing", 0),
+            "failed": recordings.get("failed", 0),
+        },
+        "sms": {
+            "waiting": sms.get("pending", 0) + sms.get("dispatched", 0),
+            "processing": sms.get("processing", 0),
+            "failed": sms.get("failed", 0),
+        },
+    }
+    report = {
+        "data_dir": str(cfg.resolved_data_dir),
+        "running": bool(sup) and _pid_alive(int(sup)),
+        "parts": parts,
+        "workers": workers,
+        "queues": queues,
+    }
+    if as_json:
+        echo_json(report)
+        return
+    typer.echo(f"data dir  {report['data_dir']}")
+    if not parts:
+        typer.echo("recflow is not running from this data dir (no runtime.json)")
+    for name, p in parts.items():
+        typer.echo(f"  {name:<15} pid {p['pid']!s:<8} {p['health']}")
+    for w in workers:
+        typer.echo(f"  worker {w['id']}  heartbeat {w['heartbeat_age_s']}s ago")
+    for kind, q in queues.items():
+        typer.echo(
+            f"  queue {kind:<11} waiting {q['waiting']}  processing {q['processing']}"
+            f"  failed {q['failed']}"
+        )

@@ -12,6 +12,7 @@ import signal
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.support import (
@@ -20,6 +21,7 @@ from tests.support import (
     PrefectServer,
     child_env,
     cli,
+    free_port,
     make_call,
     stop_group,
     wait_until,
@@ -167,12 +169,23 @@ def test_reprocess_on_demand_through_the_deployment(tmp_path, prefect_server):
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    env = child_env(tmp_path / "data", PREFECT_API_URL=prefect_server.api_url)
+    metrics_port = free_port()
+    env = child_env(
+        tmp_path / "data",
+        PREFECT_API_URL=prefect_server.api_url,
+        RECFLOW_WORKER_METRICS_PORT=str(metrics_port),
+    )
     _no_transcription(env, tmp_path)
     (rid,) = _ingest(env, make_call(CANCEL_CALL[:1]).stereo, 1)
     worker = start_worker(env, tmp_path / "w.log")
     try:
         wait_until(lambda: status(env, rid)["status"] == "processed", 180, 0.5, "processed")
+        scrape = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
+        assert 'recflow_worker_runs_completed_total{kind="recording"} 1.0' in scrape
+        assert 'recflow_work_queue_depth{kind="recording",state="waiting"} 0.0' in scrape
+        report = json.loads(cli(env, "status", "--json").stdout)
+        assert report["queues"]["recordings"]["waiting"] == 0
+        assert any(w["heartbeat_age_s"] < 30 for w in report["workers"])
 
         async def run_deployment() -> str:
             with temporary_settings({PREFECT_API_URL: prefect_server.api_url}):
