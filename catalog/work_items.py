@@ -280,6 +280,17 @@ class WorkQueue:
             )
             return res.rowcount == 1  # type: ignore[attr-defined, no-any-return]
 
+    def done_run(self, db: Database, item_id: str, attempt: int) -> str | None:
+        """The flow run that finished the item at ``attempt`` (None when not done)."""
+        t = self.table
+        with db.session() as s:
+            row = s.execute(
+                select(t.flow_run_id).where(
+                    t.id == item_id, t.attempt == attempt, t.status == self.done.value
+                )
+            ).one_or_none()
+        return row[0] if row else None
+
     def count_by_state(self, db: Database) -> dict[str, int]:
         """waiting (ready) and processing items, for queue-depth metrics and `recflow status`."""
         from sqlalchemy import func

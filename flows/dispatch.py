@@ -135,3 +135,51 @@ def reclaim_orphans(catalog: Any, kinds: list[WorkKind], lease_seconds: float) -
             log.warning("%s %s: worker lost, handed out again", kind.name, item_id)
             n += 1
     return n
+
+
+async def remove_unattached_runs(client: PrefectClient, kind: WorkKind, item_id: str) -> None:
+    """A run created for a claim that was then released (Prefect went away between creating the
+    run and the flow body): it never attached to the claim, so find it by its name and delete it
+    unless it finished."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+    prefix = "recording" if kind.name == "recording" else kind.name
+    try:
+        runs = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[f"{prefix}-{item_id}"]))
+        )
+    except Exception as e:
+        log.warning("could not look for unattached runs of %s: %s", item_id, e)
+        return
+    for run in runs:
+        if run.state is None or not run.state.is_final():
+            try:
+                await client.delete_flow_run(run.id)
+                log.warning("%s: removed flow run %s that never started its body", item_id, run.id)
+            except Exception as e:
+                log.warning("could not remove flow run %s: %s", run.id, e)
+
+
+async def settle_finished_run(client: PrefectClient, run_id: str, item: str) -> None:
+    """The item is done in the catalog but its run's final state never reached Prefect (the API
+    went away at the end of the run): record Completed once the API answers again."""
+    import asyncio
+
+    from prefect.states import Completed
+
+    delay = 1.0
+    for _ in range(40):
+        try:
+            run = await client.read_flow_run(run_id)
+            if run.state is not None and run.state.is_completed():
+                return
+            await client.set_flow_run_state(
+                run_id,
+                Completed(message="processed; final state recorded after the API came back"),
+                force=True,
+            )
+            log.warning("%s: run %s marked Completed after a Prefect outage", item, run_id)
+            return
+        except Exception:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 15.0)

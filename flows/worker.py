@@ -168,6 +168,7 @@ class Worker:
         self.kinds = list(WORK_KINDS)
         self._free = options.concurrency
         self._wake = asyncio.Event()
+        self._released: set[str] = set()  # claims given back: their run may exist unattached
         self._tasks: set[asyncio.Task[None]] = set()
         self.ready = asyncio.Event()
         self._applied_schedules: dict[str, str] = {}
@@ -284,7 +285,7 @@ class Worker:
         task.add_done_callback(self._tasks.discard)
 
     async def _run_item(self, kind: WorkKind, claim: Claim, client: Any) -> None:
-        from flows.dispatch import remove_lost_run
+        from flows.dispatch import remove_lost_run, remove_unattached_runs, settle_finished_run
 
         key = f"{kind.name}:{claim.id}"
         self.stats.running.add(key)
@@ -294,6 +295,9 @@ class Worker:
         ok = False
         try:
             await remove_lost_run(client, claim)
+            if key in self._released:
+                self._released.discard(key)
+                await remove_unattached_runs(client, kind, claim.id)
             flow = kind.load_flow()
             await flow(**{kind.param: claim.id, "attempt": claim.attempt})
             ok = True
@@ -306,9 +310,16 @@ class Worker:
         finally:
             # a claim still held after a failed call means the flow never reached its body
             # (Prefect down when the run was created): give it back, same attempt, slow down
-            if not ok and kind.queue.release(self.catalog.db, claim.id, claim.attempt, worker_id()):
+            db = self.catalog.db
+            if not ok and kind.queue.release(db, claim.id, claim.attempt, worker_id()):
                 log.warning("%s %s: run did not start; claim released", kind.name, claim.id)
+                self._released.add(key)
                 await asyncio.sleep(min(5.0, self.options.sweep_seconds * 4))
+            elif not ok and (run_id := kind.queue.done_run(db, claim.id, claim.attempt)):
+                # done in the catalog, but Prefect missed the final state (API outage)
+                task = asyncio.create_task(settle_finished_run(client, run_id, key))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
             self.stats.finished += 1
             metrics.ACTIVE.dec()
             self.stats.running.discard(key)
