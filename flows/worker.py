@@ -45,6 +45,7 @@ class WorkerOptions:
     shutdown_grace_seconds: float = 20.0
     schedule_sync_seconds: float = 15.0
     dispatch: bool = True  # claim work items (every worker may; claims make it safe)
+    metrics_port: int = 0  # Prometheus metrics on 127.0.0.1:PORT (flows/metrics.py); 0 = off
 
 
 @dataclass
@@ -177,6 +178,8 @@ class Worker:
         from prefect.context import AsyncClientContext
 
         install_client_fixes()
+        if self.options.metrics_port:
+            metrics.serve(self.options.metrics_port, self.catalog, self.kinds)
         self.catalog.heartbeat(worker_id())
         if not await self._wait_for_api(stop):
             return

@@ -162,12 +162,9 @@ def worker(
         lease_seconds=cfg.worker_lease_seconds,
         sweep_seconds=cfg.dispatch_interval_seconds,
         dispatch=not no_dispatch,
+        metrics_port=metrics_port,
     )
     w = Worker(Catalog.open(cfg), options)
-    if metrics_port:
-        from flows import metrics
-
-        metrics.serve(metrics_port, w.catalog, w.kinds)
 
     async def main() -> None:
         stop = asyncio.Event()
