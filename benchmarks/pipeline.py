@@ -142,7 +142,10 @@ async def recflow_pipeline(
     while time.time() < deadline:
         # only this phase's recordings: with PostgreSQL both phases share one catalog
         states = [r.status for r in catalog.recordings_by_ids(ids)]
-        if all(st is RecordingStatus.processed for st in states) or RecordingStatus.failed in states:
+        if (
+            all(st is RecordingStatus.processed for st in states)
+            or RecordingStatus.failed in states
+        ):
             break
         await asyncio.sleep(0.2)
     stop.set()

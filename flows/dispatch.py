@@ -21,6 +21,7 @@ import importlib
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 from flows.runtime import get_catalog, worker_id
 
@@ -112,7 +113,7 @@ async def remove_lost_run(client: PrefectClient, claim: Claim) -> None:
     if not claim.previous_run:
         return
     try:
-        run = await client.read_flow_run(claim.previous_run)
+        run = await client.read_flow_run(UUID(claim.previous_run))
     except Exception:
         return  # gone already (or never created)
     if run.state is not None and (
@@ -170,11 +171,11 @@ async def settle_finished_run(client: PrefectClient, run_id: str, item: str) -> 
     delay = 1.0
     for _ in range(40):
         try:
-            run = await client.read_flow_run(run_id)
+            run = await client.read_flow_run(UUID(run_id))
             if run.state is not None and run.state.is_completed():
                 return
             await client.set_flow_run_state(
-                run_id,
+                UUID(run_id),
                 Completed(message="processed; final state recorded after the API came back"),
                 force=True,
             )
