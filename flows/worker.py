@@ -298,7 +298,9 @@ class Worker:
         ok = False
         try:
             await remove_lost_run(client, claim)
-            if key in self._released:
+            if claim.attempt > 0 or key in self._released:
+                # an earlier attempt (or a released claim) may have created a run that never
+                # attached to the claim (killed between claim and attach): find it by name
                 self._released.discard(key)
                 await remove_unattached_runs(client, kind, claim.id)
             flow = kind.load_flow()
