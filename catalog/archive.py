@@ -44,11 +44,10 @@ def _default_formats() -> list[Format]:
 
 
 def validate_cron(expr: str) -> str:
-    from croniter import croniter
+    """As Prefect's scheduler validates it (catalog.schedules)."""
+    from catalog.schedules import validate_cron as prefect_rule
 
-    if not croniter.is_valid(expr):
-        raise ValueError(f"not a valid cron expression: {expr!r}")
-    return expr
+    return prefect_rule(expr)
 
 
 def validate_timezone(tz: str) -> str:

@@ -60,9 +60,9 @@ class Speaker(enum.StrEnum):
 class RecordingStatus(enum.StrEnum):
     """Life of a recording in the catalog; see docs/operations.md for the state diagram."""
 
-    captured = "captured"  # durable on disk and in the catalog, not yet accepted by Prefect
-    dispatched = "dispatched"  # a flow run exists for it
-    processing = "processing"  # a worker claimed that flow run
+    captured = "captured"  # durable on disk and in the catalog, waiting for a worker
+    dispatched = "dispatched"  # v1 only (a run created before any claim); read as captured
+    processing = "processing"  # a worker claimed it (catalog.work_items) and runs its flow
     processed = "processed"  # the one successful run finished
     failed = "failed"  # the run failed with a permanent error; needs a human or a retry
     not_recorded = "not_recorded"  # the recording policy said no: metadata only, no audio, no run

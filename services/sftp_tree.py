@@ -8,7 +8,7 @@ Focus "SFTP Structure" lays it out::
 
 Every call is listed in every format folder, under the UTC day it *ended*; the format folder only
 says what the file is converted to when read. File names are the archive's ``focus`` layout
-(``services.archive_layout``: same fields, same sanitising; a test keeps the two equal). Nothing here
+(``services.archive_layout``: same fields and sanitising; a test keeps the two equal). Nothing here
 knows about SSH: the server (:mod:`services.sftp_server`) maps SFTP requests onto :func:`resolve`,
 :func:`list_dir` and :func:`open_source`.
 
