@@ -4,10 +4,12 @@ For each Prefect backend (SQLite, PostgreSQL) it measures, in the same run and a
 concurrency:
 - bare: a trivial async Prefect flow called N times (bounded by the same semaphore), the floor
   any Prefect-based design pays;
-- recflow/null: captured recordings through the dispatcher and the in-process worker, with a
+- recflow/null: captured recordings claimed by the in-process worker (claim first, then run), with a
   NULL transcriber (benchmark only: returns an empty transcript) to isolate orchestration;
 - recflow/whisper: the same with real faster-whisper transcription (fewer recordings).
-Reports recordings/s, p50/p95 capture→done, overhead vs bare, lost and duplicated runs.
+Reports recordings/s, p50/p95 capture→done, ratio to bare, lost and duplicated recordings, flow
+runs per recording by state (exactly one Completed and nothing else is the target), and CPU ms per
+recording in the worker (this process) and in the Prefect server process.
 
     .venv/bin/python benchmarks/pipeline.py [--n 200] [--n-whisper 20] [--backends sqlite,postgresql]
 """
@@ -68,10 +70,18 @@ async def bare(n: int, concurrency: int) -> dict[str, float]:
             await trivial(str(i))
             lat.append(time.perf_counter() - t)
 
-    await trivial("warm-up")
-    t0 = time.perf_counter()
-    await asyncio.gather(*(one(i) for i in range(n)))
-    wall = time.perf_counter() - t0
+    from prefect.context import AsyncClientContext
+
+    from flows.worker import install_client_fixes
+
+    install_client_fixes()  # the same client set-up as the worker, so the ratio is fair
+    # and one long-lived client context
+    async with AsyncClientContext.get_or_create():
+        await trivial("warm-up")
+        cpu0, server0 = time.process_time(), server_cpu_seconds()
+        t0 = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(n)))
+        wall = time.perf_counter() - t0
     return {
         "n": n,
         "rate": n / wall,
@@ -79,6 +89,10 @@ async def bare(n: int, concurrency: int) -> dict[str, float]:
         "p95": pct(lat, 0.95),
         "lost": 0,
         "dup": 0,
+        "one_completed": n,
+        "other_states": {},
+        "cpu_ms_worker": 1000 * (time.process_time() - cpu0) / n,
+        "cpu_ms_server": 1000 * (server_cpu_seconds() - server0) / n,
     }
 
 
@@ -116,6 +130,7 @@ async def recflow_pipeline(
             raise SystemExit(f"warm-up recording failed: {state.error}")
         await asyncio.sleep(0.1)
     ids = []
+    cpu0, server0 = time.process_time(), server_cpu_seconds()
     t0 = time.time()
     for i in range(n):
         ids.append(
@@ -140,8 +155,10 @@ async def recflow_pipeline(
     lat = [(r.processed_at - r.created_at).total_seconds() for r in done if r.processed_at]
     wall = max((r.processed_at for r in done), default=None)
     rate = len(done) / ((wall.timestamp() - t0) if wall else float("inf"))
-    # duplicates: Completed flow runs per recording, straight from Prefect
-    completed: dict[str, int] = {}
+    cpu_worker = time.process_time() - cpu0
+    cpu_server = server_cpu_seconds() - server0
+    # flow runs per recording, by state, straight from Prefect
+    by_rec: dict[str, list[str]] = {}
     async with get_client() as client:
         offset = 0
         while True:
@@ -150,18 +167,39 @@ async def recflow_pipeline(
                 break
             for r in runs:
                 rid = (r.parameters or {}).get("recording_id")
-                if rid and r.state and r.state.is_completed():
-                    completed[rid] = completed.get(rid, 0) + 1
+                if rid:
+                    by_rec.setdefault(rid, []).append(r.state.type.value if r.state else "NONE")
             offset += len(runs)
-    dup = sum(1 for rid in ids if completed.get(rid, 0) > 1)
+    mine = [by_rec.get(rid, []) for rid in ids]
+    other: dict[str, int] = {}
+    for states in mine:
+        for st in states:
+            if st != "COMPLETED":
+                other[st] = other.get(st, 0) + 1
     return {
         "n": n,
         "rate": rate,
         "p50": pct(lat, 0.5),
         "p95": pct(lat, 0.95),
         "lost": n - len(done),
-        "dup": dup,
+        "dup": sum(1 for states in mine if states.count("COMPLETED") > 1),
+        "one_completed": sum(1 for states in mine if states == ["COMPLETED"]),
+        "other_states": other,
+        "cpu_ms_worker": 1000 * cpu_worker / max(1, n),
+        "cpu_ms_server": 1000 * cpu_server / max(1, n),
     }
+
+
+def server_cpu_seconds() -> float:
+    """CPU time (user + system) of the Prefect server process so far (Linux /proc)."""
+    pid = os.environ.get("BENCH_SERVER_PID")
+    if not pid:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def child(args: argparse.Namespace) -> None:
@@ -197,13 +235,16 @@ def run_backend(backend: str, args: argparse.Namespace, audio: Path) -> dict[str
         db_url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}_prefect"
         catalog_url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}_catalog"
     server = PrefectServer(tmp / "prefect", database_url=db_url).start()
-    concurrency = args.concurrency or (1 if backend == "sqlite" else 10)  # as `recflow worker`
+    from flows.worker import default_concurrency
+
+    concurrency = args.concurrency or default_concurrency(backend)  # as `recflow worker`
     try:
         env = child_env(
             tmp / "data",
             PREFECT_API_URL=server.api_url,
             PREFECT_LOGGING_LEVEL="ERROR",
             BENCH_BACKEND=backend,
+            BENCH_SERVER_PID=str(server.proc.pid if server.proc else ""),
         )
         if catalog_url:
             env["BENCH_CATALOG_URL"] = catalog_url
@@ -273,12 +314,17 @@ def main() -> None:
         f"\npipeline benchmark ({os.cpu_count()} cores; audio {audio.name}, "
         f"{time.strftime('%Y-%m-%d')})\n"
     )
-    print("| backend | mode | conc | N | recordings/s | p50 s | p95 s | vs bare | lost | dup |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print(
+        "| backend | mode | conc | N | recordings/s | p50 s | p95 s | vs bare | lost | dup "
+        "| one Completed run | other run states | CPU ms/rec worker | CPU ms/rec server |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for backend, mode, v, ratio in rows:
         print(
-            f"| {backend} | {mode} | {v['concurrency']} | {v['n']} | {v['rate']:.2f} | {v['p50']:.2f} | "
-            f"{v['p95']:.2f} | {ratio:.2f} | {v['lost']} | {v['dup']} |"
+            f"| {backend} | {mode} | {v['concurrency']} | {v['n']} | {v['rate']:.2f} "
+            f"| {v['p50']:.2f} | {v['p95']:.2f} | {ratio:.2f} | {v['lost']} | {v['dup']} "
+            f"| {v['one_completed']}/{v['n']} | {v['other_states'] or '-'} "
+            f"| {v['cpu_ms_worker']:.0f} | {v['cpu_ms_server']:.0f} |"
         )
     print(
         "\nbare = trivial async flow + 1 task called in-process at the same concurrency;"

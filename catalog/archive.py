@@ -44,11 +44,10 @@ def _default_formats() -> list[Format]:
 
 
 def validate_cron(expr: str) -> str:
-    from croniter import croniter
+    """As Prefect's scheduler validates it (catalog.schedules)."""
+    from catalog.schedules import validate_cron as prefect_rule
 
-    if not croniter.is_valid(expr):
-        raise ValueError(f"not a valid cron expression: {expr!r}")
-    return expr
+    return prefect_rule(expr)
 
 
 def validate_timezone(tz: str) -> str:
@@ -86,6 +85,9 @@ class ArchiveDestination(BaseModel):
     metadata_sidecar: bool = Field(False, description="Write a JSON metadata file next to each")
     transcript: bool = Field(
         False, description="Write the transcript next to each file (waits for transcription)"
+    )
+    sms_csv: bool = Field(
+        False, description="Also deliver the monthly SMS CSVs (CSV/Monthly/YYYY/MM/<file>)"
     )
     enabled: bool = Field(True, description="Disabled archives keep their ledger but do not run")
     concurrency: int = Field(8, ge=1, le=64, description="Uploads in flight at a time")

@@ -159,7 +159,9 @@ class Directory:
             if missing:
                 raise DirectoryError(f"no such group: {', '.join(missing)}")
             want = {r.id for r in rows}
-            have = set(s.scalars(select(DirMemberRow.group_id).where(DirMemberRow.user_id == user_id)))
+            have = set(
+                s.scalars(select(DirMemberRow.group_id).where(DirMemberRow.user_id == user_id))
+            )
             if want == have:
                 return False
             s.execute(
@@ -286,16 +288,22 @@ class Directory:
         """The groups a user belongs to (and their subgroups), the members of those, and all
         their numbers; plus the user's own numbers."""
         with self.db.session() as s:
-            direct = set(s.scalars(select(DirMemberRow.group_id).where(DirMemberRow.user_id == user_id)))
+            direct = set(
+                s.scalars(select(DirMemberRow.group_id).where(DirMemberRow.user_id == user_id))
+            )
             groups = set(direct)
             if direct:
                 groups |= set(
-                    s.scalars(select(DirGroupRow.id).where(DirGroupRow.parent_id.in_(sorted(direct))))
+                    s.scalars(
+                        select(DirGroupRow.id).where(DirGroupRow.parent_id.in_(sorted(direct)))
+                    )
                 )
             members = (
                 set(
                     s.scalars(
-                        select(DirMemberRow.user_id).where(DirMemberRow.group_id.in_(sorted(groups)))
+                        select(DirMemberRow.user_id).where(
+                            DirMemberRow.group_id.in_(sorted(groups))
+                        )
                     )
                 )
                 if groups
@@ -303,7 +311,9 @@ class Directory:
             )
         members.add(user_id)
         own = self.numbers_of([user_id])
-        return Scope(frozenset(groups), frozenset(members), self.numbers_of(members) | own, own)
+        return Scope(
+            frozenset(groups), frozenset(members), self.numbers_of(frozenset(members)) | own, own
+        )
 
     # ------------------------------------------------------------ recording policy
 
@@ -339,7 +349,11 @@ def request_call_command(catalog: Catalog, call_id: str, action: str, requested_
         raise DirectoryError(f"unknown action {action!r}")
     with catalog.db.session() as s:
         row = CallCommandRow(
-            call_id=call_id, action=action, requested_by=requested_by, created_at=utcnow(), outcome=""
+            call_id=call_id,
+            action=action,
+            requested_by=requested_by,
+            created_at=utcnow(),
+            outcome="",
         )
         s.add(row)
         s.flush()

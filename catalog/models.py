@@ -7,11 +7,12 @@ SQLAlchemy rows in ``catalog.tables`` are only their storage shape.
 from __future__ import annotations
 
 import enum
+import ipaddress
 import uuid
 from datetime import UTC, datetime
-from typing import Any, overload
+from typing import Annotated, Any, overload
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, WrapValidator, field_validator
 
 
 def new_id() -> str:
@@ -59,9 +60,9 @@ class Speaker(enum.StrEnum):
 class RecordingStatus(enum.StrEnum):
     """Life of a recording in the catalog; see docs/operations.md for the state diagram."""
 
-    captured = "captured"  # durable on disk and in the catalog, not yet accepted by Prefect
-    dispatched = "dispatched"  # a flow run exists for it
-    processing = "processing"  # a worker claimed that flow run
+    captured = "captured"  # durable on disk and in the catalog, waiting for a worker
+    dispatched = "dispatched"  # v1 only (a run created before any claim); read as captured
+    processing = "processing"  # a worker claimed it (catalog.work_items) and runs its flow
     processed = "processed"  # the one successful run finished
     failed = "failed"  # the run failed with a permanent error; needs a human or a retry
     not_recorded = "not_recorded"  # the recording policy said no: metadata only, no audio, no run
@@ -237,6 +238,36 @@ class AccountFeatures(BaseModel):
         return ReviewMode.parse(value)
 
 
+def normalize_networks(entries: list[str]) -> list[str]:
+    """Addresses and CIDRs as ``ipaddress`` writes them (``192.0.2.1`` -> ``192.0.2.1/32``,
+    host bits cleared); raises ValueError naming every entry that is neither."""
+    out: list[str] = []
+    bad: list[str] = []
+    for raw in entries:
+        entry = str(raw).strip()
+        if not entry:
+            continue
+        try:
+            out.append(str(ipaddress.ip_network(entry, strict=False)))
+        except ValueError:
+            bad.append(entry)
+    if bad:
+        raise ValueError("not an IP address or CIDR: " + ", ".join(repr(b[:60]) for b in bad))
+    return out
+
+
+def _networks(value: Any, handler: Any, info: ValidationInfo) -> list[str]:
+    entries: list[str] = handler(value)
+    if info.context and info.context.get("stored"):
+        return entries  # what is already stored loads as it is (the gate skips bad entries)
+    return normalize_networks(entries)
+
+
+NetworkList = Annotated[list[str], WrapValidator(_networks)]
+"""A list of IP addresses/CIDRs, validated and normalised wherever it enters: the config file,
+the portal form and the API all build :class:`AccountSettings`."""
+
+
 class AccountSettings(BaseModel):
     """Account-wide settings (the Focus account screen). One row per account."""
 
@@ -248,6 +279,6 @@ class AccountSettings(BaseModel):
     telephony_guid: str = Field(default_factory=new_id, description="Telephony GUID (read-only)")
     features: AccountFeatures = Field(default_factory=AccountFeatures)
     legal_hold: bool = Field(False, description="Account-wide legal hold: nothing is deleted")
-    ip_allow_list: list[str] = Field(
+    ip_allow_list: NetworkList = Field(
         default_factory=list, description="CIDRs allowed to the portal"
     )

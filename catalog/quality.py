@@ -7,12 +7,12 @@ Only this module and ``catalog.manifests`` read these tables for quality feature
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Float, and_, case, cast, false, func, or_, select
+from sqlalchemy import and_, case, false, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from catalog.models import Recording, assume_utc
@@ -132,27 +132,107 @@ def _aggregates() -> list[Any]:
 
 @dataclass(frozen=True)
 class CallAggregate:
+    """Additive figures of a set of calls (so per-user sums can be combined exactly)."""
+
     key: str
-    calls: int
-    total_seconds: float
-    inbound: int
-    outbound: int
+    calls: int = 0
+    total_seconds: float = 0.0
+    inbound: int = 0
+    outbound: int = 0
+    reviews: int = 0  # scored reviews of these calls
+    score_sum: float = 0.0
 
+    def __add__(self, o: CallAggregate) -> CallAggregate:
+        return CallAggregate(
+            self.key,
+            self.calls + o.calls,
+            self.total_seconds + o.total_seconds,
+            self.inbound + o.inbound,
+            self.outbound + o.outbound,
+            self.reviews + o.reviews,
+            self.score_sum + o.score_sum,
+        )
 
-def _agg(key: Any, row: Any) -> CallAggregate:
-    return CallAggregate(
-        key=str(key),
-        calls=int(row.calls or 0),
-        total_seconds=float(row.total or 0.0),
-        inbound=int(row.inbound or 0),
-        outbound=int(row.outbound or 0),
-    )
+    def __sub__(self, o: CallAggregate) -> CallAggregate:
+        return CallAggregate(
+            self.key,
+            self.calls - o.calls,
+            self.total_seconds - o.total_seconds,
+            self.inbound - o.inbound,
+            self.outbound - o.outbound,
+            self.reviews - o.reviews,
+            self.score_sum - o.score_sum,
+        )
+
+    @property
+    def average_score(self) -> float | None:
+        return round(self.score_sum / self.reviews, 2) if self.reviews else None
 
 
 def _day(catalog: Catalog) -> Any:
     if catalog.db.is_sqlite:
-        return func.date(RecordingRow.started_at)
+        # started_at is stored as 'YYYY-MM-DD HH:MM:SS…' (UTC): the first ten characters are
+        # the day, far cheaper than date() per row
+        return func.substr(RecordingRow.started_at, 1, 10)
     return func.to_char(func.timezone("UTC", RecordingRow.started_at), "YYYY-MM-DD")
+
+
+def _key_columns(catalog: Catalog, by: str) -> list[Any]:
+    return {
+        "all": [],
+        "day": [_day(catalog)],
+        "direction": [RecordingRow.direction],
+        "from": [RecordingRow.from_number],
+        "to": [RecordingRow.to_number],
+        "pair": [RecordingRow.from_number, RecordingRow.to_number],
+    }[by]
+
+
+def _keyed(
+    catalog: Catalog,
+    visibility: Visibility,
+    period: Period,
+    by: str,
+    extra: Sequence[ColumnElement[bool]] = (),
+) -> dict[tuple[str, ...], CallAggregate]:
+    """Calls and their scored reviews, grouped by ``by``: two grouped queries in all."""
+    from catalog.reviews import ReviewRow
+
+    cols = _key_columns(catalog, by)
+    where = [*_where(catalog, visibility, period), *extra]
+    out: dict[tuple[str, ...], CallAggregate] = {}
+    with catalog.db.session() as s:
+        q = select(*cols, *_aggregates()).where(*where)
+        if cols:
+            q = q.group_by(*cols)
+        for row in s.execute(q):
+            key = tuple(str(v) for v in row[: len(cols)])
+            if not cols and not row.calls:
+                continue
+            out[key] = CallAggregate(
+                "/".join(key) or "all",
+                int(row.calls or 0),
+                float(row.total or 0.0),
+                int(row.inbound or 0),
+                int(row.outbound or 0),
+            )
+        # scored reviews are few next to calls: read them, then look up their calls by id in
+        # chunks (a SQL join lets the planner scan every call of the period instead)
+        scores: dict[str, tuple[int, float]] = {}
+        for rid, score in s.execute(
+            select(ReviewRow.recording_id, ReviewRow.score).where(ReviewRow.score.is_not(None))
+        ):
+            n, total = scores.get(rid, (0, 0.0))
+            scores[rid] = (n + 1, total + float(score))
+        ids = sorted(scores)
+        for i in range(0, len(ids), 500):
+            q = select(RecordingRow.id, *cols).where(RecordingRow.id.in_(ids[i : i + 500]), *where)
+            for row in s.execute(q):
+                key = tuple(str(v) for v in row[1:])
+                n, total = scores[row[0]]
+                base = out.get(key, CallAggregate("/".join(key) or "all"))
+                out[key] = base + CallAggregate(base.key, reviews=n, score_sum=total)
+    return out
 
 
 def aggregate_calls(
@@ -163,25 +243,61 @@ def aggregate_calls(
     by: str = "all",
     numbers: Sequence[str] | None = None,
 ) -> list[CallAggregate]:
-    """Counts, durations and directions of the visible calls in ``period``.
+    """Counts, durations, directions and evaluation sums of the visible calls in ``period``.
 
-    ``by``: ``all`` (one row), ``day`` (YYYY-MM-DD, UTC) or ``direction``; ``numbers`` narrows
-    to calls with one of those numbers as a party (per-user and per-group rows)."""
-    where = _where(catalog, visibility, period, numbers)
-    with catalog.db.session() as s:
-        if by == "all":
-            row = s.execute(select(*_aggregates()).where(*where)).one()
-            return [_agg("all", row)]
-        col = {"day": _day(catalog), "direction": RecordingRow.direction}[by]
-        q = select(col.label("k"), *_aggregates()).where(*where).group_by(col).order_by(col)
-        return [_agg(r.k, r) for r in s.execute(q)]
+    ``by``: ``all`` (one row, also when empty), ``day`` (YYYY-MM-DD, UTC) or ``direction``;
+    ``numbers`` narrows to calls with one of those numbers as a party."""
+    extra = []
+    if numbers is not None:
+        nums = sorted(set(numbers))
+        extra.append(
+            or_(RecordingRow.from_number.in_(nums), RecordingRow.to_number.in_(nums))
+            if nums
+            else false()
+        )
+    rows = _keyed(catalog, visibility, period, by, extra)
+    if by == "all":
+        return [rows.get((), CallAggregate("all"))]
+    return [rows[k] for k in sorted(rows)]
 
 
-def average_duration(catalog: Catalog, visibility: Visibility, period: Period) -> float:
-    where = _where(catalog, visibility, period)
-    with catalog.db.session() as s:
-        value = s.scalar(select(func.avg(cast(RecordingRow.duration_seconds, Float))).where(*where))
-    return float(value or 0.0)
+def aggregate_by_owner(
+    catalog: Catalog,
+    visibility: Visibility,
+    period: Period,
+    owners: Mapping[str, Sequence[str]],
+) -> dict[str, CallAggregate]:
+    """Per owner (a user, a group) the calls with one of the owner's numbers as a party, in
+    three grouped queries whatever the number of owners: by caller, by callee, and the calls
+    where both parties are owners' numbers (subtracted once: inclusion–exclusion)."""
+    everyone = sorted({n for nums in owners.values() for n in nums})
+    if not everyone:
+        return {}
+    by_from = _keyed(catalog, visibility, period, "from", [RecordingRow.from_number.in_(everyone)])
+    by_to = _keyed(catalog, visibility, period, "to", [RecordingRow.to_number.in_(everyone)])
+    both = _keyed(
+        catalog,
+        visibility,
+        period,
+        "pair",
+        [RecordingRow.from_number.in_(everyone), RecordingRow.to_number.in_(everyone)],
+    )
+    owners_of: dict[str, set[str]] = {}
+    for owner, nums in owners.items():
+        for n in nums:
+            owners_of.setdefault(n, set()).add(owner)
+    sums = {owner: CallAggregate(owner) for owner in owners}
+    for (n,), a in by_from.items():
+        for owner in owners_of.get(n, ()):
+            sums[owner] = sums[owner] + a
+    for (n,), a in by_to.items():
+        for owner in owners_of.get(n, ()):
+            sums[owner] = sums[owner] + a
+    for (f, t), a in both.items():
+        # counted once as caller and once as callee for an owner of both numbers
+        for owner in owners_of.get(f, set()) & owners_of.get(t, set()):
+            sums[owner] = sums[owner] - a
+    return sums
 
 
 def top_rule_matches(
@@ -255,3 +371,39 @@ def iter_recordings(catalog: Catalog, batch: int = 500) -> Iterator[Recording]:
             return
         yield from rows
         after = rows[-1].id
+
+
+def score_trend(
+    catalog: Catalog,
+    visibility: Visibility,
+    period: Period,
+    *,
+    agents: Sequence[str] | None = None,
+) -> list[tuple[str, str, int, float]]:
+    """(agent, UTC day of the review, reviews, average score) for scored reviews of visible
+    calls, optionally only for ``agents``."""
+    from catalog.reviews import ReviewRow
+
+    day = (
+        func.date(ReviewRow.created_at)
+        if catalog.db.is_sqlite
+        else func.to_char(func.timezone("UTC", ReviewRow.created_at), "YYYY-MM-DD")
+    )
+    q = (
+        select(ReviewRow.agent, day.label("d"), func.count(), func.avg(ReviewRow.score))
+        .join(RecordingRow, RecordingRow.id == ReviewRow.recording_id)
+        .where(ReviewRow.score.is_not(None))
+        .group_by(ReviewRow.agent, day)
+        .order_by(ReviewRow.agent, day)
+    )
+    vis = visible_clause(visibility)
+    if vis is not None:
+        q = q.where(vis)
+    if period.since:
+        q = q.where(ReviewRow.created_at >= _ts(catalog, period.since))
+    if period.until:
+        q = q.where(ReviewRow.created_at < _ts(catalog, period.until))
+    if agents is not None:
+        q = q.where(ReviewRow.agent.in_(list(agents)))
+    with catalog.db.session() as s:
+        return [(a, str(d), int(n), float(avg)) for a, d, n, avg in s.execute(q)]

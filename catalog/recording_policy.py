@@ -246,7 +246,9 @@ def endpoint_setting(
     return None
 
 
-def decide_leg(policy: RecordingPolicy, ep: Endpoint | None, direction: str, scope: str) -> Decision:
+def decide_leg(
+    policy: RecordingPolicy, ep: Endpoint | None, direction: str, scope: str
+) -> Decision:
     where = f"{direction}.{scope}"
     account: tuple[Mode, str] = (
         policy.account.get(direction, scope) or policy.default,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +73,16 @@ def _row_values(rec: Recording) -> dict[str, Any]:
     data["direction"] = rec.direction.value
     data["status"] = rec.status.value
     return data
+
+
+RECORDINGS = work_items.WorkQueue(
+    RecordingRow,
+    ready=RecordingStatus.captured,
+    processing=RecordingStatus.processing,
+    done=RecordingStatus.processed,
+    failed=RecordingStatus.failed,
+    legacy_ready=(RecordingStatus.dispatched,),
+)
 
 
 class Catalog:
@@ -157,88 +167,50 @@ class Catalog:
             ).all()
             return {status: n for status, n in rows}
 
-    def count_status(self, status: RecordingStatus) -> int:
-        with self.db.session() as s:
-            q = (
-                select(func.count())
-                .select_from(RecordingRow)
-                .where(RecordingRow.status == status.value)
-            )
-            return int(s.scalar(q) or 0)
-
     def update_recording(self, recording_id: str, **values: Any) -> None:
         if "metadata" in values:
             values["metadata_"] = values.pop("metadata")
         with self.db.session() as s:
             s.execute(update(RecordingRow).where(RecordingRow.id == recording_id).values(**values))
 
-    # ---------------------------------------------------------------- dispatch state machine
+    # ---------------------------------------------------------------- work-item state machine
+    # (catalog.work_items: claim first, then run; one lease rule for recordings and SMS)
 
-    def pending_dispatch(self, limit: int = 100) -> list[Recording]:
-        """Recordings that are durable but not yet accepted by Prefect."""
-        q = (
-            select(RecordingRow)
-            .where(RecordingRow.status == RecordingStatus.captured.value)
-            .order_by(RecordingRow.created_at)
-            .limit(limit)
-        )
-        with self.db.session() as s:
-            return [recording_from_row(r) for r in s.scalars(q)]
+    def claim_recordings(self, worker_id: str, limit: int) -> list[work_items.Claim]:
+        """Claim up to ``limit`` captured recordings for ``worker_id``, oldest first."""
+        return RECORDINGS.claim_next(self.db, worker_id, limit)
 
-    def mark_dispatched(self, recording_id: str, attempt: int, flow_run_id: str) -> bool:
-        return self._transition(
-            recording_id,
-            attempt,
-            {RecordingStatus.captured},
-            status=RecordingStatus.dispatched.value,
-            flow_run_id=flow_run_id,
-        )
+    def claim(
+        self, recording_id: str, attempt: int, worker_id: str, flow_run_id: str | None = None
+    ) -> bool:
+        """Claim one captured recording at ``attempt`` (and attach its run when given). Fails
+        when another worker holds it or the attempt is stale."""
+        if not RECORDINGS.claim(self.db, recording_id, attempt, worker_id):
+            return False
+        if flow_run_id:
+            RECORDINGS.attach_run(self.db, recording_id, attempt, worker_id, flow_run_id)
+        return True
 
-    def claim(self, recording_id: str, attempt: int, worker_id: str, flow_run_id: str) -> bool:
-        """A worker takes a recording's run. Fails when another worker holds it or the attempt
-        is stale (the recording was handed out again after a crash)."""
-        return self._transition(
-            recording_id,
-            attempt,
-            {RecordingStatus.captured, RecordingStatus.dispatched},
-            status=RecordingStatus.processing.value,
-            claimed_by=worker_id,
-            flow_run_id=flow_run_id,
-        )
+    def claim_rerun(self, recording_id: str, worker_id: str) -> work_items.Claim | None:
+        """Re-process on demand under the next attempt; None while another worker holds it."""
+        return RECORDINGS.claim_rerun(self.db, recording_id, worker_id)
+
+    def attach_run(self, recording_id: str, attempt: int, worker_id: str, flow_run_id: str) -> bool:
+        """Record the flow run of a claim; False when the caller does not hold the claim."""
+        return RECORDINGS.attach_run(self.db, recording_id, attempt, worker_id, flow_run_id)
 
     def complete(self, recording_id: str, attempt: int, worker_id: str) -> bool:
         """The one successful finish. False when this run lost its claim (a stale run)."""
-        with self.db.session() as s:
-            res = s.execute(
-                update(RecordingRow)
-                .where(
-                    RecordingRow.id == recording_id,
-                    RecordingRow.attempt == attempt,
-                    RecordingRow.status == RecordingStatus.processing.value,
-                    RecordingRow.claimed_by == worker_id,
-                )
-                .values(
-                    status=RecordingStatus.processed.value,
-                    processed_at=utcnow(),
-                    status_changed_at=utcnow(),
-                    claimed_by=None,
-                    error="",
-                )
-            )
-            return res.rowcount == 1  # type: ignore[attr-defined, no-any-return]
+        return RECORDINGS.complete(self.db, recording_id, attempt, worker_id)
 
-    def fail(self, recording_id: str, attempt: int, error: str) -> None:
-        with self.db.session() as s:
-            s.execute(
-                update(RecordingRow)
-                .where(RecordingRow.id == recording_id, RecordingRow.attempt == attempt)
-                .values(
-                    status=RecordingStatus.failed.value,
-                    error=error[:2000],
-                    claimed_by=None,
-                    status_changed_at=utcnow(),
-                )
-            )
+    def fail(
+        self, recording_id: str, attempt: int, error: str, worker_id: str | None = None
+    ) -> bool:
+        return RECORDINGS.fail(self.db, recording_id, attempt, error, worker_id)
+
+    def release(self, recording_id: str, attempt: int, worker_id: str) -> bool:
+        """Give a claim back (its run could not start); ready again under the same attempt."""
+        return RECORDINGS.release(self.db, recording_id, attempt, worker_id)
 
     def requeue(
         self,
@@ -251,30 +223,22 @@ class Catalog:
 
         After ``max_attempts`` the recording is marked failed instead: a recording that kills
         every worker that touches it must not loop forever."""
-        return work_items.requeue(
-            self.db,
-            RecordingRow,
-            recording_id,
-            from_statuses=from_statuses,
-            to=RecordingStatus.captured,
-            failed=RecordingStatus.failed,
-            max_attempts=max_attempts,
-            claimed_by=None,
+        return RECORDINGS.requeue(
+            self.db, recording_id, from_statuses=from_statuses, max_attempts=max_attempts
         )
 
-    def _transition(
-        self, recording_id: str, attempt: int, from_: set[RecordingStatus], **values: Any
-    ) -> bool:
-        return work_items.transition(self.db, RecordingRow, recording_id, attempt, from_, **values)
+    def orphaned_claims(self, lease_seconds: float) -> list[work_items.Claim]:
+        """Recordings held by workers that stopped heartbeating (crashed or killed)."""
+        return RECORDINGS.orphaned(self.db, lease_seconds)
 
-    def stale_dispatched(self, cutoff: datetime) -> list[Recording]:
-        """Rows handed to Prefect before ``cutoff`` that no worker has claimed yet."""
-        q = select(RecordingRow).where(
-            RecordingRow.status == RecordingStatus.dispatched.value,
-            RecordingRow.status_changed_at < cutoff,
-        )
+    def count_status(self, status: RecordingStatus) -> int:
         with self.db.session() as s:
-            return [recording_from_row(r) for r in s.scalars(q.limit(500))]
+            q = (
+                select(func.count())
+                .select_from(RecordingRow)
+                .where(RecordingRow.status == status.value)
+            )
+            return int(s.scalar(q) or 0)
 
     # ---------------------------------------------------------------- workers
 
@@ -295,20 +259,26 @@ class Catalog:
             else:
                 row.heartbeat_at = now
 
+    def list_workers(self) -> list[dict[str, Any]]:
+        """Workers that have heartbeated (id, hostname, pid, heartbeat age in seconds)."""
+        now = utcnow()
+        with self.db.session() as s:
+            rows = s.scalars(select(WorkerRow).order_by(WorkerRow.started_at)).all()
+            return [
+                {
+                    "id": r.id,
+                    "hostname": r.hostname,
+                    "pid": r.pid,
+                    "heartbeat_age_s": round(
+                        (now - (assume_utc(r.heartbeat_at) or now)).total_seconds(), 1
+                    ),
+                }
+                for r in rows
+            ]
+
     def retire_worker(self, worker_id: str) -> None:
         with self.db.session() as s:
             s.execute(delete(WorkerRow).where(WorkerRow.id == worker_id))
-
-    def orphaned_claims(self, lease_seconds: float) -> list[Recording]:
-        """Recordings held by workers that stopped heartbeating (crashed or killed)."""
-        cutoff = utcnow() - timedelta(seconds=lease_seconds)
-        with self.db.session() as s:
-            live = select(WorkerRow.id).where(WorkerRow.heartbeat_at >= cutoff)
-            q = select(RecordingRow).where(
-                RecordingRow.status == RecordingStatus.processing.value,
-                or_(RecordingRow.claimed_by.is_(None), RecordingRow.claimed_by.not_in(live)),
-            )
-            return [recording_from_row(r) for r in s.scalars(q)]
 
     # ---------------------------------------------------------------- transcripts
 
@@ -442,7 +412,7 @@ class Catalog:
             acct = AccountSettings()
             self.put_document("account", acct.model_dump(mode="json"))
             return acct
-        return AccountSettings.model_validate(doc)
+        return AccountSettings.model_validate(doc, context={"stored": True})
 
     def save_account(self, account: AccountSettings) -> None:
         self.put_document("account", account.model_dump(mode="json"))

@@ -15,15 +15,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import Float, Index, Integer, String, delete, func, select
+from sqlalchemy import Float, Index, Integer, String, delete, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from catalog.models import assume_utc, utcnow
-from catalog.tables import Base, RecordingRow
+from catalog.tables import Base
 
 if TYPE_CHECKING:
-    from catalog.portal_queries import Visibility
-    from catalog.quality import Period
     from catalog.repository import Catalog
 
 TEMPLATES_KEY = "review_templates"
@@ -191,61 +189,3 @@ def delete_reviews_of(catalog: Catalog, recording_ids: list[str]) -> int:
     with catalog.db.session() as s:
         result = s.execute(delete(ReviewRow).where(ReviewRow.recording_id.in_(recording_ids)))
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-
-def score_trend(
-    catalog: Catalog,
-    visibility: Visibility,
-    period: Period,
-    *,
-    agents: Sequence[str] | None = None,
-) -> list[tuple[str, str, int, float]]:
-    """(agent, UTC day of the review, reviews, average score) for scored reviews of visible
-    calls, optionally only for ``agents``."""
-    from catalog.quality import _ts, visible_clause
-
-    day = (
-        func.date(ReviewRow.created_at)
-        if catalog.db.is_sqlite
-        else func.to_char(func.timezone("UTC", ReviewRow.created_at), "YYYY-MM-DD")
-    )
-    q = (
-        select(ReviewRow.agent, day.label("d"), func.count(), func.avg(ReviewRow.score))
-        .join(RecordingRow, RecordingRow.id == ReviewRow.recording_id)
-        .where(ReviewRow.score.is_not(None))
-        .group_by(ReviewRow.agent, day)
-        .order_by(ReviewRow.agent, day)
-    )
-    vis = visible_clause(visibility)
-    if vis is not None:
-        q = q.where(vis)
-    if period.since:
-        q = q.where(ReviewRow.created_at >= _ts(catalog, period.since))
-    if period.until:
-        q = q.where(ReviewRow.created_at < _ts(catalog, period.until))
-    if agents is not None:
-        q = q.where(ReviewRow.agent.in_(list(agents)))
-    with catalog.db.session() as s:
-        return [(a, str(d), int(n), float(avg)) for a, d, n, avg in s.execute(q)]
-
-
-def score_summary(
-    catalog: Catalog,
-    visibility: Visibility,
-    period: Period,
-    numbers: Sequence[str] | None = None,
-    direction: str | None = None,
-) -> tuple[int, float | None]:
-    """(scored reviews, average score) over visible calls started in ``period``."""
-    from catalog.quality import _where
-
-    q = (
-        select(func.count(), func.avg(ReviewRow.score))
-        .join(RecordingRow, RecordingRow.id == ReviewRow.recording_id)
-        .where(ReviewRow.score.is_not(None), *_where(catalog, visibility, period, numbers))
-    )
-    if direction is not None:
-        q = q.where(RecordingRow.direction == direction)
-    with catalog.db.session() as s:
-        n, avg = s.execute(q).one()
-    return int(n or 0), (round(float(avg), 2) if avg is not None else None)

@@ -10,6 +10,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from catalog.keys import KeyRing, keyring
+
 
 class RecflowSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RECFLOW_", extra="ignore")
@@ -20,6 +22,11 @@ class RecflowSettings(BaseSettings):
     database_url: str = Field("", description="SQLAlchemy URL; SQLite under data_dir when empty")
     secret_key: SecretStr | None = Field(
         None, description="Encrypts stored secrets, signs sessions"
+    )
+    secret_key_previous: SecretStr | None = Field(
+        None,
+        description="Previous secret key(s), comma-separated, newest first: still read while "
+        "`recflow secrets rotate` moves stored secrets to the current key",
     )
     worker_concurrency: int = Field(0, description="Flow runs at a time per worker; 0 = by backend")
     worker_lease_seconds: float = Field(30.0, description="A worker silent this long is dead")
@@ -54,6 +61,16 @@ class RecflowSettings(BaseSettings):
             with os.fdopen(fd, "w") as f:
                 f.write(secrets.token_urlsafe(32))
         return path.read_text().strip()
+
+    def previous_secret_keys(self) -> list[str]:
+        if self.secret_key_previous is None:
+            return []
+        raw = self.secret_key_previous.get_secret_value()
+        return [k.strip() for k in raw.split(",") if k.strip()]
+
+    def keyring(self) -> KeyRing:
+        """The current and previous keys."""
+        return keyring(self.resolved_secret_key(), self.previous_secret_keys())
 
 
 @lru_cache

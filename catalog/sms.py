@@ -7,9 +7,9 @@ transaction, so a bad message is rejected with the field named and nothing half-
 retransmitted SIP MESSAGE (same Call-ID and content) or a retried API call (same numbers,
 timestamp and text) maps to the same ``dedup_key`` and returns the row already stored.
 
-Life of a message: ``pending`` (durable, not yet handed to Prefect) → ``dispatched`` (a
-``sms-to-email`` flow run exists) → ``processing`` (a run claimed it) → ``processed`` | ``failed``.
-Every transition is a compare-and-set, as for recordings.
+Life of a message: ``pending`` (durable, waiting for a worker) → ``processing`` (a worker claimed
+it and runs ``sms-to-email``) → ``processed`` | ``failed``: the work-item state machine of
+``catalog.work_items``, shared with recordings (same claim, lease and requeue rules).
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ _SENDER_ID = re.compile(r"^[A-Za-z0-9+*#._\-]{1,64}$")  # alphanumeric sender id
 
 class SmsStatus(str, enum.Enum):  # noqa: UP042 (as catalog.models does)
     pending = "pending"  # durable in the catalog, not yet accepted by Prefect
-    dispatched = "dispatched"  # a sms-to-email flow run exists for it
-    processing = "processing"  # a run claimed it
+    dispatched = "dispatched"  # v1 only (a run created before any claim); read as pending
+    processing = "processing"  # a worker claimed it (catalog.work_items)
     processed = "processed"  # the one successful run finished (emailed, or email is off)
     failed = "failed"  # a permanent error; `recflow sms list` shows it
 
@@ -506,6 +506,16 @@ def first_sms_time(catalog: Catalog) -> datetime | None:
 # ---------------------------------------------------------------------------- state machine
 
 
+SMS_QUEUE = work_items.WorkQueue(
+    SmsRow,
+    ready=SmsStatus.pending,
+    processing=SmsStatus.processing,
+    done=SmsStatus.processed,
+    failed=SmsStatus.failed,
+    legacy_ready=(SmsStatus.dispatched,),
+)
+
+
 def pending_sms(catalog: Catalog, limit: int = 200) -> list[Sms]:
     q = (
         select(SmsRow)
@@ -517,54 +527,38 @@ def pending_sms(catalog: Catalog, limit: int = 200) -> list[Sms]:
         return [sms_from_row(r) for r in s.scalars(q)]
 
 
-def _transition(
-    catalog: Catalog, sms_id: str, attempt: int, from_: set[SmsStatus], **values: Any
+def claim_next_sms(catalog: Catalog, worker_id: str, limit: int) -> list[work_items.Claim]:
+    """Claim up to ``limit`` pending SMS for ``worker_id`` (catalog.work_items)."""
+    return SMS_QUEUE.claim_next(catalog.db, worker_id, limit)
+
+
+def claim_sms(catalog: Catalog, sms_id: str, attempt: int, worker_id: str) -> bool:
+    """Claim one pending SMS; False when another worker holds it or it is already done."""
+    return SMS_QUEUE.claim(catalog.db, sms_id, attempt, worker_id)
+
+
+def claim_sms_rerun(catalog: Catalog, sms_id: str, worker_id: str) -> work_items.Claim | None:
+    return SMS_QUEUE.claim_rerun(catalog.db, sms_id, worker_id)
+
+
+def attach_sms_run(
+    catalog: Catalog, sms_id: str, attempt: int, worker_id: str, flow_run_id: str
 ) -> bool:
-    return work_items.transition(catalog.db, SmsRow, sms_id, attempt, from_, **values)
+    return SMS_QUEUE.attach_run(catalog.db, sms_id, attempt, worker_id, flow_run_id)
 
 
-def mark_sms_dispatched(catalog: Catalog, sms_id: str, attempt: int, flow_run_id: str) -> bool:
-    return _transition(
-        catalog,
-        sms_id,
-        attempt,
-        {SmsStatus.pending},
-        status=SmsStatus.dispatched.value,
-        flow_run_id=flow_run_id,
-    )
+def complete_sms(catalog: Catalog, sms_id: str, attempt: int, worker_id: str) -> bool:
+    return SMS_QUEUE.complete(catalog.db, sms_id, attempt, worker_id)
 
 
-def claim_sms(catalog: Catalog, sms_id: str, attempt: int, flow_run_id: str | None = None) -> bool:
-    """A run takes the SMS; False when another run holds it or it is already done."""
-    values: dict[str, Any] = {"status": SmsStatus.processing.value}
-    if flow_run_id:
-        values["flow_run_id"] = flow_run_id
-    return _transition(
-        catalog, sms_id, attempt, {SmsStatus.pending, SmsStatus.dispatched}, **values
-    )
+def fail_sms(
+    catalog: Catalog, sms_id: str, attempt: int, error: str, worker_id: str | None = None
+) -> bool:
+    return SMS_QUEUE.fail(catalog.db, sms_id, attempt, error, worker_id)
 
 
-def complete_sms(catalog: Catalog, sms_id: str, attempt: int) -> bool:
-    return _transition(
-        catalog,
-        sms_id,
-        attempt,
-        {SmsStatus.processing},
-        status=SmsStatus.processed.value,
-        processed_at=utcnow(),
-        error="",
-    )
-
-
-def fail_sms(catalog: Catalog, sms_id: str, attempt: int, error: str) -> bool:
-    return _transition(
-        catalog,
-        sms_id,
-        attempt,
-        {SmsStatus.processing, SmsStatus.dispatched, SmsStatus.pending},
-        status=SmsStatus.failed.value,
-        error=error[:2000],
-    )
+def release_sms(catalog: Catalog, sms_id: str, attempt: int, worker_id: str) -> bool:
+    return SMS_QUEUE.release(catalog.db, sms_id, attempt, worker_id)
 
 
 def requeue_sms(
@@ -572,28 +566,14 @@ def requeue_sms(
 ) -> int | None:
     """Hand an SMS out again under the next attempt (its run was lost); None when it is not
     in ``from_statuses`` any more. After ``max_attempts`` it is marked failed instead."""
-    return work_items.requeue(
-        catalog.db,
-        SmsRow,
-        sms_id,
-        from_statuses=from_statuses,
-        to=SmsStatus.pending,
-        failed=SmsStatus.failed,
-        max_attempts=max_attempts,
+    return SMS_QUEUE.requeue(
+        catalog.db, sms_id, from_statuses=from_statuses, max_attempts=max_attempts
     )
 
 
-def stale_sms(
-    catalog: Catalog, status: SmsStatus, older_than: datetime, limit: int = 200
-) -> list[Sms]:
-    """In ``status`` since before ``older_than``: candidates for a retry."""
-    q = (
-        select(SmsRow)
-        .where(SmsRow.status == status.value, SmsRow.status_changed_at < older_than)
-        .limit(limit)
-    )
-    with catalog.db.session() as s:
-        return [sms_from_row(r) for r in s.scalars(q)]
+def orphaned_sms(catalog: Catalog, lease_seconds: float) -> list[work_items.Claim]:
+    """SMS held by workers that stopped heartbeating (the lease rule of recordings)."""
+    return SMS_QUEUE.orphaned(catalog.db, lease_seconds)
 
 
 def retry_failed_sms(catalog: Catalog, sms_id: str) -> bool:

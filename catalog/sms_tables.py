@@ -33,6 +33,7 @@ class SmsRow(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempt: Mapped[int] = mapped_column(Integer, default=0)
     flow_run_id: Mapped[str | None] = mapped_column(String(36))
+    claimed_by: Mapped[str | None] = mapped_column(String(64))  # worker holding the claim
     error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime]
     status_changed_at: Mapped[datetime]

@@ -213,3 +213,16 @@ def transcribed_recording_ids(
         last = (rows[-1][0], rows[-1][1])
         if len(rows) < batch:
             return
+
+
+def unsent_alerts(catalog: Catalog, recording_id: str) -> list[tuple[str, str]]:
+    """(rule, connector) of this recording's alerts that were claimed but never marked sent:
+    the send failed (or its run died). `process-recording` treats them as a failure, so the
+    recording is not `processed` until a retry sends them."""
+    with catalog.db.session() as s:
+        rows = s.execute(
+            select(TriggerAlertRow.rule, TriggerAlertRow.connector).where(
+                TriggerAlertRow.recording_id == recording_id, TriggerAlertRow.status != "sent"
+            )
+        ).all()
+        return [(r, c) for r, c in rows]

@@ -6,7 +6,6 @@ here knows about HTTP; the portal is a thin shell over these operations.
 
 from __future__ import annotations
 
-import base64
 import builtins
 import enum
 import hashlib
@@ -18,10 +17,11 @@ from datetime import datetime, timedelta
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import InvalidToken
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, or_, select, update
 
+from catalog import keys
 from catalog.models import assume_utc, new_id, utcnow
 from catalog.portal_tables import ApiTokenRow, SessionRow, UserRow
 from catalog.repository import Catalog
@@ -82,11 +82,6 @@ def _user(row: UserRow) -> User:
     )
 
 
-def _fernet(key: str, purpose: str) -> Fernet:
-    derived = hashlib.sha256(f"recflow:{purpose}:".encode() + key.encode()).digest()
-    return Fernet(base64.urlsafe_b64encode(derived))
-
-
 def _digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
@@ -124,7 +119,7 @@ class Users:
         self.db = catalog.db
         self.max_failures = max_failures
         self.lockout = lockout
-        self._key = catalog.settings.resolved_secret_key()
+        self._keys = catalog.settings.keyring()
 
     # ------------------------------------------------------------ lifecycle
 
@@ -228,6 +223,9 @@ class Users:
                 return LoginResult(False, reason="bad_credentials")
             locked = assume_utc(row.locked_until)
             if locked is not None and locked > now:
+                # the same password hashing as every other answer: a locked account must not
+                # answer faster than an unknown one (account enumeration by timing)
+                _verify(_DUMMY_HASH, password)
                 return LoginResult(False, _user(row), "locked")
             if row.disabled:
                 _verify(_DUMMY_HASH, password)
@@ -314,13 +312,34 @@ class Users:
         return codes
 
     def use_recovery_code(self, user_id: str, code: str) -> bool:
-        digest = self._code_digest(code.strip().lower())
+        digests = self._code_digests(code.strip().lower())
         with self.db.session() as s:
             row = s.get(UserRow, user_id, with_for_update=True)
-            if row is None or digest not in (row.recovery_hashes or []):
+            stored = row.recovery_hashes or [] if row is not None else []
+            digest = next((d for d in digests if d in stored), None)
+            if row is None or digest is None:
                 return False
             row.recovery_hashes = [h for h in row.recovery_hashes if h != digest]
             return True
+
+    def rotate_secrets(self) -> int:
+        """Re-encrypt every TOTP seed under the current key (``recflow secrets rotate``);
+        returns how many changed."""
+        f = self._keys.fernet(keys.TOTP)
+        n = 0
+        with self.db.session() as s:
+            for row in s.scalars(select(UserRow).where(UserRow.totp_secret_enc != "")):
+                try:
+                    new = f.rotate(row.totp_secret_enc.encode()).decode()
+                except InvalidToken:
+                    raise UserError(
+                        f"TOTP secret of {row.email} cannot be decrypted with the current or "
+                        "previous keys (RECFLOW_SECRET_KEY_PREVIOUS)"
+                    ) from None
+                if new != row.totp_secret_enc:
+                    row.totp_secret_enc = new
+                    n += 1
+        return n
 
     def recovery_codes_left(self, user_id: str) -> int:
         with self.db.session() as s:
@@ -331,14 +350,22 @@ class Users:
 
     def _code_digest(self, code: str) -> str:
         # 48-bit random codes: a keyed fast hash is enough and keeps 10 comparisons cheap
-        return hmac.new(self._key.encode(), code.encode(), hashlib.sha256).hexdigest()
+        return self._code_digests(code)[0]
+
+    def _code_digests(self, code: str) -> list[str]:
+        """The digest under every key that may have made it (current first): codes made before
+        a key rotation keep working while the previous key is configured."""
+        return [
+            hmac.new(k, code.encode(), hashlib.sha256).hexdigest()
+            for k in self._keys.keys(keys.RECOVERY_CODES)
+        ]
 
     def _encrypt(self, value: str) -> str:
-        return _fernet(self._key, "totp").encrypt(value.encode()).decode()
+        return self._keys.fernet(keys.TOTP).encrypt(value.encode()).decode()
 
     def _decrypt(self, value: str) -> str:
         try:
-            return _fernet(self._key, "totp").decrypt(value.encode()).decode()
+            return self._keys.fernet(keys.TOTP).decrypt(value.encode()).decode()
         except InvalidToken:
             raise UserError(
                 "TOTP secret cannot be decrypted: RECFLOW_SECRET_KEY changed?"

@@ -70,7 +70,7 @@ def load(catalog: Catalog, name: str) -> Connector:
     stored = get_connector(catalog, name)
     if stored is None:
         raise ConnectorNotFound(f"no connector named {name!r}")
-    return watched(limited(build(stored), catalog), catalog)
+    return watched(limited(build(stored), catalog), catalog, build)
 
 
 def every_call(catalog: Catalog) -> list[StoredConnector]:

@@ -45,6 +45,7 @@ _FIELDS = {
     "lead": ("leadid", ("telephone1", "mobilephone", "telephone2")),
 }
 _tokens: dict[str, tuple[str, float]] = {}
+_MATCH_DEFAULT: tuple[Literal["contact", "lead"], ...] = ("contact", "lead")
 
 
 class Dynamics365Config(ConnectorConfig):
@@ -57,7 +58,7 @@ class Dynamics365Config(ConnectorConfig):
     )
     api_version: str = Field("9.2", description="Web API version")
     match_entities: list[Literal["contact", "lead"]] = Field(
-        default_factory=lambda: ["contact", "lead"],
+        default_factory=lambda: list(_MATCH_DEFAULT),
         description="Entities searched by phone, in priority order",
     )
     default_region: str = Field("US", description="Region for numbers without a country code")

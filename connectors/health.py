@@ -116,15 +116,17 @@ def reauth_alert_key(stored: StoredConnector) -> str:
     return f"health:{stored.name}:needs_reauth:{stored.updated_at.isoformat()}"
 
 
-async def alert_needs_reauth(catalog: Catalog, name: str, error: str) -> str | None:
+async def alert_needs_reauth(
+    catalog: Catalog, name: str, error: str, build: Callable[[StoredConnector], Any]
+) -> str | None:
     """Tell the ``RECFLOW_HEALTH_ALERT_CONNECTOR`` that ``name`` needs re-authentication, once
     per connector configuration (the alert is a delivery with its own idempotency key, so every
     worker sees it was sent). Never raises; returns the alert's delivery status, or None when
-    no alert was due."""
+    no alert was due. ``build`` turns a stored connector into a live one (the caller's, so this
+    module does not import ``connectors.configured``, which wraps connectors with it)."""
     from catalog.connector_configs import get_connector
     from catalog.models import Delivery
-    from connectors.base import Notification, Notifier
-    from connectors.configured import build
+    from connectors.base import Connector, Notification, Notifier
 
     admin = catalog.settings.health_alert_connector
     stored = get_connector(catalog, name)
@@ -146,8 +148,8 @@ async def alert_needs_reauth(catalog: Catalog, name: str, error: str) -> str | N
         target = get_connector(catalog, admin)
         if target is None:
             raise LookupError(f"no connector named {admin!r}")
-        notifier = build(target)
-        if not isinstance(notifier, Notifier):
+        live: Connector = build(target)
+        if "notify" not in type(live).capabilities or not isinstance(live, Notifier):
             raise LookupError(f"connector {admin!r} cannot notify")
         message = Notification(
             title=f"recflow: connector {name} needs re-authentication",
@@ -161,9 +163,9 @@ async def alert_needs_reauth(catalog: Catalog, name: str, error: str) -> str | N
             data={"event": "connector.needs_reauth", "connector": name, "kind": stored.kind},
         )
         try:
-            ext = await notifier.notify(message, idempotency_key=key)
+            ext = await live.notify(message, idempotency_key=key)
         finally:
-            await notifier.aclose()
+            await live.aclose()
         catalog.record_delivery(
             delivery.model_copy(update={"status": DeliveryStatus.succeeded, "external_id": ext})
         )
@@ -178,7 +180,7 @@ async def alert_needs_reauth(catalog: Catalog, name: str, error: str) -> str | N
         return DeliveryStatus.failed.value
 
 
-def watched(connector: Any, catalog: Catalog) -> Any:
+def watched(connector: Any, catalog: Catalog, build: Callable[[StoredConnector], Any]) -> Any:
     """``connector`` whose capability calls, when refused as unauthenticated, alert an admin
     (once, see :func:`alert_needs_reauth`) before the error goes on to the delivery loop."""
     from connectors.base import AuthError
@@ -190,7 +192,7 @@ def watched(connector: Any, catalog: Catalog) -> Any:
             try:
                 return await fn(*args, **kwargs)
             except AuthError as e:
-                await alert_needs_reauth(catalog, connector.name, f"{e.code}: {e}")
+                await alert_needs_reauth(catalog, connector.name, f"{e.code}: {e}", build)
                 raise
 
         return call

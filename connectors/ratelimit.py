@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -45,14 +47,51 @@ def limit_of(connector: Connector) -> tuple[float, int] | None:
 
 
 async def acquire(catalog: Catalog, name: str, per_second: float, burst: int) -> float:
-    """Reserve a slot of ``name``'s bucket and sleep until it; returns the seconds waited."""
-    wait = await asyncio.to_thread(reserve, catalog, name, per_second, burst)
+    """Reserve a slot of ``name``'s bucket and sleep until it; returns the seconds waited.
+
+    The slot is an absolute time: however late the worker thread hands the answer back, the
+    call goes at its slot, not at slot + that delay (delays that differ per caller would bunch
+    calls together)."""
+
+    def slot() -> float:
+        now = time.time()
+        return now + reserve(catalog, name, per_second, burst, now=now)
+
+    start = time.monotonic()
+    at = await asyncio.to_thread(slot)
+    wait = at - time.time()
     if wait > MAX_WAIT_S:
         await asyncio.to_thread(refund, catalog, name)
         raise RetriableError(f"rate limit of {name}: no slot within {MAX_WAIT_S:.0f} s")
     if wait > 0:
         await asyncio.sleep(wait)
-    return wait
+    await _local_gate(name, per_second, burst)
+    return time.monotonic() - start
+
+
+# per event loop (a lock belongs to one loop; a finished loop's gates go with it)
+_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Any]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _local_gate(name: str, per_second: float, burst: int) -> None:
+    """The same (rate, burst) on this process's own clock, applied to the moment calls really
+    leave. The shared bucket hands out slots; a caller that wakes late (a busy event loop, a
+    queued worker thread) must not then go out together with the callers after it, which a
+    vendor counting requests per second would answer with 429."""
+    gates = _gates.setdefault(asyncio.get_running_loop(), {})
+    if name not in gates:
+        gates[name] = (asyncio.Lock(), [0.0])  # [theoretical arrival time] (GCRA)
+    lock, tat = gates[name]
+    interval = 1.0 / per_second
+    async with lock:
+        now = time.monotonic()
+        allowed_at = tat[0] - (burst - 1) * interval
+        if allowed_at > now:
+            await asyncio.sleep(allowed_at - now)
+            now = time.monotonic()
+        tat[0] = max(tat[0], now) + interval
 
 
 def capability_methods(cls: type[Connector]) -> list[str]:

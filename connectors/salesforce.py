@@ -11,12 +11,15 @@ every call runs in a worker thread.
 
 from __future__ import annotations
 
+import hashlib
+import time
 from typing import Any, ClassVar, Literal
 
 import requests
 from pydantic import Field, SecretStr, model_validator
 
 from connectors.base import (
+    AuthError,
     CallActivity,
     CheckResult,
     ConfigError,
@@ -33,6 +36,8 @@ from connectors.transport import run_blocking
 _DESCRIPTION_MAX = 32000
 _SOSL_RESERVED = set("?&|!{}[]()^~*:\\\"'+-")
 _CALL_TYPES = {"inbound": "Inbound", "outbound": "Outbound", "internal": "Internal"}
+_sessions: dict[str, tuple[str, str, float]] = {}  # OAuth key → (session id, instance, until)
+_MATCH_DEFAULT: tuple[Literal["Contact", "Lead"], ...] = ("Contact", "Lead")
 _PHONE_FIELDS = ("Phone", "MobilePhone", "HomePhone", "OtherPhone", "AssistantPhone")
 
 
@@ -43,6 +48,20 @@ class SalesforceConfig(ConnectorConfig):
     password: SecretStr | None = Field(None, description="API user's password")
     security_token: SecretStr | None = Field(None, description="API user's security token")
     domain: str = Field("login", description="Login domain: login, test, or a My Domain prefix")
+    consumer_key: str = Field(
+        "", description="Connected app consumer key (OAuth client credentials or JWT bearer)"
+    )
+    consumer_secret: SecretStr | None = Field(
+        None, description="Connected app consumer secret: client-credentials flow (My Domain)"
+    )
+    private_key: SecretStr | None = Field(
+        None, description="PEM private key of the connected app certificate: JWT bearer flow"
+    )
+    login_url: str = Field(
+        "",
+        description="Token endpoint host when not https://<domain>.salesforce.com "
+        "(a proxy or test server)",
+    )
     api_version: str = Field("59.0", description="REST API version")
     external_id_field: str = Field(
         "",
@@ -50,7 +69,7 @@ class SalesforceConfig(ConnectorConfig):
         "dedup by CallObject",
     )
     match_objects: list[Literal["Contact", "Lead"]] = Field(
-        default_factory=lambda: ["Contact", "Lead"],
+        default_factory=lambda: list(_MATCH_DEFAULT),
         description="Objects searched by phone, in priority order",
     )
     default_region: str = Field("US", description="Region for numbers without a country code")
@@ -60,22 +79,39 @@ class SalesforceConfig(ConnectorConfig):
 
     @model_validator(mode="after")
     def _auth(self) -> SalesforceConfig:
+        if self.consumer_secret is not None or self.private_key is not None:
+            if not self.consumer_key:
+                raise ValueError("consumer_secret / private_key need consumer_key")
+            if self.private_key is not None and not self.username:
+                raise ValueError("the JWT bearer flow (private_key) needs username")
+            if self.private_key is None and self.domain in ("login", "test"):
+                raise ValueError("client credentials need your My Domain as domain (acme.my)")
+            return self
         if self.access_token is None and not (self.username and self.password):
-            raise ValueError("set access_token, or username + password (+ security_token)")
+            raise ValueError(
+                "set access_token, username + password (+ security_token), consumer_key + "
+                "consumer_secret, or username + consumer_key + private_key"
+            )
         return self
 
 
 class _Session(requests.Session):
-    """A requests session with a default timeout (simple-salesforce has no timeout option)."""
+    """A requests session with a default timeout (simple-salesforce has no timeout option) that
+    can send the OAuth token request, which simple-salesforce hard-wires to
+    ``https://<domain>.salesforce.com``, to ``login_url`` instead."""
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, domain: str = "", login_url: str = "") -> None:
         super().__init__()
         self._timeout = timeout
+        self._login_from = f"https://{domain}.salesforce.com" if domain else ""
+        self._login_to = login_url.rstrip("/")
 
-    def request(self, method, url, **kwargs):  # type: ignore[no-untyped-def, override]
+    def request(self, method, url, *args, **kwargs):  # type: ignore[no-untyped-def, override]
+        if self._login_to and self._login_from and str(url).startswith(self._login_from):
+            url = self._login_to + str(url)[len(self._login_from) :]
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self._timeout
-        return super().request(method, url, **kwargs)
+        return super().request(method, url, *args, **kwargs)
 
 
 def sosl_escape(term: str) -> str:
@@ -139,14 +175,72 @@ class SalesforceConnector(Connector):
     capabilities: ClassVar[frozenset[str]] = frozenset({"log_call"})
     config: SalesforceConfig
 
+    def _oauth_login(self, sess: requests.Session):  # type: ignore[no-untyped-def]
+        from simple_salesforce import Salesforce
+
+        c = self.config
+        if c.private_key is not None:  # OAuth 2.0 JWT bearer
+            return Salesforce(
+                username=c.username,
+                consumer_key=c.consumer_key,
+                privatekey=c.private_key.get_secret_value(),
+                domain=c.domain,
+                session=sess,
+                version=c.api_version,
+            )
+        assert c.consumer_secret is not None  # OAuth 2.0 client credentials
+        return Salesforce(
+            consumer_key=c.consumer_key,
+            consumer_secret=c.consumer_secret.get_secret_value(),
+            domain=c.domain,
+            session=sess,
+            version=c.api_version,
+        )
+
+    def _oauth_key(self) -> str:
+        """The login cache key of the OAuth flows ('' for the others)."""
+        c = self.config
+        secret = c.private_key or c.consumer_secret
+        if secret is None:
+            return ""
+        digest = hashlib.sha256(secret.get_secret_value().encode()).hexdigest()
+        return f"{c.login_url}|{c.domain}|{c.consumer_key}|{c.username}|{digest}"
+
+    def _with_client(self, fn):  # type: ignore[no-untyped-def]
+        """``fn(client)``; a cached OAuth session that expired or was revoked is dropped and
+        the call made once more after a fresh login."""
+        from simple_salesforce.exceptions import SalesforceExpiredSession
+
+        key = self._oauth_key()
+        cached = bool(key) and key in _sessions
+        try:
+            return fn(self._client())
+        except SalesforceExpiredSession:
+            if not cached:
+                raise
+            _sessions.pop(key, None)
+            return fn(self._client())
+
     def _client(self):  # type: ignore[no-untyped-def]
         from simple_salesforce import Salesforce
 
         c = self.config
-        sess = _Session(c.timeout)
+        sess = _Session(c.timeout, c.domain, c.login_url)
         # REQUESTS_CA_BUNDLE in the environment would override ``verify``; config wins here
         sess.trust_env = False
         sess.verify = c.ca_file or True
+        key = self._oauth_key()
+        if key:
+            hit = _sessions.get(key)
+            if hit and hit[2] > time.monotonic():
+                return Salesforce(
+                    instance_url=hit[1], session_id=hit[0], session=sess, version=c.api_version
+                )
+            sf = self._oauth_login(sess)
+            # these tokens come without an expiry: reuse one for at most an hour (half the
+            # default session timeout), and log in again at once when one is refused
+            _sessions[key] = (sf.session_id, f"https://{sf.sf_instance}", time.monotonic() + 3600)
+            return sf
         if c.access_token is not None:
             return Salesforce(
                 instance_url=c.instance_url,
@@ -165,13 +259,15 @@ class SalesforceConnector(Connector):
 
     async def log_call(self, call: CallActivity, *, idempotency_key: str) -> str:
         return await run_blocking(
-            lambda: self._upsert_task(self._client(), call, idempotency_key), _vendor_error
+            lambda: self._with_client(lambda sf: self._upsert_task(sf, call, idempotency_key)),
+            _vendor_error,
         )
 
     async def check(self) -> CheckResult:
         try:
             await run_blocking(
-                lambda: self._client().query("SELECT Id FROM Task LIMIT 1"), _vendor_error
+                lambda: self._with_client(lambda sf: sf.query("SELECT Id FROM Task LIMIT 1")),
+                _vendor_error,
             )
         except ConnectorError as e:
             return CheckResult(ok=False, code=e.code, message=str(e))
@@ -225,8 +321,11 @@ class SalesforceConnector(Connector):
 
 
 def _vendor_error(e: BaseException) -> ConnectorError | None:
-    from simple_salesforce.exceptions import SalesforceError
+    from simple_salesforce.exceptions import SalesforceAuthenticationFailed, SalesforceError
 
+    if isinstance(e, SalesforceAuthenticationFailed):
+        # the OAuth/SOAP login was refused: consumer key/secret, certificate, user or password
+        return AuthError(f"salesforce: login refused ({getattr(e, 'code', '')})")
     return _map_sf(e) if isinstance(e, SalesforceError) else None
 
 

@@ -16,6 +16,8 @@ configured not to (botocore ``max_attempts: 1``, slack-sdk without retry handler
 from __future__ import annotations
 
 import asyncio
+import functools
+import ssl
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -51,6 +53,20 @@ def guarded(fn: Callable[[], T], vendor: VendorTable | None = None) -> T:
 async def run_blocking(fn: Callable[[], T], vendor: VendorTable | None = None) -> T:
     """Run a blocking SDK call in a worker thread; its failure comes back mapped."""
     return await asyncio.to_thread(guarded, fn, vendor)
+
+
+@functools.lru_cache(maxsize=16)
+def tls_context(verify: bool | str = True) -> ssl.SSLContext | bool:
+    """One TLS context per trust setting for the process. Building one (loading the CA bundle)
+    costs tens of milliseconds, more than a loopback request: a client per request must not
+    pay it every time."""
+    if verify is False:
+        return False
+    if verify is True:
+        import certifi
+
+        return ssl.create_default_context(cafile=certifi.where())
+    return ssl.create_default_context(cafile=verify)
 
 
 def status_error(response: httpx.Response, what: str) -> ConnectorError:
@@ -93,7 +109,9 @@ async def send(
         if client is not None:
             r = await client.request(method, url, timeout=timeout, **kwargs)
         else:
-            async with httpx.AsyncClient(timeout=timeout, verify=verify, trust_env=False) as http:
+            async with httpx.AsyncClient(
+                timeout=timeout, verify=tls_context(verify), trust_env=False
+            ) as http:
                 r = await http.request(method, url, **kwargs)
     except Exception as e:
         raise error_for_exception(e) from None

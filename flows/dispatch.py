@@ -1,130 +1,186 @@
-"""The dispatcher: every captured recording becomes exactly one successful flow run.
+"""Claim first, then run: how a captured recording (or a stored SMS) becomes exactly one Completed
+flow run.
 
 Guarantees, and where each comes from:
-- *Nothing lost*: capture writes the file and a ``captured`` row before anything else; this sweep
-  keeps offering ``captured`` rows to Prefect until Prefect accepts them, so an API outage only
-  delays processing.
-- *Nothing twice*: the flow run is created with ``idempotency_key = <recording id>:<attempt>``,
-  so a second announcement (two dispatchers, a crash between "run created" and "row updated")
-  returns the same run; the worker claims the recording with a compare-and-set in the catalog,
-  and only the claim holder can mark it processed.
-- *Crashes*: a worker that stops heartbeating loses its claims; ``reclaim_orphans`` marks its
-  flow runs Crashed in Prefect and hands the recording out again under the next attempt number.
+- *Nothing lost*: capture writes the file and a ``captured`` row before anything else; workers
+  keep claiming ready rows from the catalog, so a Prefect outage only delays processing.
+- *Nothing twice*: the catalog claim is the gate (``catalog.work_items``: a compare-and-set, one
+  winner). The worker then runs the flow in-process as a plain call; the flow's first step attaches
+  its run id to the claim (:func:`begin`), and only the claim holder can complete the item.
+- *One run in Prefect*: no flow run exists before the claim, so no run can be taken twice or left
+  Pending. A run whose worker died (lease expired: no heartbeat) is removed from Prefect when the
+  item's next attempt runs (:func:`remove_lost_run`), so a processed item shows one Completed run.
+- *On demand*: ``prefect deployment run process-recording/default -p recording_id=<id>`` (and
+  Retry on such a run) re-processes the item under a new attempt; it is refused with a clear
+  message while a worker holds the item.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
-from datetime import timedelta
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
-from catalog.models import RecordingStatus, utcnow
+from services.runtime import get_catalog, worker_id
 
 if TYPE_CHECKING:
     from prefect.client.orchestration import PrefectClient
 
-    from catalog.repository import Catalog
+    from catalog.work_items import Claim, WorkQueue
 
 log = logging.getLogger("recflow.dispatch")
 
 PROCESS_RECORDING = "process-recording"
 
 
-class DeploymentIds:
-    """Deployment ids by flow name, read once per process."""
-
-    def __init__(self) -> None:
-        self._ids: dict[str, Any] = {}
-
-    async def get(self, client: PrefectClient, flow_name: str) -> Any:
-        from flows.registry import deployment_full_name
-
-        if flow_name not in self._ids:
-            dep = await client.read_deployment_by_name(deployment_full_name(flow_name))
-            self._ids[flow_name] = dep.id
-        return self._ids[flow_name]
+class StaleRun(Exception):
+    """This run lost its claim (the item was handed out again after a crash, or another run
+    already finished it). It must not write results."""
 
 
-_deployments = DeploymentIds()
+class ClaimRefused(Exception):
+    """An on-demand run for an item a worker is processing right now."""
 
 
-async def announce(client: PrefectClient, catalog: Catalog, recording_id: str) -> str | None:
-    """Hand one captured recording to Prefect; returns the flow run id, or None if it is not
-    (or no longer) in the ``captured`` state."""
-    rec = catalog.get_recording(recording_id)
-    if rec is None or rec.status is not RecordingStatus.captured:
-        return None
-    dep_id = await _deployments.get(client, PROCESS_RECORDING)
-    run = await client.create_flow_run_from_deployment(
-        dep_id,
-        parameters={"recording_id": rec.id, "attempt": rec.attempt},
-        idempotency_key=f"{PROCESS_RECORDING}:{rec.id}:{rec.attempt}",
-        name=rec.title,
-        tags=["recording"],
-    )
-    if catalog.mark_dispatched(rec.id, rec.attempt, str(run.id)):
-        from services.runtime import offer_run
+@dataclass(frozen=True)
+class WorkKind:
+    """One kind of work item: its catalog queue, the flow that processes one item, and the
+    flow parameter that carries the item id."""
 
-        offer_run(run)
-    return str(run.id)
+    name: str
+    flow_name: str
+    param: str
+    flow_path: str
+    queue_path: str
 
+    @property
+    def queue(self) -> WorkQueue:
+        module, attr = self.queue_path.split(":")
+        return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
 
-async def dispatch_captured_recordings(catalog: Catalog, client: PrefectClient) -> int:
-    """One sweep: announce captured recordings, oldest first, keeping at most the dispatch
-    window of runs waiting in Prefect.
-
-    The backlog of a burst waits in the catalog, not as scheduled runs: a pile of scheduled runs
-    makes Prefect's late-runs service rewrite each of them, which on the embedded SQLite server
-    means `database is locked` and client back-off for every other call."""
-    from services.runtime import dispatch_window
-
-    budget = dispatch_window() - catalog.count_status(RecordingStatus.dispatched)
-    n = 0
-    if budget <= 0:
-        return 0
-    for rec in catalog.pending_dispatch(limit=budget):
-        if await announce(client, catalog, rec.id):
-            n += 1
-    return n
+    def load_flow(self) -> Any:
+        module, attr = self.flow_path.split(":")
+        return getattr(importlib.import_module(module), attr)
 
 
-async def reclaim_orphans(catalog: Catalog, client: PrefectClient, lease_seconds: float) -> int:
-    """Recordings whose worker died: crash their runs in Prefect, hand them out again.
+def begin(kind: WorkKind, item_id: str, attempt: int | None) -> int:
+    """First step of a work-item flow: make sure this run holds the item's claim and record the
+    run on it; returns the attempt this run works under.
 
-    Two cases: a claim held by a worker that stopped heartbeating, and a run that was
-    dispatched long ago but whose Prefect state says it is no longer waiting to be picked up
-    (e.g. it was Pending on a worker that died before claiming it)."""
-    from prefect.states import Crashed
+    A run the worker started after claiming (no deployment) attaches itself to that claim. A run
+    created through the deployment (Prefect UI, ``prefect deployment run``, Retry) re-processes
+    on demand: it claims the item under the next attempt, or is refused while a worker holds it.
+    """
+    from prefect.context import get_run_context
 
-    n = 0
-    for rec in catalog.orphaned_claims(lease_seconds):
-        if rec.flow_run_id:
-            try:
-                await client.set_flow_run_state(
-                    rec.flow_run_id,
-                    Crashed(message="worker stopped heartbeating; recording handed out again"),
-                    force=True,
-                )
-            except Exception as e:  # the run may be gone; the catalog decides anyway
-                log.warning("could not mark flow run %s crashed: %s", rec.flow_run_id, e)
-        if catalog.requeue(rec.id, from_statuses={RecordingStatus.processing}) is not None:
-            log.warning("recording %s: worker lost, handed out again", rec.id)
-            n += 1
-    cutoff = utcnow() - timedelta(seconds=lease_seconds)
-    for rec in catalog.stale_dispatched(cutoff):
-        state = None
-        if rec.flow_run_id:
-            try:
-                state = (await client.read_flow_run(rec.flow_run_id)).state
-            except Exception:
-                state = None
-        if state is not None and (state.is_scheduled() or state.is_running()):
-            continue  # still queued (worker busy) or running under a live claim
-        if state is not None and state.is_pending():
-            await client.set_flow_run_state(
-                rec.flow_run_id, Crashed(message="never started; handed out again"), force=True
+    run = get_run_context().flow_run  # type: ignore[union-attr]
+    run_id = str(run.id) if run else ""
+    catalog = get_catalog()
+    queue = kind.queue
+    on_demand = run is None or run.deployment_id is not None or attempt is None
+    if on_demand:
+        claim = queue.claim_rerun(catalog.db, item_id, worker_id())
+        if claim is None:
+            raise ClaimRefused(
+                f"{kind.name} {item_id} is missing or being processed by a worker right now; "
+                "re-run it once that run has finished"
             )
-        if catalog.requeue(rec.id, from_statuses={RecordingStatus.dispatched}) is not None:
-            log.warning("recording %s: dispatched run never started, handed out again", rec.id)
+        attempt = claim.attempt
+    assert attempt is not None
+    if not queue.attach_run(catalog.db, item_id, attempt, worker_id(), run_id):
+        raise StaleRun(f"{kind.name} {item_id} attempt {attempt}: this worker holds no claim")
+    return attempt
+
+
+def finish(kind: WorkKind, item_id: str, attempt: int) -> None:
+    if not kind.queue.complete(get_catalog().db, item_id, attempt, worker_id()):
+        raise StaleRun(f"{kind.name} {item_id}: claim lost before completion")
+
+
+def fail(kind: WorkKind, item_id: str, attempt: int, error: BaseException) -> None:
+    """Record a failure on the item (visible in `recordings show`, the portal, `--status`)."""
+    kind.queue.fail(
+        get_catalog().db, item_id, attempt, f"{type(error).__name__}: {error}", worker_id()
+    )
+
+
+async def remove_lost_run(client: PrefectClient, claim: Claim) -> None:
+    """The item's previous attempt had a run that never finished (its worker died, or Prefect
+    went away mid-run): delete it, so Prefect shows one run per processed item, not a stale
+    Running/Pending/Crashed one next to the Completed one. The loss is in the worker log."""
+    if not claim.previous_run:
+        return
+    try:
+        run = await client.read_flow_run(UUID(claim.previous_run))
+    except Exception:
+        return  # gone already (or never created)
+    if run.state is not None and (
+        run.state.is_completed() or run.state.is_failed() or run.state.is_cancelled()
+    ):
+        return  # a finished run tells the truth (a failure and its retry); only lost ones go
+    state = run.state.type.value if run.state else "no state"
+    try:
+        await client.delete_flow_run(run.id)
+        log.warning("%s: removed flow run %s (%s) of a lost attempt", claim.id, run.id, state)
+    except Exception as e:
+        log.warning("could not remove lost flow run %s: %s", run.id, e)
+
+
+def reclaim_orphans(catalog: Any, kinds: list[WorkKind], lease_seconds: float) -> int:
+    """Items whose worker stopped heartbeating go back to ready under the next attempt."""
+    n = 0
+    for kind in kinds:
+        for item_id in kind.queue.reclaim_orphans(catalog.db, lease_seconds):
+            log.warning("%s %s: worker lost, handed out again", kind.name, item_id)
             n += 1
     return n
+
+
+async def remove_unattached_runs(client: PrefectClient, kind: WorkKind, item_id: str) -> None:
+    """A run created for a claim that was then released (Prefect went away between creating the
+    run and the flow body): it never attached to the claim, so find it by its name and delete it
+    unless it finished."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+    prefix = "recording" if kind.name == "recording" else kind.name
+    try:
+        runs = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[f"{prefix}-{item_id}"]))
+        )
+    except Exception as e:
+        log.warning("could not look for unattached runs of %s: %s", item_id, e)
+        return
+    for run in runs:
+        if run.state is None or not run.state.is_final():
+            try:
+                await client.delete_flow_run(run.id)
+                log.warning("%s: removed flow run %s that never started its body", item_id, run.id)
+            except Exception as e:
+                log.warning("could not remove flow run %s: %s", run.id, e)
+
+
+async def settle_finished_run(client: PrefectClient, run_id: str, item: str) -> None:
+    """The item is done in the catalog but its run's final state never reached Prefect (the API
+    went away at the end of the run): record Completed once the API answers again."""
+    import asyncio
+
+    from prefect.states import Completed
+
+    delay = 1.0
+    for _ in range(40):
+        try:
+            run = await client.read_flow_run(UUID(run_id))
+            if run.state is not None and run.state.is_completed():
+                return
+            await client.set_flow_run_state(
+                UUID(run_id),
+                Completed(message="processed; final state recorded after the API came back"),
+                force=True,
+            )
+            log.warning("%s: run %s marked Completed after a Prefect outage", item, run_id)
+            return
+        except Exception:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 15.0)

@@ -1,6 +1,7 @@
-"""`process-recording`: one flow run per recording, named after the call.
+"""`process-recording`: one flow run per recording, named ``recording-<id>`` (no phone numbers).
 
-claim → transcribe → store transcript → keyword rules → every-call connectors → complete.
+(claimed by the worker) → attach run → transcribe + store → keyword rules → every-call
+connectors → complete. See flows/dispatch.py for the claim-first design.
 The flow is ``async`` because a sync flow costs ~1 s of heartbeat-thread join per run
 (testing.md); it runs inside long-lived workers (flows/worker.py), not a process per run.
 """
@@ -11,19 +12,32 @@ import logging
 from typing import Any
 
 from prefect import flow, get_run_logger, task
-from prefect.context import get_run_context
 
 from catalog.models import Recording, Transcript
+from catalog.trigger_matches import unsent_alerts
 from connectors.base import RetriableError
-from services.runtime import get_catalog, transcriber_for, worker_id
+from flows import dispatch, events
+from services.runtime import get_catalog, transcriber_for
 from services.transcription import hints_for
 
 log = logging.getLogger("recflow.flows")
 
 
-class StaleRun(Exception):
-    """This run lost its claim (the recording was handed out again after a crash, or another
-    run already finished it). It must not write results."""
+class AlertsFailed(Exception):
+    """Keyword alerts of this recording that were not sent."""
+
+    def __init__(self, unsent: list[tuple[str, str]]) -> None:
+        self.unsent = unsent
+        names = ", ".join(f"rule {r} via {c}" for r, c in unsent)
+        super().__init__(f"{len(unsent)} keyword alert(s) not sent: {names}")
+
+
+def _failed_deliveries(error: BaseException) -> list[tuple[str, str]]:
+    """(connector, action) of each delivery or alert a failure is about."""
+    if isinstance(error, AlertsFailed):
+        return [(c, f"rule:{r}") for r, c in error.unsent]
+    failed = getattr(error, "failed", None)  # services.deliveries.DeliveriesFailed
+    return [(d.connector, d.action) for d in failed or []]
 
 
 def retry_if_retriable(_task: Any, _task_run: Any, state: Any) -> bool:
@@ -37,75 +51,94 @@ def retry_if_retriable(_task: Any, _task_run: Any, state: Any) -> bool:
     return False
 
 
-def claim_recording(recording_id: str, attempt: int, flow_run_id: str) -> Recording:
-    """Take the recording for this run (compare-and-set in the catalog). Plain calls, not
-    tasks: they are one indexed UPDATE each, and a task costs more than the work it wraps."""
-    catalog = get_catalog()
-    if not catalog.claim(recording_id, attempt, worker_id(), flow_run_id):
-        rec = catalog.get_recording(recording_id)
-        state = f"{rec.status.value} attempt {rec.attempt}" if rec else "missing"
-        raise StaleRun(f"recording {recording_id} attempt {attempt} not claimable ({state})")
-    rec = catalog.get_recording(recording_id)
-    assert rec is not None
-    return rec
-
-
 @task(
-    name="transcribe_recording",
+    name="transcribe",
     retries=3,
     retry_delay_seconds=[2, 10, 30],
     retry_condition_fn=retry_if_retriable,
     persist_result=False,
 )
 async def transcribe_recording(recording: Recording) -> Transcript:
+    """Transcribe and store the transcript: one task per recording (each task run is a write
+    on the Prefect server)."""
     catalog = get_catalog()
     audio = catalog.store.local_path(recording.file_key)
     transcriber = transcriber_for(catalog)
     hints = hints_for(catalog, recording, transcriber)
     if hints:
-        return await transcriber.transcribe(recording, audio, hints=hints)  # type: ignore[call-arg]
-    return await transcriber.transcribe(recording, audio)
+        transcript = await transcriber.transcribe(recording, audio, hints=hints)  # type: ignore[call-arg]
+    else:
+        transcript = await transcriber.transcribe(recording, audio)
+    catalog.save_transcript(transcript)
+    return transcript
 
 
-@task(name="store_transcript", persist_result=False)
-async def store_transcript(transcript: Transcript) -> int:
-    get_catalog().save_transcript(transcript)
-    return len(transcript.segments)
-
-
-def complete_recording(recording: Recording) -> None:
-    if not get_catalog().complete(recording.id, recording.attempt, worker_id()):
-        raise StaleRun(f"recording {recording.id}: claim lost before completion")
-
-
-@flow(name="process-recording", persist_result=False, log_prints=True)
-async def process_recording(recording_id: str, attempt: int = 0) -> dict[str, Any]:
-    """Process one captured recording. Parameters come from the dispatcher."""
+@flow(
+    name="process-recording",
+    flow_run_name="recording-{recording_id}",
+    persist_result=False,
+    log_prints=True,
+)
+async def process_recording(recording_id: str, attempt: int | None = None) -> dict[str, Any]:
+    """Process one captured recording. The worker calls it after claiming the recording in the
+    catalog (``attempt`` = the claimed attempt); a run created through the deployment (Prefect
+    UI, ``prefect deployment run``) re-processes the recording under a new attempt."""
+    from flows.registry import work_kind
     from services.deliveries import deliver_every_call
     from services.keyword_triggers import evaluate_keyword_rules
 
+    kind = work_kind("process-recording")
     logger = get_run_logger()
-    run_ctx = get_run_context()
-    flow_run_id = str(run_ctx.flow_run.id) if run_ctx.flow_run else ""  # type: ignore[union-attr]
     catalog = get_catalog()
-    recording = claim_recording(recording_id, attempt, flow_run_id)
+    attempt = dispatch.begin(kind, recording_id, attempt)
+    recording = catalog.get_recording(recording_id)
+    assert recording is not None
     transcript: Transcript | None = None
+    matches: list[Any] = []
     try:
         if catalog.account().features.transcription:
             transcript = await transcribe_recording(recording)
-            await store_transcript(transcript)
             logger.info("transcribed %d segments", len(transcript.segments))
-        matches = await evaluate_keyword_rules(recording, transcript)
+        matches = await evaluate_keyword_rules(recording, transcript) or []
+        for rule in sorted({m.rule for m in matches}):
+            rel = [events.related("rule", rule)]
+            events.emit(events.RULE_MATCHED, recording_id, {"rule": rule}, rel)
         deliveries = await deliver_every_call(recording, transcript)
+        # an alert that could not be sent leaves the recording not processed until a retry
+        # sends it (alerts are sent once: the ledger skips those already sent)
+        unsent = unsent_alerts(catalog, recording_id)
+        if unsent:
+            raise AlertsFailed(unsent)
     except Exception as e:
-        # recorded on the recording so it is visible (`recordings show`, `--status failed`),
-        # then the run fails; retriable errors were already retried by their task
-        catalog.fail(recording.id, recording.attempt, f"{type(e).__name__}: {e}")
+        # recorded on the recording so it is visible (`recordings show`, `--status failed`,
+        # the portal), then the run fails; retriable errors were already retried by their task
+        dispatch.fail(kind, recording_id, attempt, e)
+        for connector, action in _failed_deliveries(e):
+            events.emit(
+                events.DELIVERY_FAILED,
+                recording_id,
+                {"action": action, "error": str(e)[:300]},
+                [events.related("connector", connector)],
+            )
+        await events.deliveries_artifact(catalog, recording_id)
         raise
-    complete_recording(recording)
+    dispatch.finish(kind, recording_id, attempt)
+    await events.deliveries_artifact(catalog, recording_id)
+    events.emit(
+        events.PROCESSED,
+        recording_id,
+        {"attempt": attempt, "matches": len(matches), "deliveries": len(deliveries or [])},
+    )
+    logger.info(
+        "recording %s processed (attempt %d): %d rule match(es), %d delivery(ies)",
+        recording_id,
+        attempt,
+        len(matches),
+        len(deliveries or []),
+    )
     return {
-        "recording_id": recording.id,
+        "recording_id": recording_id,
         "segments": len(transcript.segments) if transcript else 0,
-        "matches": len(matches or []),
+        "matches": len(matches),
         "deliveries": len(deliveries or []),
     }

@@ -1,7 +1,7 @@
 """Every deployment the worker serves, and every catalog sweep it runs.
 
 A feature adds one entry to ``DEPLOYMENTS`` (and, if its subjects are durable in the catalog
-before they become flow runs, one function to ``SWEEPS``). The worker registers the deployments
+before they become flow runs, one entry to ``WORK_KINDS``). The worker registers the deployments
 with Prefect at start-up (schedules included, so they show in the Prefect UI) and executes their
 scheduled runs in-process.
 """
@@ -9,9 +9,11 @@ scheduled runs in-process.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from flows.dispatch import WorkKind
 
 if TYPE_CHECKING:
     from prefect import Flow
@@ -58,6 +60,11 @@ DEPLOYMENTS: dict[str, DeploymentSpec] = {
         description="Archive new recordings to one destination (one schedule per archive).",
         schedules=lambda c: importlib.import_module("flows.archive").archive_schedules(c),
     ),
+    "scheduled-report": DeploymentSpec(
+        "flows.reports:report_flow",
+        description="Send one scheduled call report (one schedule per report).",
+        schedules=lambda c: importlib.import_module("flows.reports").report_schedules(c),
+    ),
     "retention": DeploymentSpec(
         "flows.archive:retention_flow",
         description="Nightly retention: delete expired recordings nothing holds.",
@@ -65,21 +72,24 @@ DEPLOYMENTS: dict[str, DeploymentSpec] = {
     ),
 }
 
-# Catalog sweeps the worker runs about every second: `async def sweep(catalog, client) -> int`
-# (client: a Prefect async client; returns how many subjects it handed to Prefect). The recordings
-# sweep is the dispatcher's own.
-SWEEPS: list[str] = [
-    "flows.dispatch:dispatch_captured_recordings",
-    "flows.sms:dispatch_pending_sms",
+# Work items (catalog.work_items): the worker claims ready items in the catalog, then runs their
+# flow in-process as a plain call (flows.dispatch). A feature whose subjects must be processed
+# exactly once adds a queue in the catalog and one entry here; its flow calls
+# flows.dispatch.begin/finish/fail.
+WORK_KINDS: list[WorkKind] = [
+    WorkKind(
+        "recording",
+        "process-recording",
+        "recording_id",
+        "flows.process_recording:process_recording",
+        "catalog.repository:RECORDINGS",
+    ),
+    WorkKind("sms", "sms-to-email", "sms_id", "flows.sms:sms_to_email", "catalog.sms:SMS_QUEUE"),
 ]
 
 
-def sweeps() -> list[Callable[[Catalog, Any], Awaitable[int]]]:
-    out = []
-    for path in SWEEPS:
-        module, attr = path.split(":")
-        out.append(getattr(importlib.import_module(module), attr))
-    return out
+def work_kind(flow_name: str) -> WorkKind:
+    return next(k for k in WORK_KINDS if k.flow_name == flow_name)
 
 
 def deployment_full_name(flow_name: str) -> str:

@@ -1,16 +1,19 @@
 """`recflow worker`: a long-lived process that executes flow runs in-process.
 
 Why not `flow.serve()` or a process work pool: both start a fresh Python process per flow run,
-which tops out near 0.85 runs/s on two cores (testing.md). This worker keeps Prefect's own
-machinery — deployments, scheduled flow runs, state orchestration (a run is taken by proposing
-``Pending``; Prefect rejects a second taker), the UI — and only replaces "one process per run" with
-"one asyncio task per run" inside a process that imported everything once. Run several workers
-(on several machines) against one Prefect API to scale out.
+which tops out near 0.85 runs/s on two cores (testing.md). This worker runs each flow as one
+asyncio task inside a process that imported everything once, with one Prefect client for its
+whole life. Run several workers (on several machines) against one catalog and one Prefect API to
+scale out.
 
 Loops, all in one event loop:
-- execute: poll the served deployments for due scheduled runs, take up to ``concurrency`` of them;
-- sweep: hand captured catalog rows to Prefect (flows.dispatch and the features' SWEEPS) and
-  reclaim recordings from dead workers;
+- claim: claim ready work items (recordings, SMS: flows.registry.WORK_KINDS) in the catalog —
+  the claim is the gate — and run each one's flow as a plain ``await flow(...)``, so each item
+  gets exactly one flow run, created by the engine when the call starts (flows/dispatch.py);
+  also hands items of dead workers out again (lease = heartbeat age);
+- deployments: poll the served deployments for due runs created in Prefect (schedules, the UI,
+  `prefect deployment run`) and take each by proposing ``Pending``;
+- schedules: re-register deployments whose schedules changed in the catalog;
 - heartbeat: prove to the other workers that this one's claims are alive.
 """
 
@@ -19,14 +22,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
 from catalog.repository import Catalog
-from flows.registry import DEPLOYMENTS, sweeps
-from services.runtime import set_dispatch_window, use_catalog, use_local_run_queue, worker_id
+from catalog.work_items import Claim
+from flows import metrics
+from flows.dispatch import WorkKind
+from flows.registry import DEPLOYMENTS, WORK_KINDS
+from services.runtime import use_catalog, worker_id
 
 log = logging.getLogger("recflow.worker")
 
@@ -35,16 +40,18 @@ log = logging.getLogger("recflow.worker")
 class WorkerOptions:
     concurrency: int = 4
     lease_seconds: float = 30.0
-    poll_seconds: float = 2.0  # runs created elsewhere; our dispatcher hands its runs over
-    sweep_seconds: float = 1.0
+    poll_seconds: float = 2.0  # deployment runs (schedules, Prefect UI, `deployment run`)
+    sweep_seconds: float = 0.5  # idle: how often the catalog is asked for ready work items
     shutdown_grace_seconds: float = 20.0
     schedule_sync_seconds: float = 15.0
-    dispatch: bool = True  # run the catalog sweeps (every worker may; claims make it safe)
+    dispatch: bool = True  # claim work items (every worker may; claims make it safe)
+    metrics_port: int = 0  # Prometheus metrics on 127.0.0.1:PORT (flows/metrics.py); 0 = off
 
 
 @dataclass
 class WorkerStats:
     started: int = 0
+    completed: int = 0
     finished: int = 0
     failed: int = 0
     rejected: int = 0
@@ -68,7 +75,13 @@ async def register_deployment(name: str, catalog: Catalog) -> tuple[UUID, Any, s
     """Create or update one deployment (with its current schedules)."""
     spec = DEPLOYMENTS[name]
     flow = spec.load_flow()
-    schedules = spec.schedules(catalog) if spec.schedules else None
+    try:
+        schedules = spec.schedules(catalog) if spec.schedules else None
+    except ValueError as e:
+        # a schedule Prefect refuses is a configuration error, not an unreachable API: serve
+        # the deployment without schedules and say what to fix (config apply refuses these)
+        log.error("config error: schedules of %s: %s; serving it unscheduled", name, e)
+        schedules = None
     deployment = await flow.ato_deployment(
         name=spec.name,
         description=spec.description or None,
@@ -101,48 +114,116 @@ async def sync_schedules(catalog: Catalog, applied: dict[str, str]) -> list[str]
     for name, spec in DEPLOYMENTS.items():
         if spec.schedules is None:
             continue
-        fingerprint = schedule_fingerprint(spec.schedules(catalog))
+        try:
+            fingerprint = schedule_fingerprint(spec.schedules(catalog))
+        except ValueError as e:
+            fingerprint = f"error: {e}"
         if applied.get(name) != fingerprint:
             _, _, applied[name] = await register_deployment(name, catalog)
             changed.append(name)
     return changed
 
 
+_RESULT_STORAGE_TTL = 60.0
+
+
+def install_client_fixes() -> bool:
+    """Per-run client costs of Prefect's engine that a long-lived worker need not pay.
+
+    Each flow run asks the server for its default result storage block
+    (``prefect.results._read_server_default_result_storage_block_id``) through a *new* blocking
+    client, which builds a TLS context (loading the CA bundle: ~60–120 ms CPU) although the API
+    is plain ``http://`` on loopback. The answer changes only when someone configures a server
+    default, so it is cached for a minute per process. Our flows persist no results anyway.
+    Pinned by tests/flows/test_worker_client_fixes.py; returns False when Prefect lacks the hook.
+    """
+    import time
+
+    from prefect import results
+
+    original = getattr(results, "_read_server_default_result_storage_block_id", None)
+    if original is None:
+        return False
+    if getattr(original, "_recflow_cached", False):
+        return True
+    cache: dict[str, Any] = {}
+
+    def cached() -> Any:
+        now = time.monotonic()
+        if "value" not in cache or now - cache["at"] > _RESULT_STORAGE_TTL:
+            cache["value"], cache["at"] = original(), now
+        return cache["value"]
+
+    cached._recflow_cached = True  # type: ignore[attr-defined]
+    cached.__wrapped__ = original  # type: ignore[attr-defined]
+    results._read_server_default_result_storage_block_id = cached  # type: ignore[attr-defined]
+    return True
+
+
 class Worker:
     def __init__(self, catalog: Catalog, options: WorkerOptions) -> None:
         self.catalog = catalog
         use_catalog(catalog)
-        set_dispatch_window(2 * options.concurrency + 2)
         self.options = options
         self.stats = WorkerStats()
-        self._slots = asyncio.Semaphore(options.concurrency)
+        self.kinds = list(WORK_KINDS)
+        self._free = options.concurrency
+        self._wake = asyncio.Event()
+        self._released: set[str] = set()  # claims given back: their run may exist unattached
         self._tasks: set[asyncio.Task[None]] = set()
         self.ready = asyncio.Event()
         self._applied_schedules: dict[str, str] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
-        from prefect.client.orchestration import get_client
+        from prefect.context import AsyncClientContext
 
+        install_client_fixes()
+        if self.options.metrics_port:
+            metrics.serve(self.options.metrics_port, self.catalog, self.kinds)
         self.catalog.heartbeat(worker_id())
-        async with get_client() as client:
+        if not await self._wait_for_api(stop):
+            return
+        # one Prefect client for the whole life of the worker: every flow run started in this
+        # process (a plain `await flow(...)`) reuses it instead of building its own
+        async with AsyncClientContext.get_or_create() as client_ctx:
+            client = client_ctx.client
             served = await self._register(client, stop)
             if served is None:
                 return
             self.ready.set()
             loops = [
                 asyncio.create_task(self._heartbeat_loop(stop)),
-                asyncio.create_task(self._execute_loop(client, served, stop)),
+                asyncio.create_task(self._deployment_loop(client, served, stop)),
             ]
             if self.options.dispatch:
-                loops.append(asyncio.create_task(self._sweep_loop(client, stop)))
+                loops.append(asyncio.create_task(self._claim_loop(client, stop)))
                 loops.append(asyncio.create_task(self._schedule_loop(stop)))
             await stop.wait()
             for t in loops:
                 t.cancel()
             await asyncio.gather(*loops, return_exceptions=True)
-            use_local_run_queue(None)
             await self._drain()
         self.catalog.retire_worker(worker_id())
+
+    async def _wait_for_api(self, stop: asyncio.Event) -> bool:
+        """Wait until the Prefect API answers (entering the long-lived client context checks
+        the API version and fails when it is down). False when stopped first."""
+        from prefect.client.orchestration import get_client
+
+        delay = 1.0
+        while not stop.is_set():
+            try:
+                async with get_client() as client:
+                    error = await client.api_healthcheck()
+                if error is None:
+                    return True
+            except Exception as e:
+                error = e
+            log.warning("Prefect API not ready (%s); retrying in %.0fs", error, delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(delay * 2, 15.0)
+        return False
 
     async def _register(self, client: Any, stop: asyncio.Event) -> dict[UUID, Any] | None:
         """Register deployments, waiting for the Prefect API if it is not up yet."""
@@ -165,22 +246,92 @@ class Worker:
                 log.warning("heartbeat failed: %s", e)
             await asyncio.sleep(self.options.lease_seconds / 4)
 
-    async def _sweep_loop(self, client: Any, stop: asyncio.Event) -> None:
+    # ------------------------------------------------------------------ work items
+
+    async def _claim_loop(self, client: Any, stop: asyncio.Event) -> None:
+        """Claim ready work items in the catalog as slots free up, and run each one's flow.
+
+        Idle, the catalog is asked every ``sweep_seconds``; a finishing run wakes the loop at
+        once. Every ``lease_seconds / 4`` items of dead workers are handed out again."""
         from flows.dispatch import reclaim_orphans
 
-        functions = sweeps()
-        reclaim_every = max(1, int(self.options.lease_seconds / 4 / self.options.sweep_seconds))
-        tick = 0
+        loop = asyncio.get_running_loop()
+        next_reclaim = 0.0
+        backoff = 0.0
         while not stop.is_set():
+            self._wake.clear()
+            claimed = 0
             try:
-                for sweep in functions:
-                    await sweep(self.catalog, client)
-                if tick % reclaim_every == 0:
-                    await reclaim_orphans(self.catalog, client, self.options.lease_seconds)
-            except Exception as e:  # Prefect down: keep the rows, try again next tick
-                log.warning("dispatch sweep failed (will retry): %s", e)
-            tick += 1
-            await asyncio.sleep(self.options.sweep_seconds)
+                if loop.time() >= next_reclaim:
+                    next_reclaim = loop.time() + self.options.lease_seconds / 4
+                    reclaim_orphans(self.catalog, self.kinds, self.options.lease_seconds)
+                for kind in self.kinds:
+                    if self._free <= 0:
+                        break
+                    for claim in kind.queue.claim_next(self.catalog.db, worker_id(), self._free):
+                        self._start(kind, claim, client)
+                        claimed += 1
+                backoff = 0.0
+            except Exception as e:  # catalog down: keep going, the rows wait
+                backoff = min(max(backoff * 2, 1.0), 15.0)
+                log.warning("claiming work failed (will retry in %.0fs): %s", backoff, e)
+            if claimed and self._free > 0:
+                continue  # more may be waiting
+            wait = backoff or self.options.sweep_seconds
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait)
+
+    def _start(self, kind: WorkKind, claim: Claim, client: Any) -> None:
+        self._free -= 1
+        task = asyncio.create_task(self._run_item(kind, claim, client))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run_item(self, kind: WorkKind, claim: Claim, client: Any) -> None:
+        from flows.dispatch import remove_lost_run, remove_unattached_runs, settle_finished_run
+
+        key = f"{kind.name}:{claim.id}"
+        self.stats.running.add(key)
+        self.stats.started += 1
+        metrics.STARTED.labels(kind.name).inc()
+        metrics.ACTIVE.inc()
+        ok = False
+        try:
+            await remove_lost_run(client, claim)
+            if claim.attempt > 0 or key in self._released:
+                # an earlier attempt (or a released claim) may have created a run that never
+                # attached to the claim (killed between claim and attach): find it by name
+                self._released.discard(key)
+                await remove_unattached_runs(client, kind, claim.id)
+            flow = kind.load_flow()
+            await flow(**{kind.param: claim.id, "attempt": claim.attempt})
+            ok = True
+            self.stats.completed += 1
+            metrics.COMPLETED.labels(kind.name).inc()
+        except Exception as e:
+            self.stats.failed += 1
+            metrics.FAILED.labels(kind.name).inc()
+            log.warning("%s %s: run failed: %s: %s", kind.name, claim.id, type(e).__name__, e)
+        finally:
+            # a claim still held after a failed call means the flow never reached its body
+            # (Prefect down when the run was created): give it back, same attempt, slow down
+            db = self.catalog.db
+            if not ok and kind.queue.release(db, claim.id, claim.attempt, worker_id()):
+                log.warning("%s %s: run did not start; claim released", kind.name, claim.id)
+                self._released.add(key)
+                await asyncio.sleep(min(5.0, self.options.sweep_seconds * 4))
+            elif not ok and (run_id := kind.queue.done_run(db, claim.id, claim.attempt)):
+                # done in the catalog, but Prefect missed the final state (API outage)
+                task = asyncio.create_task(settle_finished_run(client, run_id, key))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            self.stats.finished += 1
+            metrics.ACTIVE.dec()
+            self.stats.running.discard(key)
+            self._free += 1
+            self._wake.set()
+
+    # ------------------------------------------------------------------ deployment runs
 
     async def _schedule_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -192,64 +343,41 @@ class Worker:
             except Exception as e:
                 log.warning("schedule sync failed (will retry): %s", e)
 
-    async def _execute_loop(
+    async def _deployment_loop(
         self, client: Any, served: dict[UUID, Any], stop: asyncio.Event
     ) -> None:
-        """Take runs as slots free up: first the runs this process's dispatcher just created
-        (handed over in memory, no polling), then, every ``poll_seconds``, runs created
-        elsewhere (schedules, the Prefect UI, other dispatchers).
+        """Runs created in Prefect (schedules, the UI, `prefect deployment run`): poll every
+        ``poll_seconds`` and take each due run by proposing Pending.
 
-        Polling is kept rare on purpose: each poll of scheduled runs is also a write on the
-        Prefect server (it records that the deployment was polled), and on SQLite every write
-        competes with run creation for the database lock."""
-        local: asyncio.Queue[Any] = asyncio.Queue()
-        use_local_run_queue(local)
-        polled: list[Any] = []
-        next_poll = 0.0
-        loop = asyncio.get_running_loop()
+        Only runs read as Scheduled in this very poll are proposed, one poll at a time, so a run
+        finished meanwhile by another worker is never taken again. Polling is rare on purpose:
+        each poll is also a write on the Prefect server (it records the deployment was polled)."""
         while not stop.is_set():
-            await self._slots.acquire()
-            taken = False
-            try:
-                run = None
-                if not polled:
-                    wait = next_poll - loop.time()
-                    if wait > 0:
-                        with contextlib.suppress(TimeoutError):
-                            run = await asyncio.wait_for(local.get(), wait)
-                    if run is None:
-                        next_poll = loop.time() + self.options.poll_seconds
-                        polled = await self._poll(client, list(served))
-                if run is None and polled:
-                    run = polled.pop(0)
-                if (
-                    run is not None
-                    and run.deployment_id in served
-                    and str(run.id) not in self.stats.running
-                    and await self._take(client, run)
-                ):
-                    task = asyncio.create_task(self._execute(served[run.deployment_id], run))
-                    self._tasks.add(task)
-                    task.add_done_callback(self._tasks.discard)
-                    taken = True
-            finally:
-                if not taken:
-                    self._slots.release()
+            if self._free > 0:
+                for run in await self._poll(client, list(served)):
+                    if self._free <= 0:
+                        break
+                    if run.deployment_id in served and await self._take(client, run):
+                        self._free -= 1
+                        task = asyncio.create_task(self._execute(served[run.deployment_id], run))
+                        self._tasks.add(task)
+                        task.add_done_callback(self._tasks.discard)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.options.poll_seconds)
 
     async def _poll(self, client: Any, deployment_ids: list[UUID]) -> list[Any]:
         from prefect.types._datetime import now as prefect_now
 
         try:
-            return list(
-                await client.get_scheduled_flow_runs_for_deployments(
-                    deployment_ids,
-                    scheduled_before=prefect_now("UTC"),
-                    limit=self.options.concurrency,
-                )
+            runs = await client.get_scheduled_flow_runs_for_deployments(
+                deployment_ids,
+                scheduled_before=prefect_now("UTC"),
+                limit=max(1, self._free),
             )
         except Exception as e:
             log.warning("cannot read scheduled runs (will retry): %s", e)
             return []
+        return [r for r in runs if r.state is not None and r.state.is_scheduled()]
 
     async def _take(self, client: Any, run: Any) -> bool:
         from prefect.states import Pending
@@ -272,19 +400,27 @@ class Worker:
         run_id = str(run.id)
         self.stats.running.add(run_id)
         self.stats.started += 1
+        metrics.STARTED.labels("deployment").inc()
+        metrics.ACTIVE.inc()
         try:
             state = await run_flow_async(
                 flow, flow_run=run, parameters=run.parameters, return_type="state"
             )
             if state is not None and not state.is_completed():
                 self.stats.failed += 1
+                metrics.FAILED.labels("deployment").inc()
+            else:
+                metrics.COMPLETED.labels("deployment").inc()
         except Exception as e:
             self.stats.failed += 1
+            metrics.FAILED.labels("deployment").inc()
             log.error("flow run %s (%s) crashed in the engine: %s", run_id, run.name, e)
         finally:
             self.stats.finished += 1
+            metrics.ACTIVE.dec()
             self.stats.running.discard(run_id)
-            self._slots.release()
+            self._free += 1
+            self._wake.set()
 
     async def _drain(self) -> None:
         if not self._tasks:
@@ -298,14 +434,16 @@ class Worker:
 
 
 def default_concurrency(prefect_backend: str | None) -> int:
-    """SQLite behind the Prefect API answers `database is locked` with only 3 concurrent
-    flow-run writers (testing.md), so the embedded default runs one flow at a time;
-    PostgreSQL takes ten at a time."""
-    return 1 if prefect_backend == "sqlite" else 10
+    """Flow runs at a time. With its write transactions IMMEDIATE (recflow/prefect_server.py)
+    the embedded SQLite server queues writers instead of failing them, so it takes as many
+    concurrent runs as PostgreSQL; more than ~8 only adds queueing on 2 cores
+    (docs/benchmarks.md)."""
+    return 8 if prefect_backend == "sqlite" else 10
 
 
-def serve(concurrency: int = 0, *, dispatch: bool = True) -> None:
+def serve(concurrency: int = 0, *, dispatch: bool = True, metrics_port: int = 0) -> None:
     """Run a worker in this process until SIGINT/SIGTERM (``recflow worker`` execs into this)."""
+    import os
     import signal
 
     from catalog.settings import get_settings
@@ -321,6 +459,7 @@ def serve(concurrency: int = 0, *, dispatch: bool = True) -> None:
         lease_seconds=cfg.worker_lease_seconds,
         sweep_seconds=cfg.dispatch_interval_seconds,
         dispatch=dispatch,
+        metrics_port=metrics_port,
     )
     w = Worker(Catalog.open(cfg), options)
 
@@ -329,9 +468,8 @@ def serve(concurrency: int = 0, *, dispatch: bool = True) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        log.info(
-            "worker %s: concurrency %d, Prefect %s", os.getpid(), n, os.environ["PREFECT_API_URL"]
-        )
+        api = os.environ.get("PREFECT_API_URL", "")
+        log.info("worker %s: concurrency %d, Prefect %s", os.getpid(), n, api)
         await w.run(stop)
 
     asyncio.run(main())
@@ -342,6 +480,7 @@ if __name__ == "__main__":
 
     parser = argparse.ArgumentParser(prog="python -m flows.worker", description=serve.__doc__)
     parser.add_argument("--concurrency", type=int, default=0, help="flow runs at a time (0 = auto)")
-    parser.add_argument("--no-dispatch", action="store_true", help="only execute, do not sweep")
+    parser.add_argument("--no-dispatch", action="store_true", help="only execute, do not claim")
+    parser.add_argument("--metrics-port", type=int, default=0, help="Prometheus on 127.0.0.1:PORT")
     args = parser.parse_args()
-    serve(args.concurrency, dispatch=not args.no_dispatch)
+    serve(args.concurrency, dispatch=not args.no_dispatch, metrics_port=args.metrics_port)

@@ -20,6 +20,7 @@ from services.announcements import CHOICES
 from services.announcements import canonical as canonical_announcement
 from services.announcements import label as announcement_label
 from services.config.account_section import AccountPatch, FeaturesPatch, merge
+from services.sftp_settings import sftp_view
 
 router = APIRouter(dependencies=[Depends(csrf_protect)])
 TABS = [
@@ -61,6 +62,7 @@ def _account_page(
         "client_ip": client_ip(request),
         "tokens": st.tokens.list() if user.is_admin else [],
         "sections": {v.key: v for v in config_bridge.views(st.catalog)},
+        "sftp": sftp_view(st.catalog) if tab == "integrations" else None,
     }
     ctx.update(extra or {})
     return render(request, "account.html", ctx, status)

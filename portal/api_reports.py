@@ -15,6 +15,7 @@ from services.reports import (
     ReportError,
     call_report,
     dashboard,
+    dashboard_period,
     parse_period,
     rows_csv,
     rows_json,
@@ -86,9 +87,9 @@ def get_dashboard(
     until: Annotated[str | None, Query(max_length=40)] = None,
 ) -> dict[str, Any]:
     """Calls per day, average duration, active calls now, calls by direction, top keyword-rule
-    matches and delivery failures for the period (default: everything)."""
+    matches, delivery failures and evaluations for the period (default: the last 30 days)."""
     try:
-        period = parse_period(since, until)
+        period = dashboard_period(since, until, st.clock())
     except ReportError as e:
         raise HTTPException(400, str(e)) from None
     return dashboard(st.catalog, caller.visibility(), period, st.catalog.settings.resolved_data_dir)

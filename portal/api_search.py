@@ -143,14 +143,19 @@ def _list_query(
 
 
 def _page(
-    st: Any, caller: Principal, query: SearchQuery, cursor: str | None, limit: int
+    st: Any,
+    caller: Principal,
+    query: SearchQuery,
+    cursor: str | None,
+    limit: int,
+    sort: str = "relevance",
 ) -> SearchPage:
     from portal.api_recording import _out
 
     try:
         compiled = compile_for(st.catalog, query, st.clock())
         res: Result = run_search(
-            st.catalog, compiled, caller.visibility(), cursor=cursor, limit=limit
+            st.catalog, compiled, caller.visibility(), cursor=cursor, limit=limit, order=sort
         )
     except SearchError as e:
         raise _bad(e) from None
@@ -204,6 +209,10 @@ def list_recordings(
         str | None, Query(max_length=80, description="all, mine, unassigned, category:NAME")
     ] = None,
     saved: Annotated[int | None, Query(ge=1, description="Run this saved search")] = None,
+    sort: Annotated[
+        Literal["relevance", "newest"],
+        Query(description="With q: best match first (default) or newest first"),
+    ] = "relevance",
     cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> SearchPage:
@@ -223,7 +232,7 @@ def list_recordings(
         view=view,
         saved=saved,
     )
-    return _page(st, caller, query, cursor, limit)
+    return _page(st, caller, query, cursor, limit, sort)
 
 
 @router.post("/recordings/search", response_model=SearchPage, tags=["recordings"])

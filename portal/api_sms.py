@@ -14,9 +14,10 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -227,14 +228,25 @@ def make_router(
         items = list_sms(cat, limit=limit, number=number, since=since, until=until)
         return SmsPage(items=[_out(s) for s in items])
 
-    @router.get("/sms/monthly/{year}/{month}", summary="The monthly CSV (seed format)")
-    def get_monthly_csv(year: int, month: int, cat: Catalog = CatalogDep) -> Response:
+    @router.get(
+        "/sms/monthly/{year}/{month}",
+        summary="The monthly CSV (seed format)",
+        response_class=Response,
+        responses={
+            200: {"description": "CSV", "content": {"text/csv": {"schema": {"type": "string"}}}}
+        },
+    )
+    def get_monthly_csv(
+        year: Annotated[int, PathParam(ge=2000, le=9999)],
+        month: Annotated[int, PathParam(ge=1, le=12)],
+        cat: Catalog = CatalogDep,
+    ) -> Response:
         from catalog.sms import get_sms_settings, iter_sms
         from services.sms_format import csv_file_name, csv_text, month_bounds
 
         try:
             start, end = month_bounds(year, month)
-        except ValueError as e:
+        except (ValueError, OverflowError) as e:
             return _bad("month", str(e))
         name = csv_file_name(get_sms_settings(cat).monthly_csv, cat.account().name, year, month)
         body = csv_text(iter_sms(cat, since=start, until=end))

@@ -1,9 +1,14 @@
 """The portal's FastAPI application: ``create_app()`` is what `recflow portal` and `recflow up`
 serve with uvicorn.
 
-Every request passes one middleware that (1) resolves the client address (proxy headers only
-from trusted proxies), (2) enforces the account's IP allow-list, (3) sets security headers and
-the CSRF cookie, (4) counts the request for /metrics. Pages live in routers under portal/, the
+Every request passes, outermost first: uvicorn's ProxyHeadersMiddleware, installed only when
+``RECFLOW_PORTAL_TRUSTED_PROXIES`` names proxies (it rewrites the client address from
+``X-Forwarded-For`` for those peers alone; `recflow portal` runs uvicorn with its own proxy-header
+handling off, so with no trusted proxy the header is ignored -- one code path, tested in-process
+and served); then one gate that (1) enforces the account's IP allow-list on that address,
+(2) sets security headers and the CSRF cookie, (3) counts the request for /metrics; then
+:class:`portal.limits.BodyGuard`, which authenticates and size-checks any request body before a
+byte of it is read. Pages live in routers under portal/, the
 REST API is a sub-application at /api/v1 with its own OpenAPI document.
 """
 
@@ -25,6 +30,7 @@ from fastapi.responses import (
 )
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from catalog.models import utcnow
 from catalog.repository import Catalog
@@ -34,9 +40,11 @@ from portal import (
     announcement_pages,
     api,
     auth_pages,
+    hold_pages,
     people_pages,
     quality_pages,
     recording_pages,
+    sftp_pages,
     workspace_pages,
 )
 from portal.deps import (
@@ -47,8 +55,10 @@ from portal.deps import (
     csrf_token,
     state_of,
 )
+from portal.limits import BodyGuard
 from portal.metrics import CONTENT_TYPE
-from portal.security import allowed, client_address
+from portal.openapi import declare_bearer_auth, drop_swagger_ui
+from portal.security import allowed
 from portal.settings import PortalSettings
 from portal.state import HERE, PortalState
 
@@ -84,13 +94,16 @@ def create_app(
     )
     app.state.portal = st
     api_app = api.create_api(st)
+    declare_bearer_auth(api_app)
+    drop_swagger_ui(api_app)
     app.state.api = api_app
+    app.add_middleware(BodyGuard, state=st)  # innermost of the three
 
     @app.middleware("http")
     async def gate(request: Request, call_next):  # type: ignore[no-untyped-def]
         started = time.perf_counter()
-        peer = request.client.host if request.client else ""
-        ip = client_address(peer, request.headers.get("x-forwarded-for"), st.trusted)
+        # already the real client when a trusted proxy forwarded it (ProxyHeadersMiddleware)
+        ip = request.client.host if request.client else ""
         request.state.client_ip = ip
         path = request.url.path
         if path not in UNGATED and not allowed(ip, st.allow_list()):
@@ -173,8 +186,12 @@ def create_app(
         quality_pages,
         announcement_pages,
         people_pages,
+        sftp_pages,
+        hold_pages,
     ):
         app.include_router(module.router)
+    if st.settings.trusted_proxies:
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(st.settings.trusted_proxies))
     return app
 
 

@@ -36,6 +36,7 @@ TITLES = {
     "users": "People (roles, groups, numbers; no passwords)",
     "devices": "Devices and extensions",
     "recording_policy": "Recording policy (account / user / device)",
+    "reports": "Scheduled call reports",
 }
 
 

@@ -22,6 +22,7 @@ from services.reports import (
     ReportError,
     call_report,
     dashboard,
+    dashboard_period,
     parse_period,
     rows_csv,
     rows_xlsx,
@@ -193,7 +194,11 @@ def _period(request: Request):  # type: ignore[no-untyped-def]
 @router.get("/dashboard")
 def dashboard_page(request: Request, user: CurrentUser) -> Response:
     st = state_of(request)
-    period = _period(request)
+    q = request.query_params
+    try:
+        period = dashboard_period(q.get("since"), q.get("until"), st.clock())
+    except ReportError as e:
+        raise HTTPException(400, str(e)) from None
     vis = page_principal(st, user).visibility()
     d = dashboard(st.catalog, vis, period, st.catalog.settings.resolved_data_dir)
     charts = [

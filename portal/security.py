@@ -1,4 +1,5 @@
-"""Sans-I/O security helpers: client address, IP allow-list, CSRF tokens, cookie signing."""
+"""Sans-I/O security helpers: IP allow-list, CSRF tokens, cookie signing. (The client address
+behind a proxy is uvicorn's ProxyHeadersMiddleware's job, see portal/app.py.)"""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from catalog.keys import SESSIONS, KeyRing
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -42,24 +45,6 @@ def in_networks(address: str, nets: Sequence[Network]) -> bool:
     return addr is not None and any(addr in n for n in nets)
 
 
-def client_address(peer: str, forwarded_for: str | None, trusted: Sequence[Network]) -> str:
-    """The address of the real client.
-
-    ``X-Forwarded-For`` is believed only when the TCP peer is a trusted proxy, and then read from
-    the right: the first hop that is not itself a trusted proxy is the client (everything left of
-    it could be forged by that client).
-    """
-    if not forwarded_for or not in_networks(peer, trusted):
-        return peer
-    hops = [h.strip() for h in forwarded_for.split(",") if h.strip()]
-    for hop in reversed(hops):
-        if _addr(hop) is None:
-            return peer  # garbage in the header: fall back to what we know
-        if not in_networks(hop, trusted):
-            return hop
-    return hops[0] if hops else peer
-
-
 def allowed(address: str, allow_list: Sequence[str]) -> bool:
     """An empty allow-list admits everyone (a fresh install); otherwise only listed networks."""
     if not allow_list:
@@ -69,11 +54,17 @@ def allowed(address: str, allow_list: Sequence[str]) -> bool:
 
 
 class Signer:
-    """Signs session cookies (expiring) and derives CSRF tokens from one secret key."""
+    """Signs session cookies (expiring) and derives CSRF tokens from the secret key.
 
-    def __init__(self, secret_key: str) -> None:
-        self._key = hashlib.sha256(b"recflow portal v1|" + secret_key.encode()).digest()
-        self._cookies = URLSafeTimedSerializer(self._key, salt="recflow-session")
+    Cookies signed under a previous key (``RECFLOW_SECRET_KEY_PREVIOUS``) stay valid until they
+    expire; new ones are signed with the current key (:mod:`catalog.keys`)."""
+
+    def __init__(self, keys: KeyRing | str) -> None:
+        ring = keys if isinstance(keys, KeyRing) else KeyRing(keys)
+        candidates = ring.keys(SESSIONS)  # current first
+        self._key = candidates[0]
+        # itsdangerous signs with the last key and accepts any of them
+        self._cookies = URLSafeTimedSerializer(candidates[::-1], salt="recflow-session")
 
     def sign_session(self, raw_id: str) -> str:
         return self._cookies.dumps(raw_id)

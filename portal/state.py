@@ -17,7 +17,7 @@ from catalog.models import utcnow
 from catalog.repository import Catalog
 from catalog.users import ApiTokens, Sessions, Users
 from portal.metrics import Metrics
-from portal.security import Network, Signer, parse_networks
+from portal.security import Signer
 from portal.settings import PortalSettings
 
 HERE = Path(__file__).parent
@@ -43,13 +43,12 @@ class PortalState:
     sessions: Sessions = field(init=False)
     audit: Audit = field(init=False)
     templates: Jinja2Templates = field(init=False)
-    trusted: list[Network] = field(init=False)
     metrics: Metrics = field(init=False)
     _allow_cache: tuple[float, list[str]] = (0.0, [])
 
     def __post_init__(self) -> None:
         s = self.settings
-        self.signer = Signer(self.catalog.settings.resolved_secret_key())
+        self.signer = Signer(self.catalog.settings.keyring())
         self.users = Users(
             self.catalog,
             max_failures=s.max_failed_logins,
@@ -67,7 +66,6 @@ class PortalState:
         from portal import i18n
 
         i18n.install(self.templates.env)  # five languages (issue 16)
-        self.trusted, _ = parse_networks(s.trusted_proxies)
         self.metrics = Metrics(self.catalog)
 
     def allow_list(self) -> list[str]:

@@ -30,8 +30,10 @@ COMMAND_MODULES = [
     "recflow.commands.portal_admin",  # users create|list|unlock, tokens create|list|revoke
     "recflow.commands.sms",  # sms list|show|ingest|export|retry
     "recflow.commands.recorder",  # recorder (SIP recording server)
+    "recflow.commands.secrets",  # secrets rotate
     "recflow.commands.archive",  # archive run|list, retention report|run|hold|release|log
     "recflow.commands.workspace",  # recordings search|categorize|fields, saved-searches
+    "recflow.commands.sftp",  # sftp (server), sftp credentials|revoke|status
 ]
 
 for _name in COMMAND_MODULES:

@@ -11,7 +11,9 @@ _DEFAULTS = {
     "PREFECT_API_LOG_RETRYABLE_ERRORS": "true",
     "PREFECT_UI_ENABLED": "true",
     "HF_HUB_OFFLINE": "1",
-    "PREFECT_LOGGING_LEVEL": "WARNING",
+    # run logs (the flows' own INFO lines, state changes) reach the Prefect UI; chatty
+    # libraries are quieted where each process sets up logging
+    "PREFECT_LOGGING_LEVEL": "INFO",
 }
 
 

@@ -8,15 +8,21 @@ on SIGINT/SIGTERM stops them all, newest first, leaving nothing running.
 
 from __future__ import annotations
 
+import ctypes
+import errno
+import fcntl
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from recflow.environment import apply_defaults
 
@@ -41,11 +47,110 @@ class Part:
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent(os.getpid()),
         )
         log.close()
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent_pid: int):  # type: ignore[no-untyped-def]
+    """preexec_fn: the child gets SIGTERM when the supervisor dies, even by SIGKILL (Linux
+    prctl death signal), so no part outlives `recflow up` and answers a later one's health
+    checks."""
+
+    def setup() -> None:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        except (OSError, AttributeError):  # not Linux: the supervisor's own stop() remains
+            return
+        if os.getppid() != parent_pid:  # the supervisor died before prctl took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return setup
+
+
+# ---------------------------------------------------------------- refusing to start twice
+
+
+class AlreadyInUse(Exception):
+    """What `recflow up` needs is taken; the message names the holder."""
+
+
+def lock_data_dir(data_dir: Path) -> IO[str]:
+    """Hold ``<data>/up.lock`` for the supervisor's life (released by the kernel even on
+    SIGKILL). Raises AlreadyInUse naming the pid that holds it."""
+    path = data_dir / "up.lock"
+    f = open(path, "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        if e.errno not in (errno.EAGAIN, errno.EACCES):
+            raise
+        f.seek(0)
+        holder = f.read().strip() or "another process"
+        f.close()
+        raise AlreadyInUse(
+            f"data dir {data_dir} is in use by a running `recflow up` (pid {holder}); "
+            "stop it first or use another --data-dir"
+        ) from None
+    f.seek(0)
+    f.truncate()
+    f.write(str(os.getpid()))
+    f.flush()
+    return f
+
+
+def port_holder(port: int, kind: str = "tcp") -> str:
+    """Who listens on ``port`` (Linux /proc): "pid N (command line)" or "another process"."""
+    inodes = set()
+    for table in (f"/proc/net/{kind}", f"/proc/net/{kind}6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 9 and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(fields[9])
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith("socket:[") and target[8:-1] in inodes:
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+                return f"pid {pid} ({cmd.strip()[:120]})"
+    return "another process"
+
+
+def check_ports(ports: list[tuple[str, str, int, str]]) -> None:
+    """``(what, host, port, "tcp"|"udp")`` must all be free; raises AlreadyInUse naming the
+    first taken port and its holder."""
+    for what, host, port, kind in ports:
+        sock = socket.socket(
+            socket.AF_INET, socket.SOCK_STREAM if kind == "tcp" else socket.SOCK_DGRAM
+        )
+        try:
+            if kind == "tcp":
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+        except OSError:
+            raise AlreadyInUse(
+                f"{what} port {kind} {host}:{port} is taken by {port_holder(port, kind)}"
+            ) from None
+        finally:
+            sock.close()
 
 
 def wait_http(url: str, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> bool:
@@ -79,7 +184,7 @@ class Supervisor:
     def _on_signal(self, signum: int, _frame: object) -> None:
         self._stopping = True
 
-    def run(self, on_ready: callable = print) -> int:  # type: ignore[valid-type]
+    def run(self, on_ready: Callable[[str | None], None] = print) -> int:
         signal.signal(signal.SIGINT, self._on_signal)
         signal.signal(signal.SIGTERM, self._on_signal)
         try:
@@ -156,9 +261,7 @@ def prefect_server_part(data_dir: Path, port: int) -> Part:
         [
             sys.executable,
             "-m",
-            "prefect",
-            "server",
-            "start",
+            "recflow.prefect_server",  # `prefect server start` + IMMEDIATE SQLite writes
             "--host",
             "127.0.0.1",
             "--port",

@@ -23,6 +23,7 @@ from typing import Any
 
 from recorder.config import RecorderSettings
 from recorder.media import RATE, CallMedia, MediaStream
+from recorder.messages import SmsCheck, sms_problem
 from recorder.sdp import (
     DEFAULT_DTMF_PT,
     AnsweredStream,
@@ -30,7 +31,10 @@ from recorder.sdp import (
     SessionDescription,
     SiprecMetadata,
     build_answer,
+    choose_crypto,
     choose_formats,
+    is_srtp,
+    local_crypto,
     parse_rs_metadata,
     parse_sdp,
     split_multipart,
@@ -47,6 +51,8 @@ from recorder.sip import (
 
 T1, T2, TIMER_B = 0.5, 4.0, 32.0
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, MESSAGE, INFO, UPDATE"
+# methods of registered SIP extensions a recording server does not serve: 405, others 501
+KNOWN_METHODS = frozenset({"REGISTER", "SUBSCRIBE", "NOTIFY", "REFER", "PUBLISH", "PRACK"})
 SERVER = "recflow-recorder"
 Source = tuple[str, int]
 
@@ -229,8 +235,10 @@ class RecorderCore:
         release_port: Callable[[int], None],
         sip_port: int = 5060,
         advertise: str = "",
+        check_sms: SmsCheck = sms_problem,
     ) -> None:
         self.settings = settings
+        self.check_sms = check_sms
         self.allocate_port = allocate_port
         self.release_port = release_port
         self.sip_port = sip_port
@@ -263,10 +271,10 @@ class RecorderCore:
         if not data.strip():
             return []  # keep-alive
         try:
-            msg = parse_message(data, stream=transport == "tcp")
+            msg = parse_message(data, stream=transport in ("tcp", "tls"))
         except SipParseError as e:
             self._count("malformed")
-            resp = best_effort_error(data, 400, e.reason, source)
+            resp = best_effort_error(data, e.status, e.reason, source)
             return [Send(resp, source, transport, conn)] if resp else []
         if not msg.is_request:
             self._on_response(msg)
@@ -286,7 +294,10 @@ class RecorderCore:
                 out.append(Send(cached[1], source, transport, conn))
                 return out
         if handler is None:
-            reply(405, "Method Not Allowed", extra=[("Allow", ALLOW)])
+            if msg.method in KNOWN_METHODS:  # RFC 3261 §8.2.1: known but not served here
+                reply(405, "Method Not Allowed", extra=[("Allow", ALLOW)])
+            else:
+                reply(501, "Not Implemented", extra=[("Allow", ALLOW)])
             return out
         handler(msg, source, transport, conn, now, wall, local_host, out, reply)
         return out
@@ -428,8 +439,12 @@ class RecorderCore:
     _now = 0.0
 
     def _contact(self, host: str, transport: str) -> str:
+        if transport == "tls":
+            return f"<sip:recorder@{host}:{self.tls_port};transport=tls>"
         t = ";transport=tcp" if transport == "tcp" else ""
         return f"<sip:recorder@{host}:{self.sip_port}{t}>"
+
+    tls_port = 5061  # set by the shell when it listens for SIP over TLS
 
     # ---------------------------------------------------------------- INVITE
 
@@ -558,8 +573,9 @@ class RecorderCore:
             if m.media != "audio" or m.port == 0 or channel >= 2:
                 continue
             codecs, dtmf = choose_formats(m)
-            if not codecs:
-                continue
+            crypto = choose_crypto(m) if is_srtp(m) else None
+            if not codecs or (is_srtp(m) and crypto is None):
+                continue  # SRTP without an SDES key we can use: not this stream
             port = self.allocate_port()
             if port is None:
                 return "ports"
@@ -575,6 +591,8 @@ class RecorderCore:
                     m.port,
                     m.label,
                     offer.media_direction(m),
+                    crypto,
+                    local_crypto(crypto),
                 )
             )
             channel += 1
@@ -587,7 +605,7 @@ class RecorderCore:
                 allowed.add(st.peer_host)
             dtmf = set(st.dtmf_pts) | ({96} if 96 not in st.codecs else set())
             call.stream_by_index[st.index] = call.media.add_stream(
-                ch, st.codecs, dtmf, allowed, st.label
+                ch, st.codecs, dtmf, allowed, st.label, (st.peer_host, st.peer_port), st.crypto
             )
         self._map_participants(call, metadata)
         return ""
@@ -733,7 +751,8 @@ class RecorderCore:
             if host and host not in ("0.0.0.0", "::"):
                 allowed.add(host)
             ms = call.stream_by_index[st.index]
-            ms.update(st.codecs, set(st.dtmf_pts) | {96} - set(st.codecs), allowed)
+            dtmf = set(st.dtmf_pts) | {96} - set(st.codecs)
+            ms.update(st.codecs, dtmf, allowed, (host, m.port) if host else None)
             held = (
                 direction in ("inactive", "recvonly")
                 or host in ("0.0.0.0", "::")
@@ -855,11 +874,18 @@ class RecorderCore:
             return
         sender = parse_name_addr(msg.get("from"))
         to = parse_name_addr(msg.get("to"))
+        to_number = to.user or uri_number(msg.uri)
+        refused = self.check_sms(sender.user, to_number, text)
+        if refused is not None:  # validated before it is answered: never 200 then dropped
+            self._count("message_refused")
+            why = re.sub(r'[\x00-\x1f"\\]', "'", refused[1])[:120]
+            reply(refused[0], why, extra=[("Warning", f'399 recflow "{why}"')])
+            return
         reply(200, "OK")
         out.append(
             SmsReceived(
                 sender.user,
-                to.user or uri_number(msg.uri),
+                to_number,
                 text,
                 datetime.fromtimestamp(wall, UTC),
                 msg.call_id,
@@ -898,11 +924,12 @@ class RecorderCore:
         contact = inv.get_all("contact")
         target = parse_name_addr(contact[0]).uri if contact else call.remote.uri
         call.local_cseq += 1
-        proto = "TCP" if call.transport == "tcp" else "UDP"
+        proto = call.transport.upper() if call.transport in ("tcp", "tls") else "UDP"
+        port = self.tls_port if call.transport == "tls" else self.sip_port
         headers = [
             (
                 "Via",
-                f"SIP/2.0/{proto} {call.local_host}:{self.sip_port};branch=z9hG4bK{_tag()};rport",
+                f"SIP/2.0/{proto} {call.local_host}:{port};branch=z9hG4bK{_tag()};rport",
             ),
             ("Max-Forwards", "70"),
         ]

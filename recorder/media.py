@@ -7,6 +7,17 @@ timeline by RTP timestamp and returns the stereo PCM that is now final. Samples 
 ``holdback`` seconds behind the clock, which is the reorder window: packets that arrive later
 than that are counted as late and dropped, everything earlier lands where its timestamp says.
 Gaps, hold and pauses are silence, so both channels stay aligned on one timeline.
+
+Latching (symmetric RTP): each stream accepts packets from exactly one source address *and
+port*. The first valid RTP packet from a host the call allows (the SIP peer, the SDP's ``c=``)
+latches the stream to its address:port; from then on packets from any other address or port
+(another port of the same host included) are dropped and counted
+(``packets_rejected_source``), so an SSRC change is accepted only from the latched source.
+The SDP's own address:port takes precedence: if it starts sending within
+:data:`LATCH_WINDOW` seconds of a first packet that came from elsewhere, the stream
+re-latches to it (``relatched``) and stays there; what the first source sent and is not yet
+committed (``holdback``) is discarded, what is committed stays. A re-INVITE that moves the SDP
+address releases the latch.
 """
 
 from __future__ import annotations
@@ -27,6 +38,8 @@ _TS = struct.Struct("qq")
 _EVENTS = "0123456789*#ABCD"
 MAX_AHEAD = 5 * RATE  # a timestamp further ahead of the clock than this is a discontinuity
 MAX_BEHIND = 60 * RATE
+LATCH_WINDOW = 2.0  # seconds in which the SDP's address:port may take over a first latch
+Source = tuple[str, int]  # (host, port) a datagram came from
 
 
 def _ulaw_table() -> np.ndarray:
@@ -66,23 +79,23 @@ class RtpBatch:
     """Datagrams of one socket read in one go (see :mod:`recorder.rtpio`).
 
     ``data`` holds datagram i in row i (``lengths[i]`` bytes, the rest is padding); ``arrival``
-    is the kernel's wall-clock arrival time (NaN where unknown); ``host`` is the source address
-    of every datagram, or None when they differ and ``hosts`` lists them one by one.
+    is the kernel's wall-clock arrival time (NaN where unknown); ``host`` is the source
+    (host, port) of every datagram, or None when they differ and ``hosts`` lists them one by one.
     """
 
     data: np.ndarray
     lengths: np.ndarray
     arrival: np.ndarray
-    host: str | None
-    hosts: list[str] | None = None
+    host: Source | None
+    hosts: list[Source] | None = None
 
-    def packets(self) -> list[tuple[bytes, float | None, str]]:
+    def packets(self) -> list[tuple[bytes, float | None, Source]]:
         """One ``(data, arrival or None, host)`` per datagram, for the general path."""
         out = []
         hosts = self.hosts
         for i, (n, t) in enumerate(zip(self.lengths.tolist(), self.arrival.tolist(), strict=True)):
             host = self.host if hosts is None else hosts[i]
-            out.append((self.data[i, :n].tobytes(), None if t != t else t, host or ""))
+            out.append((self.data[i, :n].tobytes(), None if t != t else t, host or ("", 0)))
         return out
 
 
@@ -116,6 +129,9 @@ class StreamStats:
     duplicate: int = 0
     reordered: int = 0
     ignored_source: int = 0
+    rejected_source: int = 0
+    relatched: int = 0
+    srtp_failed: int = 0
     invalid: int = 0
     rtcp: int = 0
     unknown_payload_type: int = 0
@@ -136,6 +152,11 @@ class MediaStream:
     dtmf_pts: set[int]
     allowed_hosts: set[str]
     label: str = ""
+    expected: Source | None = None  # the SDP's address:port
+    latched: Source | None = None
+    latched_at: float = 0.0
+    latched_expected: bool = False
+    srtp: Any = None  # a pylibsrtp Session for an SRTP (SDES) stream; None = plain RTP
     inbox: list[Any] = field(default_factory=list)
     pending: list[tuple[int, bytes, np.ndarray]] = field(default_factory=list)
     sources: dict[int, _Source] = field(default_factory=dict)
@@ -147,10 +168,39 @@ class MediaStream:
     def __post_init__(self) -> None:
         self._tables = {pt: TABLES[n] for pt, n in self.codecs.items() if n in TABLES}
 
-    def update(self, codecs: dict[int, str], dtmf_pts: set[int], allowed_hosts: set[str]) -> None:
-        """A re-INVITE renegotiated this stream."""
+    def update(
+        self,
+        codecs: dict[int, str],
+        dtmf_pts: set[int],
+        allowed_hosts: set[str],
+        expected: Source | None = None,
+    ) -> None:
+        """A re-INVITE renegotiated this stream; a new SDP address releases the latch."""
         self.codecs, self.dtmf_pts, self.allowed_hosts = codecs, dtmf_pts, allowed_hosts
         self._tables = {pt: TABLES[n] for pt, n in codecs.items() if n in TABLES}
+        if expected is not None and expected != self.expected:
+            self.expected = expected
+            self.latched = None
+
+    def admit(self, source: Source, arrival: float) -> bool:
+        """Latching: may a valid RTP packet from ``source`` (not the latched one) be used?"""
+        if source[0] not in self.allowed_hosts:
+            self.stats.ignored_source += 1
+            return False
+        is_expected = source == self.expected
+        if self.latched is None or (
+            is_expected and not self.latched_expected and arrival - self.latched_at <= LATCH_WINDOW
+        ):
+            if self.latched is not None:
+                # what the first latch left uncommitted goes, and its SSRC anchors with it
+                # (cleared in place: the packet loop holds references to both)
+                self.stats.relatched += 1
+                self.pending.clear()
+                self.sources.clear()
+            self.latched, self.latched_at, self.latched_expected = source, arrival, is_expected
+            return True
+        self.stats.rejected_source += 1
+        return False
 
     def summary(self) -> dict[str, Any]:
         s = self.stats
@@ -168,6 +218,11 @@ class MediaStream:
             "packets_duplicate": s.duplicate,
             "packets_reordered": s.reordered,
             "packets_ignored_source": s.ignored_source,
+            "packets_rejected_source": s.rejected_source,
+            "latched": f"{self.latched[0]}:{self.latched[1]}" if self.latched else "",
+            "relatched": s.relatched,
+            "srtp": self.srtp is not None,
+            "packets_srtp_failed": s.srtp_failed,
             "packets_invalid": s.invalid,
             "packets_rtcp_ignored": s.rtcp,
             "packets_unknown_payload_type": s.unknown_payload_type,
@@ -177,6 +232,47 @@ class MediaStream:
             "jitter_ms": round(s.jitter_ms, 3),
             "max_jitter_ms": round(s.max_jitter_ms, 3),
         }
+
+
+def srtp_session(suite: str, key: bytes) -> Any:
+    """A libsrtp receive session for one SDES key (any inbound SSRC)."""
+    from pylibsrtp import Policy, Session
+
+    profile = {
+        "AES_CM_128_HMAC_SHA1_80": Policy.SRTP_PROFILE_AES128_CM_SHA1_80,
+        "AES_CM_128_HMAC_SHA1_32": Policy.SRTP_PROFILE_AES128_CM_SHA1_32,
+    }[suite]
+    return Session(Policy(key=key, ssrc_type=Policy.SSRC_ANY_INBOUND, srtp_profile=profile))
+
+
+def _decrypted(st: MediaStream, batch: list[Any]) -> list[tuple[bytes, float | None, Source]]:
+    """Every datagram of an SRTP stream authenticated and decrypted, in arrival order; those
+    that fail (wrong key, forged, replayed, RTCP) are counted and dropped before anything else
+    -- latching included -- sees them."""
+    from pylibsrtp import Error as SrtpError
+
+    packets: list[tuple[bytes, float | None, Source]] = []
+    for item in batch:
+        if type(item) is RtpBatch:
+            packets.extend(item.packets())
+        else:
+            data, anc, _flags, addr = item
+            arrival = None
+            if anc:
+                sec, nsec = _TS.unpack(anc[0][2])
+                arrival = sec + nsec * 1e-9
+            packets.append((data, arrival, (addr[0], addr[1])))
+    out = []
+    unprotect = st.srtp.unprotect
+    for data, arrival, source in packets:
+        if len(data) < 12 or data[0] & 0xC0 != 0x80 or 72 <= data[1] & 0x7F <= 76:
+            st.stats.srtp_failed += 1
+            continue
+        try:
+            out.append((unprotect(data), arrival, source))
+        except SrtpError:
+            st.stats.srtp_failed += 1
+    return out
 
 
 @dataclass(slots=True)
@@ -213,8 +309,13 @@ class CallMedia:
         dtmf_pts: set[int],
         allowed_hosts: set[str],
         label: str = "",
+        expected: Source | None = None,
+        srtp: Any = None,
     ) -> MediaStream:
-        st = MediaStream(channel, codecs, dtmf_pts, allowed_hosts, label)
+        """``srtp``: the peer's SDES key (:class:`recorder.sdp.Crypto`) for an SRTP stream."""
+        st = MediaStream(channel, codecs, dtmf_pts, allowed_hosts, label, expected)
+        if srtp is not None:
+            st.srtp = srtp_session(srtp.suite, srtp.key)
         self.streams.append(st)
         return st
 
@@ -264,9 +365,14 @@ class CallMedia:
         digits: list[DtmfDigit],
     ) -> None:
         """Items are ``recvmsg`` tuples or :class:`RtpBatch` es, in arrival order."""
-        slow: list[tuple[bytes, float | None, str]] = []
+        slow: list[tuple[bytes, float | None, Source]] = []
         unpack_ts = _TS.unpack
+        if st.srtp is not None:
+            batch = [_decrypted(st, batch)]
         for item in batch:
+            if type(item) is list:  # already (data, arrival, source) packets (SRTP)
+                slow.extend(item)
+                continue
             if type(item) is RtpBatch:
                 if slow:
                     self._process_packets(st, slow, now, wall, digits)
@@ -279,7 +385,7 @@ class CallMedia:
             if anc:
                 sec, nsec = unpack_ts(anc[0][2])
                 arrival = sec + nsec * 1e-9
-            slow.append((data, arrival, addr[0]))
+            slow.append((data, arrival, (addr[0], addr[1])))
         if slow:
             self._process_packets(st, slow, now, wall, digits)
         if st.sources:
@@ -298,8 +404,7 @@ class CallMedia:
         itself on the timeline -- only a re-anchored source does that -- which is resolved per
         contiguous run here rather than per packet.
         """
-        host = b.host
-        if host is None or host not in st.allowed_hosts:
+        if b.host is None or b.host != st.latched:
             return False
         lengths = b.lengths
         size = int(lengths[0])
@@ -382,9 +487,8 @@ class CallMedia:
         wall: float,
         digits: list[DtmfDigit],
     ) -> None:
-        """The general path, one datagram at a time: ``(data, arrival or None, host)``."""
+        """The general path, one datagram at a time: ``(data, arrival or None, source)``."""
         stats = st.stats
-        allowed = st.allowed_hosts
         tables = st._tables
         sources = st.sources
         pending = st.pending
@@ -394,11 +498,17 @@ class CallMedia:
         t0_wall = wall - (now - self.t0)  # wall-clock time of sample 0
         seen_pts: set[int] = set()
         last_pt = -1
-        for data, arrival, host in packets:
-            if host not in allowed:
-                stats.ignored_source += 1
-                continue
+        for data, arrival, source in packets:
             n = len(data)
+            if source != st.latched and (n < 12 or data[0] & 0xC0 != 0x80):
+                # not RTP from a stranger: never latches (counted as before)
+                if source[0] in st.allowed_hosts:
+                    stats.invalid += 1
+                else:
+                    stats.ignored_source += 1
+                continue
+            if source != st.latched and not st.admit(source, wall if arrival is None else arrival):
+                continue
             if n < 12:
                 stats.invalid += 1
                 continue

@@ -129,7 +129,7 @@ class BatchReader:
         self._names64 = self.names.view(np.uint64)
         self._name_words = 2  # sockaddr_in; set per socket family in drain()
         self._ptr = ctypes.addressof(self.msgs)
-        self._hosts: dict[bytes, str] = {}
+        self._hosts: dict[bytes, tuple[str, int]] = {}
         ts = _CMSG.size
         self._cmsg_head = _CMSG.pack(ts, socket.SOL_SOCKET, SO_TIMESTAMPNS, 0, 0)[:16]
         self._cmsg_ok = np.frombuffer(self._cmsg_head, dtype=np.uint8)
@@ -185,7 +185,7 @@ class BatchReader:
         arrival[~has_ts] = np.nan
         return arrival
 
-    def _host(self, sockaddr: bytes) -> str:
+    def _host(self, sockaddr: bytes) -> tuple[str, int]:
         host = self._hosts.get(sockaddr)
         if host is None:
             host = _sockaddr_host(sockaddr)
@@ -194,13 +194,14 @@ class BatchReader:
         return host
 
 
-def _sockaddr_host(sa: bytes) -> str:
-    """The host string ``socket.recvmsg`` would give for this ``struct sockaddr``."""
-    if len(sa) < 2:
-        return ""
+def _sockaddr_host(sa: bytes) -> tuple[str, int]:
+    """The (host, port) ``socket.recvmsg`` would give for this ``struct sockaddr``."""
+    if len(sa) < 4:
+        return ("", 0)
     family = int.from_bytes(sa[:2], sys.byteorder)
+    port = int.from_bytes(sa[2:4], "big")
     if family == socket.AF_INET and len(sa) >= 8:
-        return socket.inet_ntop(socket.AF_INET, sa[4:8])
+        return (socket.inet_ntop(socket.AF_INET, sa[4:8]), port)
     if family == socket.AF_INET6 and len(sa) >= 24:
         host = socket.inet_ntop(socket.AF_INET6, sa[8:24])
         scope = int.from_bytes(sa[24:28], sys.byteorder)
@@ -209,8 +210,8 @@ def _sockaddr_host(sa: bytes) -> str:
                 host += "%" + socket.if_indextoname(scope)
             except OSError:
                 host += f"%{scope}"
-        return host
-    return ""
+        return (host, port)
+    return ("", 0)
 
 
 class PacketReader:

@@ -9,9 +9,14 @@ real SBCs send them.
 
 from __future__ import annotations
 
+import base64
+import os
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring as defused_fromstring
 
 # Static payload types we decode; dynamic ones are matched by rtpmap name.
 CODECS = {"PCMU": 0, "PCMA": 8}
@@ -118,6 +123,61 @@ def parse_sdp(body: bytes) -> SessionDescription:
     return sd
 
 
+# SDES (RFC 4568) suites the recorder can decrypt, by libsrtp profile name
+SRTP_SUITES = ("AES_CM_128_HMAC_SHA1_80", "AES_CM_128_HMAC_SHA1_32")
+SRTP_KEY_LEN = 30  # 16-byte master key + 14-byte master salt (both AES_CM_128 suites)
+
+
+@dataclass(frozen=True, slots=True)
+class Crypto:
+    """One ``a=crypto`` line: tag, suite, master key + salt (inline key)."""
+
+    tag: int
+    suite: str
+    key: bytes
+
+    def line(self) -> str:
+        return f"{self.tag} {self.suite} inline:{base64.b64encode(self.key).decode()}"
+
+
+def is_srtp(m: MediaDescription) -> bool:
+    return m.proto.upper() in ("RTP/SAVP", "RTP/SAVPF")
+
+
+def choose_crypto(m: MediaDescription) -> Crypto | None:
+    """The first offered ``a=crypto`` with a suite we support and a usable inline key (no
+    MKI, no session parameters we would have to honour); None when there is none."""
+    for name, value in m.attributes:
+        if name != "crypto":
+            continue
+        parts = value.split()
+        if len(parts) < 3 or not parts[0].isdigit() or parts[1].upper() not in SRTP_SUITES:
+            continue
+        if len(parts) > 3:
+            continue  # session parameters (UNENCRYPTED_SRTP, KDR...): not supported
+        method, _, key_info = parts[2].partition(":")
+        if method.lower() != "inline":
+            continue
+        key_b64, *extra = key_info.split("|")
+        if any(":" in x for x in extra):
+            continue  # an MKI
+        try:
+            key = base64.b64decode(key_b64, validate=True)
+        except ValueError:
+            continue
+        if len(key) != SRTP_KEY_LEN:
+            continue
+        return Crypto(int(parts[0]), parts[1].upper(), key)
+    return None
+
+
+def local_crypto(offered: Crypto | None) -> Crypto | None:
+    """Our answer's ``a=crypto``: the offered tag and suite with a fresh key of ours."""
+    if offered is None:
+        return None
+    return Crypto(offered.tag, offered.suite, os.urandom(SRTP_KEY_LEN))
+
+
 @dataclass(slots=True)
 class AnsweredStream:
     """What we agreed for one offered m-line."""
@@ -130,6 +190,8 @@ class AnsweredStream:
     peer_port: int
     label: str
     direction: str
+    crypto: Crypto | None = None  # the peer's SDES key (SRTP); None = plain RTP
+    local_crypto: Crypto | None = None  # ours, in the answer (we send nothing with it)
 
 
 def choose_formats(m: MediaDescription) -> tuple[dict[int, str], set[int]]:
@@ -162,7 +224,10 @@ def build_answer(
             lines.append(f"m={m.media} 0 {m.proto} {fmt}")
             continue
         fmts = [*st.codecs, *sorted(st.dtmf_pts)]
-        lines.append(f"m=audio {st.port} RTP/AVP {' '.join(str(f) for f in fmts)}")
+        proto = m.proto if st.crypto is not None else "RTP/AVP"
+        lines.append(f"m=audio {st.port} {proto} {' '.join(str(f) for f in fmts)}")
+        if st.local_crypto is not None:
+            lines.append(f"a=crypto:{st.local_crypto.line()}")
         for pt, name in st.codecs.items():
             lines.append(f"a=rtpmap:{pt} {name}/8000")
         for pt in sorted(st.dtmf_pts):
@@ -251,8 +316,9 @@ def parse_rs_metadata(xml: bytes) -> SiprecMetadata:
     """
     meta = SiprecMetadata()
     try:
-        root = ET.fromstring(xml)
-    except ET.ParseError:
+        # defusedxml: no DTDs, entities or external references from a SIP peer
+        root = defused_fromstring(xml, forbid_dtd=True)
+    except (ET.ParseError, DefusedXmlException):
         return meta  # metadata is informative; a broken document must not lose the call
     by_id: dict[str, SiprecParticipant] = {}
     for el in root.iter():

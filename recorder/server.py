@@ -20,6 +20,7 @@ import logging
 import select
 import signal
 import socket
+import ssl
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +40,7 @@ from recorder.core import (
     SmsReceived,
 )
 from recorder.media import SO_TIMESTAMPNS
+from recorder.messages import SmsCheck, sms_problem
 from recorder.rtpio import BatchReader, PacketReader
 from recorder.sip import SipParseError, StreamFramer
 from recorder.wav import WavWriter
@@ -125,8 +127,11 @@ class _SipUdp(asyncio.DatagramProtocol):
 
 
 class _SipTcp(asyncio.Protocol):
-    def __init__(self, server: RecorderServer) -> None:
+    """SIP over a stream: TCP, or TLS (the same protocol on an SSL transport)."""
+
+    def __init__(self, server: RecorderServer, transport_name: str = "tcp") -> None:
         self.server = server
+        self.name = transport_name
         self.framer = StreamFramer()
         self.transport: asyncio.Transport | None = None
         self.peer: Any = None
@@ -148,7 +153,7 @@ class _SipTcp(asyncio.Protocol):
                 self.transport.close()  # the stream position is lost
             return
         for m in messages:
-            self.server.on_sip(m, self.peer, "tcp", self)
+            self.server.on_sip(m, self.peer, self.name, self)
 
     def write(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
@@ -166,7 +171,10 @@ class RecorderServer:
         rtp_ports: tuple[int, int] = (20000, 29999),
         sink: capture.CaptureSink,
         on_sms: SmsCallback | None = None,
+        check_sms: SmsCheck | None = None,
         tcp: bool = True,
+        tls: ssl.SSLContext | None = None,
+        tls_port: int = 5061,
     ) -> None:
         self.settings = settings
         self.bind = bind
@@ -174,6 +182,9 @@ class RecorderServer:
         self.sink = sink
         self.on_sms = on_sms
         self.tcp = tcp
+        self.tls = tls
+        self.tls_port = tls_port
+        self._tls_server: asyncio.AbstractServer | None = None
         self.live = capture.live_dir(data_dir)
         self.epoll = select.epoll()
         media_host = bind if bind not in ("0.0.0.0", "::") else ("::" if ":" in bind else "0.0.0.0")
@@ -183,6 +194,7 @@ class RecorderServer:
             allocate_port=self._allocate,
             release_port=self._release,
             sip_port=sip_port,
+            check_sms=check_sms or sms_problem,
         )
         self.writers: dict[str, WavWriter] = {}
         # fd -> where its datagrams go: a stream's ``inbox.append``, or None (RTCP: discarded)
@@ -225,6 +237,18 @@ class RecorderServer:
             self._tcp_server = await loop.create_server(
                 lambda: _SipTcp(self), self.bind, self.sip_port, reuse_address=True
             )
+        if self.tls is not None:
+            self._tls_server = await loop.create_server(
+                lambda: _SipTcp(self, "tls"),
+                self.bind,
+                self.tls_port,
+                ssl=self.tls,
+                reuse_address=True,
+                ssl_handshake_timeout=10,
+            )
+            if self.tls_port == 0:
+                self.tls_port = self._tls_server.sockets[0].getsockname()[1]
+            self.core.tls_port = self.tls_port
         self._schedule(DRAIN_INTERVAL, self._drain_tick)
         self._schedule(TICK_INTERVAL, self._timer_tick)
 
@@ -259,6 +283,8 @@ class RecorderServer:
             self._sip_udp.close()
         if self._tcp_server:
             self._tcp_server.close()
+        if self._tls_server:
+            self._tls_server.close()
         self.ports.close()
         self.executor.shutdown(wait=True)
 
@@ -314,7 +340,7 @@ class RecorderServer:
         touched: dict[str, Call] = {}
         for a in actions:
             if isinstance(a, Send):
-                if a.transport == "tcp":
+                if a.transport in ("tcp", "tls"):
                     if a.conn is not None:
                         a.conn.write(a.data)
                 elif self._sip_udp is not None:

@@ -13,6 +13,7 @@ Every change is audited with field-level old/new values (no secrets).
 
 from __future__ import annotations
 
+import builtins
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -163,8 +164,8 @@ class People:
         email: str,
         role: Role | str = Role.user,
         *,
-        groups: list[str] | None = None,
-        numbers: list[str] | None = None,
+        groups: builtins.list[str] | None = None,
+        numbers: builtins.list[str] | None = None,
     ) -> Created:
         self._require_manager()
         try:
@@ -199,8 +200,8 @@ class People:
         *,
         role: str | None = None,
         disabled: bool | None = None,
-        groups: list[str] | None = None,
-        numbers: list[str] | None = None,
+        groups: builtins.list[str] | None = None,
+        numbers: builtins.list[str] | None = None,
         must_change_password: bool | None = None,
         language: str | None = None,
     ) -> UserView:

@@ -25,13 +25,12 @@ from catalog.portal_queries import Visibility
 from catalog.quality import (
     CallAggregate,
     Period,
+    aggregate_by_owner,
     aggregate_calls,
-    average_duration,
     delivery_failures,
     top_rule_matches,
 )
 from catalog.repository import Catalog
-from catalog.reviews import score_summary
 from catalog.users import Role, User
 
 GROUP_BY = ("all", "day", "user", "group", "direction")
@@ -65,9 +64,7 @@ class ReportRow:
     average_score: float | None = None  # their average, 0–100
 
 
-def _row(
-    key: str, agg: CallAggregate, evaluations: tuple[int, float | None] = (0, None)
-) -> ReportRow:
+def _row(key: str, agg: CallAggregate) -> ReportRow:
     avg = agg.total_seconds / agg.calls if agg.calls else 0.0
     return ReportRow(
         key=key,
@@ -76,17 +73,8 @@ def _row(
         average_seconds=round(avg, 3),
         inbound=agg.inbound,
         outbound=agg.outbound,
-        evaluations=evaluations[0],
-        average_score=evaluations[1],
-    )
-
-
-def _day_period(day: str, period: Period) -> Period:
-    start = datetime.fromisoformat(day).replace(tzinfo=UTC)
-    end = start + timedelta(days=1)
-    return Period(
-        max(start, period.since) if period.since else start,
-        min(end, period.until) if period.until else end,
+        evaluations=agg.reviews,
+        average_score=agg.average_score,
     )
 
 
@@ -100,43 +88,21 @@ def call_report(
     if group_by not in GROUP_BY:
         raise ReportError(f"group_by must be one of {', '.join(GROUP_BY)}, not {group_by!r}")
     period = period or Period()
-    if group_by == "all":
-        (agg,) = aggregate_calls(catalog, visibility, period)
-        return [_row("all", agg, score_summary(catalog, visibility, period))]
-    if group_by == "day":
-        return [
-            _row(a.key, a, score_summary(catalog, visibility, _day_period(a.key, period)))
-            for a in aggregate_calls(catalog, visibility, period, by="day")
-        ]
-    if group_by == "direction":
-        return [
-            _row(a.key, a, score_summary(catalog, visibility, period, direction=a.key))
-            for a in aggregate_calls(catalog, visibility, period, by="direction")
-        ]
-    rows: list[ReportRow] = []
+    if group_by in ("all", "day", "direction"):
+        return [_row(a.key, a) for a in aggregate_calls(catalog, visibility, period, by=group_by)]
     if group_by == "user":
-        owners = [(u.email, u.numbers) for u in users if u.numbers]
+        owners = {u.email: u.numbers for u in users if u.numbers}
     else:
-        owners = [
-            (u.email, u.group_numbers)
-            for u in users
-            if u.role is Role.supervisor and u.group_numbers
-        ]
-    for key, numbers in sorted(owners):
-        (agg,) = aggregate_calls(catalog, visibility, period, numbers=numbers)
-        if agg.calls:
-            rows.append(_row(key, agg, score_summary(catalog, visibility, period, numbers)))
+        owners = {
+            u.email: u.group_numbers for u in users if u.role is Role.supervisor and u.group_numbers
+        }
+    per_owner = aggregate_by_owner(catalog, visibility, period, owners)
+    rows = [_row(k, a) for k, a in sorted(per_owner.items()) if a.calls]
     if group_by == "user":
-        everyone = sorted({n for _, nums in owners for n in nums})
+        everyone = sorted({n for nums in owners.values() for n in nums})
         (total,) = aggregate_calls(catalog, visibility, period)
         (owned,) = aggregate_calls(catalog, visibility, period, numbers=everyone)
-        rest = CallAggregate(
-            NO_USER,
-            total.calls - owned.calls,
-            total.total_seconds - owned.total_seconds,
-            total.inbound - owned.inbound,
-            total.outbound - owned.outbound,
-        )
+        rest = total - owned
         if rest.calls:
             rows.append(_row(NO_USER, rest))
     return rows
@@ -193,6 +159,16 @@ def parse_period(since: str | None, until: str | None) -> Period:
 
 # ---------------------------------------------------------------- dashboard
 
+DEFAULT_DAYS = 30
+
+
+def dashboard_period(since: str | None, until: str | None, now: datetime) -> Period:
+    """The dashboard's period: as given, else the last ``DEFAULT_DAYS`` days up to now."""
+    p = parse_period(since, until)
+    if p.since is None and p.until is None:
+        return Period(now - timedelta(days=DEFAULT_DAYS), None)
+    return p
+
 
 def active_calls(data_dir: Path, visibility: Visibility) -> int:
     """Calls being recorded now: the recorder keeps one ``.rec`` file (and a JSON sidecar with
@@ -240,19 +216,15 @@ def dashboard(
             }
             for a in per_day
         ],
-        "average_duration_seconds": round(average_duration(catalog, visibility, period), 3),
+        "average_duration_seconds": round(total.total_seconds / total.calls, 3)
+        if total.calls
+        else 0.0,
         "active_calls": active_calls(data_dir, visibility),
         "calls_by_direction": {a.key: a.calls for a in by_dir},
         "top_rule_matches": [
             {"rule": r, "calls": n} for r, n in top_rule_matches(catalog, visibility, period)
         ],
-        "evaluations": dict(
-            zip(
-                ("reviews", "average_score"),
-                score_summary(catalog, visibility, period),
-                strict=True,
-            )
-        ),
+        "evaluations": {"reviews": total.reviews, "average_score": total.average_score},
         "delivery_failures": [
             {"connector": c, "failed": n} for c, n in delivery_failures(catalog, visibility, period)
         ],

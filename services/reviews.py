@@ -15,7 +15,7 @@ from typing import Any
 
 from catalog.models import Recording
 from catalog.portal_queries import Visibility
-from catalog.quality import Period
+from catalog.quality import Period, score_trend
 from catalog.repository import Catalog
 from catalog.reviews import (
     FieldType,
@@ -23,7 +23,6 @@ from catalog.reviews import (
     ReviewField,
     ReviewTemplate,
     add_review,
-    score_trend,
     templates,
 )
 from catalog.users import Role, User

@@ -130,3 +130,28 @@ def verify_all(catalog: Catalog, batch: int = 500) -> Iterator[Verdict]:
         if rec.id not in seen:
             yield check_recording(catalog, rec, None)
     yield from verify_chain(catalog)
+
+
+def seal_unsealed(catalog: Catalog, batch: int = 500) -> int:
+    """Seal every recording that has no manifest (captured before this feature, or whose
+    sealing failed), hashing the file as it is now; returns how many were sealed."""
+    from catalog.manifests import seal
+    from catalog.store import sha256_file
+
+    todo: list[Recording] = []
+    sealed = 0
+    sealed_ids = {m.recording_id for m in iter_chain(catalog)}
+    for rec in iter_recordings(catalog, batch):
+        if rec.id in sealed_ids or not rec.file_key or not catalog.store.exists(rec.file_key):
+            continue
+        size, digest = sha256_file(catalog.store.local_path(rec.file_key))
+        if digest != rec.sha256:
+            continue  # already differs from what capture recorded: left for verify to report
+        rec.file_size = size
+        todo.append(rec)
+        if len(todo) >= batch:
+            sealed += len(seal(catalog, todo))
+            todo = []
+    if todo:
+        sealed += len(seal(catalog, todo))
+    return sealed

@@ -37,6 +37,12 @@ document.addEventListener("DOMContentLoaded", () => {
   // confirmations for switches with wide consequences (legal hold)
   document.querySelectorAll("input[data-confirm]").forEach((box) =>
     box.addEventListener("change", (ev) => { if (!window.confirm(box.dataset.confirm)) box.checked = !box.checked; }));
+  // copy buttons (SFTP credentials shown once)
+  document.querySelectorAll("button[data-copy]").forEach((b) =>
+    b.addEventListener("click", () => {
+      const el = document.getElementById(b.dataset.copy);
+      if (el && navigator.clipboard) navigator.clipboard.writeText(el.textContent.trim()).then(() => { b.textContent = "Copied"; });
+    }));
   // Focus: forced comments and communication reviews exclude each other
   const fc = document.getElementById("forced_comments"), cr = document.getElementById("communication_reviews");
   if (fc && cr) {

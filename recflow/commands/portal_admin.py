@@ -36,7 +36,9 @@ def register(app: typer.Typer) -> None:
     @users.command("create")
     def users_create(
         email: str = typer.Argument(..., help="Login e-mail"),
-        role: Role = typer.Option(Role.user, "--role", help="admin | group_admin | supervisor | user"),
+        role: Role = typer.Option(
+            Role.user, "--role", help="admin | group_admin | supervisor | user"
+        ),
         number: list[str] = typer.Option([], "--number", help="Own number/extension (repeatable)"),
         group_number: list[str] = typer.Option(
             [], "--group-number", help="Number a supervisor oversees (repeatable)"

@@ -31,6 +31,25 @@ def _sms_callback(catalog: Any) -> Any:
     return partial(ingest_sms, catalog, source="sip")
 
 
+def _sms_check(catalog: Any) -> Any:
+    """MESSAGE validation before the answer, with the account's ``sms.max_chars`` (re-read at
+    most every 30 s, so `config apply` takes effect without a restart)."""
+    import time
+
+    from catalog.sms import get_sms_settings
+    from recorder.messages import sms_checker
+
+    cached = [0.0, 0]
+
+    def max_chars() -> int:
+        now = time.monotonic()
+        if now >= cached[0]:
+            cached[0], cached[1] = now + 30.0, get_sms_settings(catalog).max_chars
+        return int(cached[1])
+
+    return sms_checker(max_chars)
+
+
 def recorder(
     sip_port: int = typer.Option(5060, "--sip-port", help="SIP port (UDP and TCP)"),
     rtp_ports: str = typer.Option("20000-29999", "--rtp-ports", help="RTP port range LOW-HIGH"),
@@ -48,6 +67,14 @@ def recorder(
     ),
     advertise: str | None = typer.Option(None, "--advertise", help="IP to put in SDP/Contact"),
     no_tcp: bool = typer.Option(False, "--no-tcp", help="UDP only"),
+    tls_cert: Path | None = typer.Option(
+        None, "--tls-cert", help="PEM certificate (chain): also listen for SIP over TLS"
+    ),
+    tls_key: Path | None = typer.Option(None, "--tls-key", help="PEM private key of --tls-cert"),
+    tls_port: int = typer.Option(5061, "--tls-port", help="SIP over TLS port"),
+    tls_client_ca: Path | None = typer.Option(
+        None, "--tls-client-ca", help="CA file: require and verify peer certificates (mutual TLS)"
+    ),
 ) -> None:
     """Record SIP calls (SIPREC or forked) to stereo WAV and capture them into the catalog."""
     from catalog.repository import Catalog
@@ -78,6 +105,15 @@ def recorder(
         overrides["advertise_address"] = advertise
     if overrides:
         rs = rs.model_validate({**rs.model_dump(), **overrides})
+    tls = None
+    if tls_cert is not None:
+        from recorder.tls import TlsConfigError, server_context
+
+        try:
+            tls = server_context(tls_cert, tls_key, tls_client_ca)
+        except TlsConfigError as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(2) from None
     catalog.get_recording("warm-up")  # compile the ORM paths now, not during the first capture
     server = RecorderServer(
         rs,
@@ -87,18 +123,21 @@ def recorder(
         rtp_ports=(lo, hi),
         sink=CatalogSink(catalog),
         on_sms=_sms_callback(catalog),
+        check_sms=_sms_check(catalog),
         tcp=not no_tcp,
+        tls=tls,
+        tls_port=tls_port,
     )
 
     from recorder.policy_source import PolicyRefresher
 
     # recording policy and API start/stop of on-demand calls (issue 16)
-    policy = PolicyRefresher(
-        catalog, server.core, control=server.record_control_threadsafe
-    ).start()
+    policy = PolicyRefresher(catalog, server.core, control=server.record_control_threadsafe).start()
 
     def ready() -> None:
-        proto = "udp" if no_tcp else "udp+tcp"
+        proto = ("udp" if no_tcp else "udp+tcp") + (
+            f", tls on {server.tls_port}" if tls is not None else ""
+        )
         typer.echo(
             f"recorder listening on sip:{bind}:{server.sip_port} ({proto}), "
             f"rtp {lo}-{hi}, data {cfg.resolved_data_dir}",

@@ -23,10 +23,11 @@ def register(app: typer.Typer) -> None:
     recordings.command("show")(show)
     recordings.command("transcript")(transcript)
     recordings.command("retry")(retry)
-    from recflow.commands.verify import public_key, verify  # tamper evidence (quality)
+    from recflow.commands.verify import public_key, seal_unsealed, verify  # tamper evidence
 
     recordings.command("verify")(verify)
     recordings.command("public-key")(public_key)
+    recordings.command("seal")(seal_unsealed)
 
 
 def ingest(

@@ -25,7 +25,7 @@ def register(app: typer.Typer) -> None:
         month: str | None = typer.Option(None, "--month", help="Only this month (YYYY-MM)"),
         number: str | None = typer.Option(None, "--number", help="Only SMS from or to NUMBER"),
         status: str | None = typer.Option(
-            None, "--status", help="pending|dispatched|processed|failed"
+            None, "--status", help="pending|processing|processed|failed"
         ),
         data_dir: Path | None = DATA_DIR_OPTION,
     ) -> None:

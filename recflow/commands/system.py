@@ -1,4 +1,4 @@
-"""`recflow up`, `recflow worker`, `recflow portal`: running the system."""
+"""`recflow up`, `recflow worker`, `recflow portal`, `recflow status`: running the system."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ def register(app: typer.Typer) -> None:
     app.command("up")(up)
     app.command("worker")(worker)
     app.command("portal")(portal)
+    app.command("status")(status)
 
 
 def up(
@@ -32,12 +33,33 @@ def up(
     """Run everything on this machine: catalog, Prefect server, worker, recorder, portal."""
     from catalog.repository import Catalog
     from recflow.context import settings
-    from recflow.supervisor import Supervisor, prefect_server_part, recflow_part
+    from recflow.supervisor import (
+        AlreadyInUse,
+        Supervisor,
+        check_ports,
+        lock_data_dir,
+        prefect_server_part,
+        recflow_part,
+    )
 
     use_data_dir(data_dir or Path("recflow-data"))
     cfg = settings()
     data = cfg.resolved_data_dir
     data.mkdir(parents=True, exist_ok=True)
+    # refuse to start a second system on the same data dir or ports, naming the holder
+    try:
+        lock = lock_data_dir(data)  # held until this process ends (even by SIGKILL)
+        ports = [
+            ("portal", "127.0.0.1", portal_port, "tcp"),
+            ("SIP", bind, sip_port, "udp"),
+            ("SIP", bind, sip_port, "tcp"),
+        ]
+        if not os.environ.get("PREFECT_API_URL"):
+            ports.append(("Prefect server", "127.0.0.1", prefect_port, "tcp"))
+        check_ports(ports)
+    except AlreadyInUse as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from None
     cfg.resolved_secret_key()  # create the dev key once, before children race for it
     Catalog.open(cfg)  # migrate before any part starts
 
@@ -70,6 +92,7 @@ def up(
             str(data),
             env=child_env,
         ),
+        recflow_part("sftp", "sftp", "--data-dir", str(data), env=child_env),
         recflow_part(
             "portal",
             "portal",
@@ -104,13 +127,20 @@ def up(
 
     typer.echo("starting recflow (Prefect server, worker, recorder, portal)…")
     code = Supervisor(data, parts, runtime).run(ready)
+    lock.close()
     raise typer.Exit(code)
 
 
 def worker(
     data_dir: Path | None = DATA_DIR_OPTION,
     concurrency: int = typer.Option(0, "--concurrency", help="Flow runs at a time (0 = auto)"),
-    no_dispatch: bool = typer.Option(False, "--no-dispatch", help="Only execute, do not sweep"),
+    no_dispatch: bool = typer.Option(False, "--no-dispatch", help="Only execute, do not claim"),
+    metrics_port: int = typer.Option(
+        0,
+        "--metrics-port",
+        envvar="RECFLOW_WORKER_METRICS_PORT",
+        help="Serve Prometheus metrics on 127.0.0.1:PORT (0 = off)",
+    ),
 ) -> None:
     """Execute flow runs (process-recording and the scheduled flows) in this process."""
     use_data_dir(data_dir)
@@ -127,6 +157,8 @@ def worker(
     argv = [sys.executable, "-m", "flows.worker", "--concurrency", str(concurrency)]
     if no_dispatch:
         argv.append("--no-dispatch")
+    if metrics_port:
+        argv += ["--metrics-port", str(metrics_port)]
     os.execv(sys.executable, argv)
 
 
@@ -146,4 +178,105 @@ def portal(
         port=port,
         log_level="warning",
         access_log=False,
+        # X-Forwarded-For is believed only from RECFLOW_PORTAL_TRUSTED_PROXIES, by the app's own
+        # ProxyHeadersMiddleware; uvicorn's default would trust any header from 127.0.0.1
+        proxy_headers=False,
+        server_header=False,
     )
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return False
+        return True
+    return state != "Z"
+
+
+def _http_health(url: str) -> str:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=3) as r:
+            return "healthy" if r.status == 200 else f"HTTP {r.status}"
+    except Exception as e:
+        return f"unreachable ({type(e).__name__})"
+
+
+def status(
+    data_dir: Path | None = DATA_DIR_OPTION,
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output"),
+) -> None:
+    """Each part of the running system: pid, health, and the work queues' depth."""
+    from catalog.repository import Catalog
+    from catalog.sms import count_sms_by_status
+    from recflow.context import echo_json, settings
+
+    use_data_dir(data_dir)
+    runtime = read_runtime()
+    cfg = settings()
+    catalog = Catalog.open(cfg)
+    pids: dict[str, int] = runtime.get("pids") or {}
+    lease = cfg.worker_lease_seconds
+    workers = catalog.list_workers()
+    parts: dict[str, dict[str, object]] = {}
+    sup = runtime.get("supervisor_pid")
+    if sup:
+        parts["supervisor"] = {
+            "pid": sup,
+            "health": "running" if _pid_alive(int(sup)) else "not running",
+        }
+    for name, pid in pids.items():
+        alive = _pid_alive(pid)
+        health = "running" if alive else "not running"
+        if alive and name == "prefect-server" and runtime.get("prefect_api_url"):
+            health = _http_health(f"{runtime['prefect_api_url']}/health")
+        elif alive and name == "portal" and runtime.get("portal_url"):
+            health = _http_health(f"{runtime['portal_url']}/healthz")
+        elif alive and name == "worker":
+            mine = [w for w in workers if w["pid"] == pid]
+            fresh = [w for w in mine if float(w["heartbeat_age_s"]) < lease]  # type: ignore[arg-type]
+            health = "healthy (heartbeat)" if fresh else "no recent heartbeat"
+        parts[name] = {"pid": pid, "health": health}
+    recordings = catalog.count_by_status()
+    sms = count_sms_by_status(catalog)
+    queues = {
+        "recordings": {
+            "waiting": recordings.get("captured", 0) + recordings.get("dispatched", 0),
+            "processing": recordings.get("processing", 0),
+            "failed": recordings.get("failed", 0),
+        },
+        "sms": {
+            "waiting": sms.get("pending", 0) + sms.get("dispatched", 0),
+            "processing": sms.get("processing", 0),
+            "failed": sms.get("failed", 0),
+        },
+    }
+    report = {
+        "data_dir": str(cfg.resolved_data_dir),
+        "running": bool(sup) and _pid_alive(int(sup)),
+        "parts": parts,
+        "workers": workers,
+        "queues": queues,
+    }
+    if as_json:
+        echo_json(report)
+        return
+    typer.echo(f"data dir  {report['data_dir']}")
+    if not parts:
+        typer.echo("recflow is not running from this data dir (no runtime.json)")
+    for name, p in parts.items():
+        typer.echo(f"  {name:<15} pid {p['pid']!s:<8} {p['health']}")
+    for w in workers:
+        typer.echo(f"  worker {w['id']}  heartbeat {w['heartbeat_age_s']}s ago")
+    for kind, q in queues.items():
+        typer.echo(
+            f"  queue {kind:<11} waiting {q['waiting']}  processing {q['processing']}"
+            f"  failed {q['failed']}"
+        )

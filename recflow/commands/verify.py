@@ -54,3 +54,15 @@ def public_key(data_dir: Path | None = DATA_DIR_OPTION) -> None:
     """The Ed25519 public key (PEM) that verifies this installation's manifests."""
     catalog = open_catalog(data_dir)
     typer.echo(public_key_pem(catalog.settings.resolved_secret_key()), nl=False)
+
+
+def seal_unsealed(
+    data_dir: Path | None = DATA_DIR_OPTION,
+) -> None:
+    """Append manifests for recordings captured before tamper evidence existed (an upgrade):
+    each is sealed with the file's hash as it is now, which proves integrity from now on only."""
+    from services.tamper import seal_unsealed as run
+
+    catalog = open_catalog(data_dir)
+    n = run(catalog)
+    typer.echo(f"sealed {n} recording(s)")

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from catalog.models import AccountFeatures, AccountSettings, ReviewMode
+from catalog.models import AccountFeatures, AccountSettings, NetworkList, ReviewMode
 from catalog.repository import Catalog
 from services.config.base import ApplyContext, ConfigFileError, parse_model
 
@@ -42,7 +42,7 @@ class AccountPatch(BaseModel):
     account_type: str | None = None
     features: FeaturesPatch | None = None
     legal_hold: bool | None = None
-    ip_allow_list: list[str] | None = None
+    ip_allow_list: NetworkList | None = None
 
 
 def merge(current: AccountSettings, patch: AccountPatch) -> AccountSettings:

@@ -115,9 +115,9 @@ class GroupsSection:
             except DirectoryError as e:
                 raise ConfigFileError([(f"groups.{name}", str(e))]) from None
         existing = d.groups()
-        for g in sorted(existing, key=lambda g: g.parent is None):  # subgroups first
-            if g.name not in parsed and d.delete_group(g.name):
-                changes.append(f"groups: {g.name} removed")
+        for old in sorted(existing, key=lambda x: x.parent is None):  # subgroups first
+            if old.name not in parsed and d.delete_group(old.name):
+                changes.append(f"groups: {old.name} removed")
         return changes
 
     def export(self, catalog: Catalog) -> Any | None:
@@ -232,9 +232,9 @@ class DevicesSection:
         for number, dev in parsed.items():
             if d.upsert_device(number, user_email=dev.user, name=dev.name, sip_uri=dev.sip_uri):
                 changes.append(f"devices: {number} saved")
-        for dev in d.devices():
-            if dev.number not in parsed and d.delete_device(dev.number):
-                changes.append(f"devices: {dev.number} removed")
+        for have in d.devices():
+            if have.number not in parsed and d.delete_device(have.number):
+                changes.append(f"devices: {have.number} removed")
         return changes
 
     def export(self, catalog: Catalog) -> Any | None:

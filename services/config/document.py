@@ -12,8 +12,10 @@ from services.config.categories_section import CategoriesSection, CustomFieldsSe
 from services.config.connectors_section import ConnectorsSection
 from services.config.directory_section import SECTIONS as DIRECTORY_SECTIONS
 from services.config.recorder_section import RecorderSection
+from services.config.reports_section import ReportsSection
 from services.config.reviews_section import ReviewsSection
 from services.config.rules_section import RulesSection
+from services.config.sftp_section import SftpServerSection
 from services.config.sms_section import ContactsSection, SmsSection
 from services.config.transcription_section import TranscriptionSection
 
@@ -27,6 +29,8 @@ SECTIONS: list[Section] = [
     ArchiveSection(),
     RetentionSection(),
     ReviewsSection(),
+    ReportsSection(),
+    SftpServerSection(),
     TranscriptionSection(),
     CategoriesSection(),
     CustomFieldsSection(),

@@ -87,10 +87,10 @@ class SmsSection:
                 except TemplateRenderError as e:
                     out.append((path, str(e)))
         if parsed.monthly_csv.schedule:
-            from croniter import croniter
+            from catalog.schedules import cron_error  # Prefect's rule, not croniter's alone
 
-            if not croniter.is_valid(parsed.monthly_csv.schedule):
-                out.append(("sms.monthly_csv.schedule", "not a valid cron expression"))
+            if error := cron_error(parsed.monthly_csv.schedule):
+                out.append(("sms.monthly_csv.schedule", error))
         return out
 
     def apply(self, parsed: SmsSettings, ctx: ApplyContext) -> list[str]:

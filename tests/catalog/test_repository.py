@@ -44,9 +44,11 @@ def test_add_recording_stores_file_then_row(any_catalog, tmp_path):
 
 def test_claim_is_exclusive_and_complete_needs_the_claim(any_catalog):
     rec = any_catalog.add_recording(Recording())
-    assert any_catalog.mark_dispatched(rec.id, 0, "run-1")
-    assert not any_catalog.mark_dispatched(rec.id, 0, "run-2"), "dispatched twice"
-    assert any_catalog.claim(rec.id, 0, "worker-a", "run-1")
+    assert [c.id for c in any_catalog.claim_recordings("worker-a", 10)] == [rec.id]
+    assert any_catalog.claim_recordings("worker-b", 10) == [], "claimed twice"
+    assert not any_catalog.attach_run(rec.id, 0, "worker-b", "run-2"), "run of a non-holder"
+    assert any_catalog.attach_run(rec.id, 0, "worker-a", "run-1")
+    assert any_catalog.get_recording(rec.id).flow_run_id == "run-1"
     assert not any_catalog.claim(rec.id, 0, "worker-b", "run-1"), "two workers hold one recording"
     assert not any_catalog.complete(rec.id, 0, "worker-b")
     assert any_catalog.complete(rec.id, 0, "worker-a")

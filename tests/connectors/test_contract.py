@@ -48,6 +48,10 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "password": SECRET,
         "security_token": SECRET,
         "username": "u",
+        "domain": "x.my",
+        "consumer_key": "k",
+        "consumer_secret": SECRET,
+        "private_key": SECRET,
     },
     "hubspot": {"access_token": SECRET},
     "jira": {

@@ -147,6 +147,39 @@ class FakeSalesforce(FakeHTTPServer):
         self.records: dict[str, dict[str, dict[str, Any]]] = {"Contact": {}, "Lead": {}, "Task": {}}
         self.mu = threading.Lock()
         base = rf"/services/data/v{re.escape(version)}"
+        # OAuth 2.0 token endpoint (client credentials, JWT bearer) of a connected app
+        self.consumer_key, self.consumer_secret = "3MVG9-consumer-key", "connected-app-secret"
+        self.jwt_public_key: Any = None  # set by tests: the connected app's certificate key
+        self.token_requests: list[dict[str, str]] = []
+
+        @self.route("POST", r"/services/oauth2/token")
+        def token(req: Request, _m: Any) -> Response:
+            import base64
+
+            form = {k: v[0] for k, v in req.form().items()}
+            self.token_requests.append(form)
+            bad = Response(400, json={"error": "invalid_client",
+                                      "error_description": "invalid client credentials"})  # fmt: skip
+            if form.get("grant_type") == "client_credentials":
+                basic = req.headers.get("authorization", "")[6:]
+                user, _, pw = base64.b64decode(basic or b"").decode().partition(":")
+                if (user, pw) != (self.consumer_key, self.consumer_secret):
+                    return bad
+            elif form.get("grant_type") == "urn:ietf:params:oauth:grant-type:jwt-bearer":
+                import jwt
+
+                try:
+                    claims = jwt.decode(form.get("assertion", ""), self.jwt_public_key,
+                                        algorithms=["RS256"], options={"verify_aud": False})  # fmt: skip
+                except Exception:
+                    return Response(400, json={"error": "invalid_grant",
+                                               "error_description": "invalid assertion"})  # fmt: skip
+                if claims.get("iss") != self.consumer_key:
+                    return bad
+            else:
+                return Response(400, json={"error": "unsupported_grant_type"})
+            return Response(200, json={"access_token": self.token, "instance_url": self.url,
+                                       "token_type": "Bearer", "scope": "api"})  # fmt: skip
 
         def authed(fn):  # type: ignore[no-untyped-def]
             def wrap(req: Request, m: Any) -> Response:

@@ -1,4 +1,5 @@
-"""Nothing lost, nothing twice: the dispatcher and workers against a real Prefect server.
+"""Nothing lost, nothing twice, one Completed run per recording: claim-first workers against a
+real Prefect server.
 
 Workers run as real `recflow worker` processes so they can be killed with SIGKILL mid-run."""
 
@@ -11,6 +12,7 @@ import signal
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.support import (
@@ -19,6 +21,7 @@ from tests.support import (
     PrefectServer,
     child_env,
     cli,
+    free_port,
     make_call,
     stop_group,
     wait_until,
@@ -110,57 +113,100 @@ def test_worker_killed_mid_run_recording_completes_exactly_once(tmp_path, prefec
         stop_group(first)
     assert final["attempt"] == 1, "the recording was handed out again exactly once"
     states = sorted(state for _, state in runs_for(prefect_server.api_url, rid))
-    assert states == ["COMPLETED", "CRASHED"], states
+    # the killed worker's run is removed when the next attempt starts: one Completed run
+    assert states == ["COMPLETED"], states
     assert cli(env, "recordings", "transcript", rid).stdout.count("caller:") >= 4
 
 
-def test_duplicate_announce_creates_one_run(tmp_path, prefect_server):
+def _no_transcription(env: dict[str, str], tmp_path: Path) -> None:
+    cfg = tmp_path / "no_transcription.yaml"
+    cfg.write_text("account:\n  features:\n    transcription: false\n")
+    cli(env, "config", "apply", str(cfg))
+
+
+def _ingest(env: dict[str, str], audio: Path, n: int) -> list[str]:
+    return [
+        cli(env, "ingest", str(audio), "--from", "+15550010", "--to", "+15550011").stdout.strip()
+        for _ in range(n)
+    ]
+
+
+def test_burst_with_two_workers_one_completed_run_each(tmp_path, prefect_server):
+    """Claim first, then run: two workers race for a burst; every recording is claimed once and
+    has exactly one flow run in Prefect, Completed, named by its id (no phone numbers)."""
+    env = child_env(tmp_path / "data", PREFECT_API_URL=prefect_server.api_url)
+    _no_transcription(env, tmp_path)
+    call = make_call(CANCEL_CALL[:1])
+    rids = _ingest(env, call.stereo, 12)
+    workers = [start_worker(env, tmp_path / f"w{i}.log") for i in range(2)]
+    try:
+        for rid in rids:
+            wait_until(lambda rid=rid: status(env, rid)["status"] == "processed", 180, 0.5, rid)
+    finally:
+        for w in workers:
+            stop_group(w)
+    runs = asyncio.run(_all_runs(prefect_server.api_url))
+    for rid in rids:
+        mine = [r for r in runs if r.parameters.get("recording_id") == rid]
+        assert [r.state.type.value for r in mine] == ["COMPLETED"], (rid, mine)
+        assert mine[0].name == f"recording-{rid}"
+        assert status(env, rid)["attempt"] == 0
+    assert not any("+1555" in r.name for r in runs)
+
+
+async def _all_runs(api_url: str) -> list:
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from catalog.models import Recording
-    from catalog.repository import Catalog
-    from catalog.settings import RecflowSettings
-    from flows.dispatch import announce
+    with temporary_settings({PREFECT_API_URL: api_url}):
+        async with get_client() as client:
+            return list(await client.read_flow_runs(limit=200))
 
-    env = child_env(tmp_path / "data", PREFECT_API_URL=prefect_server.api_url)
-    # the deployment must exist: a worker registers it; dispatch is off so only we announce
-    worker = subprocess.Popen(
-        [RECFLOW, "worker", "--no-dispatch", "--concurrency", "1"],
-        env=env,
-        stdout=open(tmp_path / "w.log", "ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+
+def test_reprocess_on_demand_through_the_deployment(tmp_path, prefect_server):
+    """`prefect deployment run process-recording/default -p recording_id=<id>` re-processes a
+    processed recording under a new attempt; the original Completed run stays."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    metrics_port = free_port()
+    env = child_env(
+        tmp_path / "data",
+        PREFECT_API_URL=prefect_server.api_url,
+        RECFLOW_WORKER_METRICS_PORT=str(metrics_port),
     )
+    _no_transcription(env, tmp_path)
+    (rid,) = _ingest(env, make_call(CANCEL_CALL[:1]).stereo, 1)
+    worker = start_worker(env, tmp_path / "w.log")
     try:
-        catalog = Catalog.open(RecflowSettings(data_dir=tmp_path / "data"))
-        call = make_call(CANCEL_CALL[:1])
-        rec = catalog.add_recording(Recording(from_number="+1", to_number="+2"), audio=call.stereo)
+        wait_until(lambda: status(env, rid)["status"] == "processed", 180, 0.5, "processed")
+        scrape = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
+        assert 'recflow_worker_runs_completed_total{kind="recording"} 1.0' in scrape
+        assert 'recflow_work_queue_depth{kind="recording",state="waiting"} 0.0' in scrape
+        report = json.loads(cli(env, "status", "--json").stdout)
+        assert report["queues"]["recordings"]["waiting"] == 0
+        assert any(w["heartbeat_age_s"] < 30 for w in report["workers"])
 
-        async def twice() -> set[str | None]:
+        async def run_deployment() -> str:
             with temporary_settings({PREFECT_API_URL: prefect_server.api_url}):
                 async with get_client() as client:
-                    await wait_for_deployment(client)
-                    a = await client_announce(client)
-                    # a second dispatcher that read the row before the first updated it
-                    catalog.update_recording(rec.id, status="captured")
-                    b = await client_announce(client)
-                    return {a, b}
+                    dep = await client.read_deployment_by_name("process-recording/default")
+                    run = await client.create_flow_run_from_deployment(
+                        dep.id, parameters={"recording_id": rid}
+                    )
+                    return str(run.id)
 
-        async def client_announce(client):  # type: ignore[no-untyped-def]
-            return await announce(client, catalog, rec.id)
-
-        async def wait_for_deployment(client):  # type: ignore[no-untyped-def]
-            for _ in range(120):
-                try:
-                    await client.read_deployment_by_name("process-recording/default")
-                    return
-                except Exception:
-                    await asyncio.sleep(0.5)
-
-        run_ids = asyncio.run(twice())
-        assert len(run_ids) == 1 and None not in run_ids
-        wait_until(lambda: status(env, rec.id)["status"] == "processed", 180, 1, "processed")
-        assert [s for _, s in runs_for(prefect_server.api_url, rec.id)] == ["COMPLETED"]
+        run_id = asyncio.run(run_deployment())
+        wait_until(
+            lambda: status(env, rid)["attempt"] == 1 and status(env, rid)["status"] == "processed",
+            180,
+            0.5,
+            "re-processed",
+        )
+        final = status(env, rid)
     finally:
         stop_group(worker)
+    states = {r[0]: r[1] for r in runs_for(prefect_server.api_url, rid)}
+    assert states[run_id] == "COMPLETED"
+    assert sorted(states.values()) == ["COMPLETED", "COMPLETED"]
+    assert final["flow_run_id"] == run_id

@@ -40,7 +40,9 @@ def test_catalog_is_complete(lang):
         if m.id:
             have[m.id[0] if isinstance(m.id, tuple) else m.id] = m
     missing = sorted(marked - set(have))
-    assert not missing, f"{lang}: not in the catalog (run pybabel extract + scripts/translations_policy.py): {missing}"
+    assert not missing, (
+        f"{lang}: not in the catalog (run pybabel extract + scripts/translations_policy.py): {missing}"
+    )
     for key in marked:
         m = have[key]
         forms = m.string if isinstance(m.string, tuple) else (m.string,)

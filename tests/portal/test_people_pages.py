@@ -18,7 +18,9 @@ def _post(client: TestClient, page: str, action: str, data: dict, **kw):
     return client.post(action, data={**data, "csrf": csrf_of(html)}, **kw)
 
 
-def test_create_first_login_forced_password_change_and_recovery_codes(app, catalog, make_user, clock):
+def test_create_first_login_forced_password_change_and_recovery_codes(
+    app, catalog, make_user, clock
+):
     admin = make_user("boss@example.com", "admin")
     b = logged_in(app, admin, clock)
     r = _post(b, "/people", "/people", {"email": "new@example.com", "role": "user"})
@@ -30,11 +32,25 @@ def test_create_first_login_forced_password_change_and_recovery_codes(app, catal
     p = TestClient(app, client=("127.0.0.1", 50001))
     clock.advance(seconds=31)
     page = p.get("/login")
-    r = p.post("/login", data={"email": "new@example.com", "password": password,
-                               "csrf": csrf_of(page.text), "next": "/recordings"}, follow_redirects=False)
+    r = p.post(
+        "/login",
+        data={
+            "email": "new@example.com",
+            "password": password,
+            "csrf": csrf_of(page.text),
+            "next": "/recordings",
+        },
+        follow_redirects=False,
+    )
     page = p.get(r.headers["location"])
-    r = p.post("/login/2fa", data={"code": pyotp.TOTP(secret).at(clock.now), "next": "/recordings",
-                                   "csrf": csrf_of(page.text)})
+    r = p.post(
+        "/login/2fa",
+        data={
+            "code": pyotp.TOTP(secret).at(clock.now),
+            "next": "/recordings",
+            "csrf": csrf_of(page.text),
+        },
+    )
     assert "recovery-codes" in r.text  # enrolment shows the first codes
     r = p.get("/recordings", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/me"  # forced change first
@@ -67,21 +83,34 @@ def test_group_admin_pages_are_scoped_and_disable_ends_sessions(app, catalog, ma
     a = logged_in(app, ann, clock)
     assert a.get("/people").status_code == 403  # a user manages nobody
     assert a.get("/recordings", follow_redirects=False).status_code == 200
-    r = _post(g, f"/people/{ann.new.user.id}", f"/people/{ann.new.user.id}",
-              {"role": "user", "groups": "sales", "disabled": "on"})
+    r = _post(
+        g,
+        f"/people/{ann.new.user.id}",
+        f"/people/{ann.new.user.id}",
+        {"role": "user", "groups": "sales", "disabled": "on"},
+    )
     assert r.status_code == 200 and "Saved" in r.text
     assert a.get("/recordings", follow_redirects=False).status_code == 303  # session ended
-    r = _post(g, f"/people/{ann.new.user.id}", f"/people/{ann.new.user.id}",
-              {"role": "admin", "groups": "sales"})
+    r = _post(
+        g,
+        f"/people/{ann.new.user.id}",
+        f"/people/{ann.new.user.id}",
+        {"role": "admin", "groups": "sales"},
+    )
     assert r.status_code == 403
 
 
 def test_unrecorded_call_page_shows_the_decision_and_no_player(app, catalog, make_user, clock):
     from catalog.models import Recording, RecordingStatus
 
-    rec = catalog.add_recording(Recording(
-        from_number="+441632960555", to_number="1001", status=RecordingStatus.not_recorded,
-        metadata={"policy": {"decision": "not_recorded", "rule": "account.inbound.external"}}))
+    rec = catalog.add_recording(
+        Recording(
+            from_number="+441632960555",
+            to_number="1001",
+            status=RecordingStatus.not_recorded,
+            metadata={"policy": {"decision": "not_recorded", "rule": "account.inbound.external"}},
+        )
+    )
     b = logged_in(app, make_user("boss@example.com", "admin"), clock)
     page = b.get(f"/recordings/{rec.id}").text
     assert "account.inbound.external" in page and 'id="no-audio"' in page and "<audio" not in page

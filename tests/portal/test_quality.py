@@ -7,6 +7,7 @@ import csv
 import io
 import random
 from collections import Counter
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -201,6 +202,13 @@ def test_dashboard_counts_and_is_scoped_to_the_viewer(
         sum(r.duration_seconds for r in recs) / len(recs), abs=1e-3
     )
     assert d["active_calls"] == 0
+    # the default period is the last 30 days; an older call counts only when asked for
+    add_calls(catalog, tmp_path, clock() - timedelta(days=40), [{"to_number": "100"}])
+    assert api.get("/api/v1/dashboard").json()["total_calls"] == len(recs)
+    assert (
+        api.get("/api/v1/dashboard", params={"since": "2020-01-01"}).json()["total_calls"]
+        == len(recs) + 1
+    )
     assert d["calls_by_direction"] == dict(Counter(r.direction.value for r in recs))
     # the supervisor's dashboard page counts only the calls of their group and own number
     theirs = [r for r in recs if {"101", "200"} & {r.from_number, r.to_number}]

@@ -177,3 +177,32 @@ def test_call_page_lists_reviews_and_takes_one(app, admin, catalog, clock, tmp_p
     page = client.get(f"/recordings/{rec.id}")
     assert 'id="review-list"' in page.text and "great call" in page.text
     assert "<td>100</td>" in page.text  # the score
+
+
+def test_admin_builds_templates_in_the_portal_settings(admin_client, catalog):
+    from catalog.reviews import templates
+
+    page = admin_client.get("/settings/config")
+    assert "Communication review templates" in page.text
+    yaml_text = (
+        "reviews:\n"
+        "  - name: intake\n"
+        "    fields:\n"
+        "      - {name: polite, type: toggle, weight: 1}\n"
+        "      - {name: reason, type: dropdown, options: [billing, tech], required: true}\n"
+    )
+    r = admin_client.post(
+        "/settings/config/reviews", data={"yaml": yaml_text, "csrf": csrf_of(page.text)}
+    )
+    assert r.status_code == 200, r.text
+    (t,) = templates(catalog)
+    assert (
+        t.name == "intake"
+        and t.scored
+        and [f.type.value for f in t.fields] == ["toggle", "dropdown"]
+    )
+    bad = admin_client.post(
+        "/settings/config/reviews",
+        data={"yaml": "reviews:\n  - name: x\n    fields: []\n", "csrf": csrf_of(page.text)},
+    )
+    assert "reviews.x.fields" in bad.text and len(templates(catalog)) == 1

@@ -32,8 +32,10 @@ def groups(catalog):
 
 
 def test_create_list_update_and_the_secrets_shown_once(account, catalog, groups):
-    r = account.post("/api/v1/users", json={"email": "Ann@Example.com", "role": "supervisor",
-                                            "groups": ["sales-north"]})
+    r = account.post(
+        "/api/v1/users",
+        json={"email": "Ann@Example.com", "role": "supervisor", "groups": ["sales-north"]},
+    )
     assert r.status_code == 201, r.text
     made = r.json()
     assert made["email"] == "ann@example.com" and made["groups"] == ["sales-north"]
@@ -42,12 +44,23 @@ def test_create_list_update_and_the_secrets_shown_once(account, catalog, groups)
     got = account.get(f"/api/v1/users/{made['id']}").json()
     assert "initial_password" not in got and "otpauth_uri" not in got
     assert [u["email"] for u in account.get("/api/v1/users").json()["items"]] == ["ann@example.com"]
-    r = account.patch(f"/api/v1/users/{made['id']}", json={"role": "group_admin", "groups": ["sales"]})
-    assert r.status_code == 200 and r.json()["role"] == "group_admin" and r.json()["groups"] == ["sales"]
+    r = account.patch(
+        f"/api/v1/users/{made['id']}", json={"role": "group_admin", "groups": ["sales"]}
+    )
+    assert (
+        r.status_code == 200
+        and r.json()["role"] == "group_admin"
+        and r.json()["groups"] == ["sales"]
+    )
     assert account.post("/api/v1/users", json={"email": "ann@example.com"}).status_code == 409
     bad = account.post("/api/v1/users", json={"email": "x@example.com", "role": "boss"})
     assert bad.status_code == 400 and "unknown role" in bad.json()["reason"]
-    assert account.post("/api/v1/users", json={"email": "y@example.com", "groups": ["nope"]}).status_code == 400
+    assert (
+        account.post(
+            "/api/v1/users", json={"email": "y@example.com", "groups": ["nope"]}
+        ).status_code
+        == 400
+    )
     actions = Audit(catalog).actions()
     assert "user.create" in actions and "user.update" in actions
 
@@ -85,7 +98,9 @@ def test_reset_2fa_and_password(account, catalog, make_user):
 def test_last_admin_and_self(app, account, make_user):
     boss = make_user("boss@example.com", "admin")
     own = _client(app, app.state.portal.tokens.create("boss", created_by="boss@example.com")[1])
-    assert own.patch(f"/api/v1/users/{boss.new.user.id}", json={"disabled": True}).status_code == 403
+    assert (
+        own.patch(f"/api/v1/users/{boss.new.user.id}", json={"disabled": True}).status_code == 403
+    )
     r = account.patch(f"/api/v1/users/{boss.new.user.id}", json={"role": "user"})
     assert r.status_code == 409 and "last administrator" in r.json()["reason"]
 
@@ -103,13 +118,21 @@ def test_group_admin_scope(app, catalog, groups, make_user, clock, tmp_path):
     assert [u["email"] for u in c.get("/api/v1/users").json()["items"]] == ["ann@example.com"]
     assert c.patch(f"/api/v1/users/{bob.new.user.id}", json={"disabled": True}).status_code == 404
     assert c.patch(f"/api/v1/users/{ann.new.user.id}", json={"role": "admin"}).status_code == 403
-    assert c.post("/api/v1/users", json={"email": "z@example.com", "groups": ["support"]}).status_code == 403
+    assert (
+        c.post("/api/v1/users", json={"email": "z@example.com", "groups": ["support"]}).status_code
+        == 403
+    )
     r = c.post("/api/v1/users", json={"email": "z@example.com", "groups": ["sales-north"]})
     assert r.status_code == 201
-    calls = add_calls(catalog, tmp_path, clock.now, [
-        {"from_number": "1001", "to_number": "+441632960001"},
-        {"from_number": "+441632960002", "to_number": "1002"},
-    ])
+    calls = add_calls(
+        catalog,
+        tmp_path,
+        clock.now,
+        [
+            {"from_number": "1001", "to_number": "+441632960001"},
+            {"from_number": "+441632960002", "to_number": "1002"},
+        ],
+    )
     seen = {x["id"] for x in c.get("/api/v1/recordings").json()["items"]}
     assert seen == {calls[0].id}
     assert c.get(f"/api/v1/recordings/{calls[1].id}").status_code == 404
@@ -121,7 +144,9 @@ def test_group_admin_scope(app, catalog, groups, make_user, clock, tmp_path):
 def test_groups_and_devices_api(app, account, catalog, make_user):
     assert account.put("/api/v1/groups", json={"name": "sales"}).json()["changed"] is True
     assert account.put("/api/v1/groups", json={"name": "sales"}).json()["changed"] is False
-    assert account.put("/api/v1/groups", json={"name": "north", "parent": "sales"}).status_code == 200
+    assert (
+        account.put("/api/v1/groups", json={"name": "north", "parent": "sales"}).status_code == 200
+    )
     r = account.put("/api/v1/groups", json={"name": "deep", "parent": "north"})
     assert r.status_code == 400 and "one level" in r.json()["reason"]
     assert account.delete("/api/v1/groups/sales").status_code == 409  # has a subgroup
@@ -131,12 +156,26 @@ def test_groups_and_devices_api(app, account, catalog, make_user):
     d = Directory(catalog)
     d.set_user_groups(ga.new.user.id, ["sales"])
     d.set_user_groups(ann.new.user.id, ["north"])
-    assert account.put("/api/v1/devices", json={"number": "1002", "user": "bob@example.com"}).status_code == 200
+    assert (
+        account.put(
+            "/api/v1/devices", json={"number": "1002", "user": "bob@example.com"}
+        ).status_code
+        == 200
+    )
     g = _client(app, app.state.portal.tokens.create("ga", created_by="ga@example.com")[1])
     assert g.put("/api/v1/groups", json={"name": "x"}).status_code == 403
-    assert g.put("/api/v1/devices", json={"number": "1001", "user": "ann@example.com"}).status_code == 200
-    assert g.put("/api/v1/devices", json={"number": "1003", "user": "bob@example.com"}).status_code == 403
-    assert g.put("/api/v1/devices", json={"number": "1002", "user": "ann@example.com"}).status_code == 403
+    assert (
+        g.put("/api/v1/devices", json={"number": "1001", "user": "ann@example.com"}).status_code
+        == 200
+    )
+    assert (
+        g.put("/api/v1/devices", json={"number": "1003", "user": "bob@example.com"}).status_code
+        == 403
+    )
+    assert (
+        g.put("/api/v1/devices", json={"number": "1002", "user": "ann@example.com"}).status_code
+        == 403
+    )
     assert [x["number"] for x in g.get("/api/v1/devices").json()["items"]] == ["1001"]
     assert g.delete("/api/v1/devices/1002").status_code == 404
     assert {x["number"] for x in account.get("/api/v1/devices").json()["items"]} == {"1001", "1002"}
@@ -154,7 +193,9 @@ def test_call_record_start_stop_are_queued_for_the_recorder(app, account, catalo
     cid = r.json()["command_id"]
     assert account.delete("/api/v1/calls/abc@pbx.example/record").json()["action"] == "stop"
     assert [(c, a) for _, c, a in pending_call_commands(catalog)] == [
-        ("abc@pbx.example", "start"), ("abc@pbx.example", "stop")]
+        ("abc@pbx.example", "start"),
+        ("abc@pbx.example", "stop"),
+    ]
     assert account.get(f"/api/v1/call-commands/{cid}").json()["done"] is False
     finish_call_command(catalog, cid, "applied")  # what the recorder does
     assert account.get(f"/api/v1/call-commands/{cid}").json()["outcome"] == "applied"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -244,3 +245,16 @@ def test_notes_carry_an_offset_and_only_their_author_edits_them(api, app, calls,
         (f"note.{nid}.text", "refund promised", "credit promised"),
         (f"note.{nid}.pinned", False, True),
     }
+
+
+def test_quick_search_newest_first_on_request(api, calls, catalog, clock, tmp_path):
+    pos, *_ = calls
+    (later,) = add_calls(
+        catalog, tmp_path, clock() + timedelta(hours=1), [{"from_number": "+1", "to_number": "+2"}]
+    )
+    add_transcript(catalog, later)
+    assert _ids(api.get("/api/v1/recordings", params={"q": "cancel", "sort": "newest"})) == [
+        later.id,
+        pos.id,
+    ]
+    assert api.get("/api/v1/recordings", params={"q": "x", "sort": "oldest"}).status_code == 422

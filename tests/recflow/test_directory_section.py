@@ -44,7 +44,9 @@ def test_apply_is_idempotent_and_exports_back(cat):
     assert apply_document(cat, DOC) == []
     out = export_document(cat)
     assert out["groups"] == DOC["groups"] and out["devices"] == {
-        "1001": {"user": "ann@example.com", "name": "Ann desk"}, "+447700900123": {}}
+        "1001": {"user": "ann@example.com", "name": "Ann desk"},
+        "+447700900123": {},
+    }
     assert apply_document(cat, out) == []  # the export is itself an applicable file
     assert out["users"]["ann@example.com"] == {"role": "user", "groups": ["sales-north"]}
     d = Directory(cat)
@@ -52,32 +54,47 @@ def test_apply_is_idempotent_and_exports_back(cat):
     assert d.user_settings(ann.id).must_change_password  # no password in the file: reset first
     snap = d.snapshot()
     assert snap.decide("1001", "+441632960555").as_dict() == {
-        "decision": "recorded", "rule": "user.outbound.external"}
+        "decision": "recorded",
+        "rule": "user.outbound.external",
+    }
     assert snap.decide("+441632960555", "+447700900123").rule == "device.inbound.external"
     assert snap.decide("+441632960555", "1001").as_dict() == {
-        "decision": "not_recorded", "rule": "account.inbound.external"}
+        "decision": "not_recorded",
+        "rule": "account.inbound.external",
+    }
 
 
 def test_removing_from_the_file_removes_groups_and_devices_not_users(cat):
     apply_document(cat, DOC)
-    smaller = {**DOC, "devices": {"1001": {"user": "ann@example.com"}},
-               "groups": {"sales": {}}, "users": {"ann@example.com": {"groups": []},
-                                                   "ga@example.com": {"role": "group_admin", "groups": ["sales"]}}}
+    smaller = {
+        **DOC,
+        "devices": {"1001": {"user": "ann@example.com"}},
+        "groups": {"sales": {}},
+        "users": {
+            "ann@example.com": {"groups": []},
+            "ga@example.com": {"role": "group_admin", "groups": ["sales"]},
+        },
+    }
     changes = apply_document(cat, smaller)
     assert "devices: +447700900123 removed" in changes and "groups: sales-north removed" in changes
     assert Users(cat).by_email("ann@example.com") is not None
 
 
-@pytest.mark.parametrize("doc,path", [
-    ({"groups": {"a": {"parent": "b"}}}, "groups.a.parent"),
-    ({"groups": {"a": {}, "b": {"parent": "a"}, "c": {"parent": "b"}}}, "groups.c.parent"),
-    ({"users": {"x@example.com": {"role": "emperor"}}}, "users.x@example.com.role"),
-    ({"users": {"x@example.com": {"groups": ["nope"]}}}, "users.x@example.com.groups"),
-    ({"devices": {"1001": {"user": "ghost@example.com"}}}, "devices.1001.user"),
-    ({"recording_policy": {"account": {"inbound": {"internal": "maybe"}}}},
-     "recording_policy.account.inbound.internal"),
-    ({"recording_policy": {"users": {"nobody": {}}}}, "recording_policy.users"),
-])
+@pytest.mark.parametrize(
+    "doc,path",
+    [
+        ({"groups": {"a": {"parent": "b"}}}, "groups.a.parent"),
+        ({"groups": {"a": {}, "b": {"parent": "a"}, "c": {"parent": "b"}}}, "groups.c.parent"),
+        ({"users": {"x@example.com": {"role": "emperor"}}}, "users.x@example.com.role"),
+        ({"users": {"x@example.com": {"groups": ["nope"]}}}, "users.x@example.com.groups"),
+        ({"devices": {"1001": {"user": "ghost@example.com"}}}, "devices.1001.user"),
+        (
+            {"recording_policy": {"account": {"inbound": {"internal": "maybe"}}}},
+            "recording_policy.account.inbound.internal",
+        ),
+        ({"recording_policy": {"users": {"nobody": {}}}}, "recording_policy.users"),
+    ],
+)
 def test_bad_files_name_the_field(cat, doc, path):
     with pytest.raises(ConfigFileError) as e:
         apply_document(cat, doc)

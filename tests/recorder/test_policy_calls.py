@@ -48,8 +48,13 @@ def apply(recorder: Recorder, tmp: Path, doc: dict) -> None:
     f = tmp / "policy.yaml"
     f.write_text(yaml.safe_dump(doc))
     env = {**os.environ, "RECFLOW_DATA_DIR": str(recorder.data)}
-    r = subprocess.run([str(RECFLOW), "config", "apply", str(f)], env=env, capture_output=True,
-                       text=True, timeout=120)
+    r = subprocess.run(
+        [str(RECFLOW), "config", "apply", str(f)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     for _ in range(600):  # the reload is an event in the log, not a sleep
         if recorder.log.read_text().count("recording policy reloaded") > before:
@@ -60,15 +65,43 @@ def apply(recorder: Recorder, tmp: Path, doc: dict) -> None:
 
 def call(recorder: Recorder, tmp: Path, frm: str, to: str, media: str, call_id: str = "") -> None:
     scen = tmp / "uac.xml"
-    text = (SIPP_UAC.replace("+447700900123", "@FROM@").replace("+441632960555", "@TO@")
-            .replace("@FROM@", frm).replace("@TO@", to).replace("@MEDIA@", media))
+    text = (
+        SIPP_UAC.replace("+447700900123", "@FROM@")
+        .replace("+441632960555", "@TO@")
+        .replace("@FROM@", frm)
+        .replace("@TO@", to)
+        .replace("@MEDIA@", media)
+    )
     scen.write_text(text)
     extra = ["-cid_str", call_id] if call_id else []  # SIPp matches responses by its own id
     r = subprocess.run(
-        ["sipp", "-sf", str(scen), "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", str(free_port()),
-         "-p", str(free_port()), "-m", "1", "-l", "1", "-nostdin", "-timeout", "40",
-         "-timeout_error", *extra, f"127.0.0.1:{recorder.sip}"],
-        capture_output=True, text=True, timeout=60, cwd=tmp,
+        [
+            "sipp",
+            "-sf",
+            str(scen),
+            "-i",
+            "127.0.0.1",
+            "-mi",
+            "127.0.0.1",
+            "-mp",
+            str(free_port()),
+            "-p",
+            str(free_port()),
+            "-m",
+            "1",
+            "-l",
+            "1",
+            "-nostdin",
+            "-timeout",
+            "40",
+            "-timeout_error",
+            *extra,
+            f"127.0.0.1:{recorder.sip}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp,
     )
     assert r.returncode == 0, (r.stdout + r.stderr)[-2000:]
 
@@ -83,15 +116,25 @@ def stored_files(recorder: Recorder) -> set[str]:
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[r[0] for r in ROWS])
-def test_precedence_through_the_recorder(recorder: Recorder, noise: Path, tmp_path: Path, row) -> None:
+def test_precedence_through_the_recorder(
+    recorder: Recorder, noise: Path, tmp_path: Path, row
+) -> None:
     name, _, policy, frm, to, decision, rule = row
     # a unique, harmless extra device per row makes every apply a real change
     devices = {**DIRECTORY["devices"], f"99{ROWS.index(row)}": {}}
-    apply(recorder, tmp_path, {**DIRECTORY, "devices": devices,
-                               "recording_policy": yaml.safe_load(policy)})
+    apply(
+        recorder,
+        tmp_path,
+        {**DIRECTORY, "devices": devices, "recording_policy": yaml.safe_load(policy)},
+    )
     n, files = len(recorder.rows()), stored_files(recorder)
-    call(recorder, tmp_path, frm, to,
-         f'<nop><action><exec rtp_stream="{noise},1,0"/></action></nop><pause milliseconds="1200"/>')
+    call(
+        recorder,
+        tmp_path,
+        frm,
+        to,
+        f'<nop><action><exec rtp_stream="{noise},1,0"/></action></nop><pause milliseconds="1200"/>',
+    )
     rec = recorder.wait_rows(n + 1)[-1]
     assert rec["metadata"]["policy"] == {"decision": decision, "rule": rule}, name
     assert rec["answered_at"] is not None  # answered either way: the PBX is not disturbed
@@ -109,12 +152,27 @@ def test_on_demand_keeps_only_what_follows_the_code(
 ) -> None:
     for f in ("star", "9", "5"):
         shutil.copy(f"/usr/share/sip-tester/dtmf_2833_{f}.pcap", tmp_path / f"{f}.pcap")
-    apply(recorder, tmp_path, {**DIRECTORY, "recording_policy": {
-        "users": {ANN: {"inbound": {"external": "on_demand"}}}, "on_demand_code": "*95"}})
-    play = '<nop><action><exec play_pcap_audio="{}.pcap"/></action></nop><pause milliseconds="250"/>'
-    media = (f'<nop><action><exec rtp_stream="{noise},1,0"/></action></nop><pause milliseconds="1500"/>'
-             + play.format("star") + play.format("9") + play.format("5")
-             + '<pause milliseconds="2500"/>')
+    apply(
+        recorder,
+        tmp_path,
+        {
+            **DIRECTORY,
+            "recording_policy": {
+                "users": {ANN: {"inbound": {"external": "on_demand"}}},
+                "on_demand_code": "*95",
+            },
+        },
+    )
+    play = (
+        '<nop><action><exec play_pcap_audio="{}.pcap"/></action></nop><pause milliseconds="250"/>'
+    )
+    media = (
+        f'<nop><action><exec rtp_stream="{noise},1,0"/></action></nop><pause milliseconds="1500"/>'
+        + play.format("star")
+        + play.format("9")
+        + play.format("5")
+        + '<pause milliseconds="2500"/>'
+    )
     n = len(recorder.rows())
     call(recorder, tmp_path, "+441632960555", "1001", media)
     rec = recorder.wait_rows(n + 1)[-1]
@@ -125,26 +183,45 @@ def test_on_demand_keeps_only_what_follows_the_code(
     assert pol["started_by"] == "dtmf" and 0.7 < pol["started_at_seconds"] < 3.5
     pcm = recorder.audio(rec)[:, 0]
     src = ULAW[np.frombuffer(noise.read_bytes(), np.uint8)]
+
     def found(part: np.ndarray) -> bool:
-        return any(np.array_equal(pcm[i:i + len(part)], part) for i in np.flatnonzero(pcm == part[0]))
+        return any(
+            np.array_equal(pcm[i : i + len(part)], part) for i in np.flatnonzero(pcm == part[0])
+        )
+
     assert not found(src[800:1200])  # 0.1 s in, long before the code: not kept
     assert found(src[-4000:-3600])  # the end of the call: kept
     assert rec["duration_seconds"] < 4.0
 
 
-def test_time_limit_keeps_the_first_seconds_only(recorder: Recorder, noise: Path, tmp_path: Path) -> None:
-    apply(recorder, tmp_path, {**DIRECTORY, "recording_policy": {
-        "account": {"inbound": {"external": "on"}}, "max_seconds": 1}})
+def test_time_limit_keeps_the_first_seconds_only(
+    recorder: Recorder, noise: Path, tmp_path: Path
+) -> None:
+    apply(
+        recorder,
+        tmp_path,
+        {
+            **DIRECTORY,
+            "recording_policy": {"account": {"inbound": {"external": "on"}}, "max_seconds": 1},
+        },
+    )
     n = len(recorder.rows())
-    call(recorder, tmp_path, "+441632960555", "1001",
-         f'<nop><action><exec rtp_stream="{noise},1,0"/></action></nop><pause milliseconds="3000"/>')
+    call(
+        recorder,
+        tmp_path,
+        "+441632960555",
+        "1001",
+        f'<nop><action><exec rtp_stream="{noise},1,0"/></action></nop><pause milliseconds="3000"/>',
+    )
     rec = recorder.wait_rows(n + 1)[-1]
     assert rec["metadata"]["policy"]["time_limit_reached"] is True
     assert rec["duration_seconds"] == 1.0
     assert rec["ended_at"] > rec["answered_at"]  # the call itself went on
 
 
-def test_api_start_and_stop_reach_the_live_call(recorder: Recorder, noise: Path, tmp_path: Path) -> None:
+def test_api_start_and_stop_reach_the_live_call(
+    recorder: Recorder, noise: Path, tmp_path: Path
+) -> None:
     """The API queues a command in the catalog; the recorder carries it out on the live call."""
     import threading
     import uuid
@@ -153,16 +230,29 @@ def test_api_start_and_stop_reach_the_live_call(recorder: Recorder, noise: Path,
     from catalog.repository import Catalog
     from catalog.settings import RecflowSettings
 
-    apply(recorder, tmp_path, {**DIRECTORY, "recording_policy": {
-        "users": {ANN: {"inbound": {"external": "on_demand"}}}, "max_seconds": 0}})
+    apply(
+        recorder,
+        tmp_path,
+        {
+            **DIRECTORY,
+            "recording_policy": {
+                "users": {ANN: {"inbound": {"external": "on_demand"}}},
+                "max_seconds": 0,
+            },
+        },
+    )
     catalog = Catalog.open(RecflowSettings(data_dir=recorder.data))
     missing = request_call_command(catalog, "no-such-call", "start", "test")
     call_id = f"api-{uuid.uuid4().hex}"
     n = len(recorder.rows())
-    media = (f'<nop><action><exec rtp_stream="{noise},1,0"/></action></nop>'
-             '<pause milliseconds="4000"/>')
-    scen_call = threading.Thread(target=call, args=(recorder, tmp_path, "+441632960555", "1001", media),
-                                 kwargs={"call_id": call_id})
+    media = (
+        f'<nop><action><exec rtp_stream="{noise},1,0"/></action></nop><pause milliseconds="4000"/>'
+    )
+    scen_call = threading.Thread(
+        target=call,
+        args=(recorder, tmp_path, "+441632960555", "1001", media),
+        kwargs={"call_id": call_id},
+    )
     scen_call.start()
     for _ in range(200):  # the recorder's command loop has run at least once
         if call_command(catalog, missing)["done"]:

@@ -19,8 +19,9 @@ from services.visibility import (
 
 
 def _rec(catalog, frm: str, to: str, *, private: bool = False) -> Recording:
-    rec = Recording(from_number=frm, to_number=to, private=private,
-                    started_at=datetime(2026, 1, 1, tzinfo=UTC))
+    rec = Recording(
+        from_number=frm, to_number=to, private=private, started_at=datetime(2026, 1, 1, tzinfo=UTC)
+    )
     return catalog.add_recording(rec)
 
 
@@ -31,9 +32,14 @@ def org(catalog):
     d.upsert_group("sales-north", parent="sales")
     d.upsert_group("support")
     mk = {}
-    for email, role in [("admin@x.example", Role.admin), ("ga@x.example", Role.group_admin),
-                        ("sup@x.example", Role.supervisor), ("ann@x.example", Role.user),
-                        ("bob@x.example", Role.user), ("cat@x.example", Role.user)]:
+    for email, role in [
+        ("admin@x.example", Role.admin),
+        ("ga@x.example", Role.group_admin),
+        ("sup@x.example", Role.supervisor),
+        ("ann@x.example", Role.user),
+        ("bob@x.example", Role.user),
+        ("cat@x.example", Role.user),
+    ]:
         mk[email.split("@")[0]] = users.create(email, role).user
     d.set_user_groups(mk["ga"].id, ["sales"])
     d.set_user_groups(mk["ann"].id, ["sales-north"])

@@ -233,9 +233,7 @@ class PrefectServer:
             [
                 sys.executable,
                 "-m",
-                "prefect",
-                "server",
-                "start",
+                "recflow.prefect_server",  # what `recflow up` runs: prefect server start + …
                 "--host",
                 "127.0.0.1",
                 "--port",
