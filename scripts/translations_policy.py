@@ -25,6 +25,8 @@ T: dict[str, dict[str, object]] = {
         "ru": "Записи",
         "es": "Grabaciones",
     },
+    "Dashboard": {"fr": "Tableau de bord", "pt_BR": "Painel", "ru": "Панель", "es": "Panel"},
+    "Reports": {"fr": "Rapports", "pt_BR": "Relatórios", "ru": "Отчёты", "es": "Informes"},
     "People": {"fr": "Personnes", "pt_BR": "Pessoas", "ru": "Люди", "es": "Personas"},
     "Account": {"fr": "Compte", "pt_BR": "Conta", "ru": "Учётная запись", "es": "Cuenta"},
     "Connectors": {
