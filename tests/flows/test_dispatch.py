@@ -115,7 +115,12 @@ def test_worker_killed_mid_run_recording_completes_exactly_once(tmp_path, prefec
     states = sorted(state for _, state in runs_for(prefect_server.api_url, rid))
     # the killed worker's run is removed when the next attempt starts: one Completed run
     assert states == ["COMPLETED"], states
-    assert cli(env, "recordings", "transcript", rid).stdout.count("caller:") >= 4
+    # the transcript is whole: it reaches the end of the call, in however many
+    # segments the engine makes of it (the phone-band front end makes long ones)
+    segments = json.loads(cli(env, "recordings", "transcript", rid, "--json").stdout)
+    segments = segments.get("segments", segments) if isinstance(segments, dict) else segments
+    caller_words = sum(len(s["text"].split()) for s in segments if s["speaker"] == "caller")
+    assert caller_words >= 20 and max(s["end"] for s in segments) >= 55, segments
 
 
 def _no_transcription(env: dict[str, str], tmp_path: Path) -> None:
