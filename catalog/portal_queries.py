@@ -50,25 +50,7 @@ class RecordingQuery:
 
 def visibility_clause(visibility: Visibility) -> ColumnElement[bool] | None:
     """The WHERE clause over ``recordings`` that keeps what ``visibility`` allows (None: all)."""
-    parts: list[ColumnElement[bool]] = []
-    if not visibility.everything:
-        nums = sorted(visibility.numbers)
-        parts.append(
-            or_(RecordingRow.from_number.in_(nums), RecordingRow.to_number.in_(nums))
-            if nums
-            else false()
-        )
-    if not visibility.private_all:
-        own = sorted(visibility.own_numbers)
-        parts.append(
-            or_(
-                RecordingRow.private.is_(False),
-                RecordingRow.from_number.in_(own),
-                RecordingRow.to_number.in_(own),
-            )
-            if own
-            else RecordingRow.private.is_(False)
-        )
+    parts = visibility_clauses(visibility)
     return and_(*parts) if parts else None
 
 

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, case, false, func, or_, select
+from sqlalchemy import case, false, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from catalog.models import Recording, assume_utc
-from catalog.portal_queries import Visibility
+from catalog.portal_queries import Visibility, visibility_clause
 from catalog.portal_tables import AuditRow
 from catalog.repository import Catalog, recording_from_row
 from catalog.tables import DeliveryRow, RecordingRow
@@ -63,33 +63,6 @@ def last_audio_access(
     return row[0].split(":", 1)[1], assume_utc(row[1])
 
 
-# ---------------------------------------------------------------- visibility as SQL
-
-
-def visible_clause(visibility: Visibility) -> ColumnElement[bool] | None:
-    """The WHERE clause that ``Visibility.allows`` is, for aggregate queries."""
-    parts: list[ColumnElement[bool]] = []
-    if not visibility.everything:
-        nums = sorted(visibility.numbers)
-        parts.append(
-            or_(RecordingRow.from_number.in_(nums), RecordingRow.to_number.in_(nums))
-            if nums
-            else false()
-        )
-    if not visibility.private_all:
-        own = sorted(visibility.own_numbers)
-        parts.append(
-            or_(
-                RecordingRow.private.is_(False),
-                RecordingRow.from_number.in_(own),
-                RecordingRow.to_number.in_(own),
-            )
-            if own
-            else RecordingRow.private.is_(False)
-        )
-    return and_(*parts) if parts else None
-
-
 @dataclass(frozen=True)
 class Period:
     since: datetime | None = None
@@ -100,7 +73,7 @@ def _where(
     catalog: Catalog, visibility: Visibility, period: Period, numbers: Sequence[str] | None = None
 ) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = []
-    vis = visible_clause(visibility)
+    vis = visibility_clause(visibility)
     if vis is not None:
         where.append(vis)
     if period.since:
@@ -396,7 +369,7 @@ def score_trend(
         .group_by(ReviewRow.agent, day)
         .order_by(ReviewRow.agent, day)
     )
-    vis = visible_clause(visibility)
+    vis = visibility_clause(visibility)
     if vis is not None:
         q = q.where(vis)
     if period.since:

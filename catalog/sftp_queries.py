@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, and_, cast, false, func, or_, select, true
+from sqlalchemy import String, and_, cast, func, select, true
 
 from catalog.models import assume_utc
 from catalog.portal_queries import Visibility
+from catalog.portal_queries import visibility_clause as portal_visibility_clause
 from catalog.repository import Catalog
 from catalog.tables import RecordingRow
 
@@ -35,27 +36,9 @@ class CallEntry:
 
 
 def visibility_clause(visibility: Visibility) -> Any:
-    """The SQL form of ``visibility.allows`` over RecordingRow."""
-    clauses = []
-    if not visibility.everything:
-        nums = sorted(visibility.numbers)
-        clauses.append(
-            or_(RecordingRow.from_number.in_(nums), RecordingRow.to_number.in_(nums))
-            if nums
-            else false()
-        )
-    if not visibility.private_all:
-        own = sorted(visibility.own_numbers)
-        clauses.append(
-            or_(
-                RecordingRow.private.is_(False),
-                RecordingRow.from_number.in_(own),
-                RecordingRow.to_number.in_(own),
-            )
-            if own
-            else RecordingRow.private.is_(False)
-        )
-    return and_(*clauses) if clauses else true()
+    """The SQL form of ``visibility.allows`` over RecordingRow (always a clause: true for all)."""
+    clause = portal_visibility_clause(visibility)
+    return true() if clause is None else clause
 
 
 def _ts(catalog: Catalog, ts: datetime) -> datetime:
