@@ -23,6 +23,23 @@ log = logging.getLogger(__name__)
 # ---------------------------------------------------------------- audit trail
 
 
+def audit_filter(
+    since: str | None,
+    until: str | None,
+    initiator: str | None,
+    action: str | None,
+    resource: str | None,
+) -> AuditFilter:
+    """The audit page's query parameters as a filter (the page and its CSV export share it)."""
+    return AuditFilter(
+        since=parse_day(since),
+        until=parse_day(until, end=True),
+        initiator=(initiator or "").strip() or None,
+        action=action or None,
+        resource=(resource or "").strip() or None,
+    )
+
+
 @router.get("/audit")
 def audit(
     request: Request,
@@ -35,13 +52,7 @@ def audit(
     before: int | None = None,
 ) -> Response:
     st = state_of(request)
-    flt = AuditFilter(
-        since=parse_day(since),
-        until=parse_day(until, end=True),
-        initiator=(initiator or "").strip() or None,
-        action=action or None,
-        resource=(resource or "").strip() or None,
-    )
+    flt = audit_filter(since, until, initiator, action, resource)
     entries = st.audit.list(flt, before_seq=before, limit=100)
     return render(
         request,

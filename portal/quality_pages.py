@@ -10,11 +10,11 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from markupsafe import Markup
 
-from catalog.audit import AuditFilter
 from catalog.notes import MAX_NOTE_CHARS, add_note
+from portal.admin_pages import audit_filter
 from portal.auth_pages import render
 from portal.deps import AdminUser, CurrentUser, client_ip, csrf_protect, page_principal, state_of
-from portal.recording_pages import parse_day, visible_recording
+from portal.recording_pages import visible_recording
 from services.charts import bar_chart
 from services.reports import (
     FORMATS,
@@ -125,13 +125,7 @@ def audit_csv(
 ) -> Response:
     """The audit page's filter as CSV (newest first, at most ``AUDIT_CSV_MAX`` rows)."""
     st = state_of(request)
-    flt = AuditFilter(
-        since=parse_day(since),
-        until=parse_day(until, end=True),
-        initiator=(initiator or "").strip() or None,
-        action=action or None,
-        resource=(resource or "").strip() or None,
-    )
+    flt = audit_filter(since, until, initiator, action, resource)
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(
