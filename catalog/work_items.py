@@ -194,11 +194,11 @@ class WorkQueue:
                 return None
             return Claim(item_id, row.attempt + 1, None)
 
-    def attach_run(
-        self, db: Database, item_id: str, attempt: int, worker_id: str, flow_run_id: str
+    def _update_held(
+        self, db: Database, item_id: str, attempt: int, worker_id: str, **values: Any
     ) -> bool:
-        """The flow run started for a claim: record its id. False when the caller does not hold
-        the claim (stale attempt, another worker, already finished) — the run must stop."""
+        """Change an item only while ``worker_id`` holds its claim for ``attempt``; False when
+        it does not (a stale run, another worker, already finished)."""
         t = self.table
         with db.session() as s:
             res = s.execute(
@@ -209,9 +209,16 @@ class WorkQueue:
                     t.status == self.processing.value,
                     t.claimed_by == worker_id,
                 )
-                .values(flow_run_id=flow_run_id)
+                .values(**values)
             )
             return res.rowcount == 1  # type: ignore[attr-defined, no-any-return]
+
+    def attach_run(
+        self, db: Database, item_id: str, attempt: int, worker_id: str, flow_run_id: str
+    ) -> bool:
+        """The flow run started for a claim: record its id. False when the caller does not hold
+        the claim (stale attempt, another worker, already finished) — the run must stop."""
+        return self._update_held(db, item_id, attempt, worker_id, flow_run_id=flow_run_id)
 
     # ------------------------------------------------------------------ finishing
 
@@ -219,27 +226,19 @@ class WorkQueue:
         self, db: Database, item_id: str, attempt: int, worker_id: str, **values: Any
     ) -> bool:
         """The one successful finish. False when the caller lost its claim (a stale run)."""
-        t = self.table
         now = utcnow()
-        with db.session() as s:
-            res = s.execute(
-                update(t)
-                .where(
-                    t.id == item_id,
-                    t.attempt == attempt,
-                    t.status == self.processing.value,
-                    t.claimed_by == worker_id,
-                )
-                .values(
-                    status=self.done.value,
-                    processed_at=now,
-                    status_changed_at=now,
-                    claimed_by=None,
-                    error="",
-                    **values,
-                )
-            )
-            return res.rowcount == 1  # type: ignore[attr-defined, no-any-return]
+        return self._update_held(
+            db,
+            item_id,
+            attempt,
+            worker_id,
+            status=self.done.value,
+            processed_at=now,
+            status_changed_at=now,
+            claimed_by=None,
+            error="",
+            **values,
+        )
 
     def fail(
         self, db: Database, item_id: str, attempt: int, error: str, worker_id: str | None = None
@@ -266,19 +265,15 @@ class WorkQueue:
     def release(self, db: Database, item_id: str, attempt: int, worker_id: str) -> bool:
         """Give a claim back untouched (the run could not start, e.g. Prefect was down): the
         item is ready again under the same attempt."""
-        t = self.table
-        with db.session() as s:
-            res = s.execute(
-                update(t)
-                .where(
-                    t.id == item_id,
-                    t.attempt == attempt,
-                    t.status == self.processing.value,
-                    t.claimed_by == worker_id,
-                )
-                .values(status=self.ready.value, claimed_by=None, status_changed_at=utcnow())
-            )
-            return res.rowcount == 1  # type: ignore[attr-defined, no-any-return]
+        return self._update_held(
+            db,
+            item_id,
+            attempt,
+            worker_id,
+            status=self.ready.value,
+            claimed_by=None,
+            status_changed_at=utcnow(),
+        )
 
     def done_run(self, db: Database, item_id: str, attempt: int) -> str | None:
         """The flow run that finished the item at ``attempt`` (None when not done)."""
