@@ -5,11 +5,10 @@ Flows run inside long-lived worker processes, so these are built once per proces
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from catalog.repository import Catalog
@@ -18,34 +17,6 @@ if TYPE_CHECKING:
 _worker_id: str | None = None
 _transcriber_override: Transcriber | None = None
 _catalog: Catalog | None = None
-_dispatch_window = 50
-
-
-_local_runs: asyncio.Queue[Any] | None = None
-
-
-def use_local_run_queue(queue: asyncio.Queue[Any] | None) -> None:
-    """Runs this process's dispatcher creates are handed to the worker owning ``queue`` in
-    memory. Only a hint: the worker still takes each run through Prefect (Pending), so a run
-    another worker took first is simply skipped. One queue per event loop: the worker sets it
-    when it starts and clears it when it stops."""
-    global _local_runs
-    _local_runs = queue
-
-
-def offer_run(run: Any) -> None:
-    if _local_runs is not None:
-        _local_runs.put_nowait(run)
-
-
-def set_dispatch_window(runs: int) -> None:
-    """How many recordings may wait in Prefect as scheduled runs at once (see flows.dispatch)."""
-    global _dispatch_window
-    _dispatch_window = max(1, runs)
-
-
-def dispatch_window() -> int:
-    return _dispatch_window
 
 
 def use_catalog(catalog: Catalog | None) -> None:
