@@ -164,7 +164,8 @@ def create_api(st: PortalState) -> FastAPI:
     api.include_router(reviews_router)
     from portal.api_users import router as users_router
 
-    api.include_router(users_router)  # /users (issue 16)
+    # people and directory changes may conflict with what exists (a group in use, a taken e-mail)
+    api.include_router(users_router, responses={409: {"model": ApiError}})  # /users (issue 16)
     return api
 
 

@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from catalog.audit import FieldChange
 from catalog.notes import MAX_NOTE_CHARS, Note, NotYours, add_note, edit_note, list_notes
-from portal.deps import ApiCaller, StateDep
+from portal.deps import ApiCaller, RowIdPath, StateDep
 from portal.recording_pages import visible_recording
 
 router = APIRouter(tags=["notes"])
@@ -72,7 +72,7 @@ def post_note(
 def patch_note(
     request: Request,
     recording_id: str,
-    note_id: int,
+    note_id: RowIdPath,
     body: NoteEdit,
     caller: ApiCaller,
     st: StateDep,

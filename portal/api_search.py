@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
@@ -15,7 +15,7 @@ from starlette.background import BackgroundTask
 from catalog.models import Direction, RecordingStatus, assume_utc
 from catalog.notes import list_notes
 from catalog.portal_queries import CursorError
-from portal.deps import ApiCaller, Principal, StateDep, client_ip
+from portal.deps import MAX_ROW_ID, ApiCaller, Principal, StateDep, client_ip
 from portal.recording_pages import visible_recording
 from services.search import (
     MAX_CONDITIONS,
@@ -208,7 +208,7 @@ def list_recordings(
     view: Annotated[
         str | None, Query(max_length=80, description="all, mine, unassigned, category:NAME")
     ] = None,
-    saved: Annotated[int | None, Query(ge=1, description="Run this saved search")] = None,
+    saved: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID, description="Run this saved search")] = None,
     sort: Annotated[
         Literal["relevance", "newest"],
         Query(description="With q: best match first (default) or newest first"),
@@ -289,7 +289,7 @@ def export(
     category: Annotated[str | None, Query(max_length=64)] = None,
     user: Annotated[str | None, Query(max_length=320)] = None,
     view: Annotated[str | None, Query(max_length=80)] = None,
-    saved: Annotated[int | None, Query(ge=1)] = None,
+    saved: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
 ) -> Any:
     """Every recording the same filters list (not one page), as CSV (streamed) or XLSX."""
     query = _list_query(
@@ -341,8 +341,12 @@ class RecordingDetail(SearchItem):
     pinned_notes: int
 
 
+# "views" is a sibling route, declared first, so it never reaches this one; the schema says so
+RecordingIdPath = Annotated[str, Path(json_schema_extra={"not": {"const": "views"}})]
+
+
 @router.get("/recordings/{recording_id}", response_model=RecordingDetail, tags=["recordings"])
-def get_recording(recording_id: str, caller: ApiCaller, st: StateDep) -> RecordingDetail:
+def get_recording(recording_id: RecordingIdPath, caller: ApiCaller, st: StateDep) -> RecordingDetail:
     """One recording with its categories, custom fields and how many notes it has."""
     from portal.api_recording import _out
 

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from portal.deps import ApiCaller, Principal, client_ip, state_of
+from portal.deps import ApiCaller, Principal, RowIdPath, client_ip, state_of
 from services.people import DirectoryAdmin, People, PeopleError
 
 
@@ -236,7 +236,7 @@ def stop_recording(request: Request, call_id: str, caller: ApiCaller) -> dict[st
 
 
 @router.get("/call-commands/{command_id}", tags=["calls"])
-def command_status(request: Request, command_id: int, caller: ApiCaller) -> dict[str, Any]:
+def command_status(request: Request, command_id: RowIdPath, caller: ApiCaller) -> dict[str, Any]:
     """``done`` and ``outcome``: applied, no_such_call (not live on the recorder) or
     not_on_demand (the policy records or skips that call; it cannot be started or stopped)."""
     from catalog.directory import call_command

@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Request
 
 from catalog.portal_queries import Visibility
 from catalog.users import ApiToken, Role, User
@@ -43,6 +43,11 @@ def state_of(request: Request) -> PortalState:
 
 
 StateDep = Annotated[PortalState, Depends(state_of)]
+
+# A database row id in a path or query: bounded so that a huge number is a 422, not an overflow
+# in the SQL driver (SQLite and PostgreSQL integers are 64-bit).
+MAX_ROW_ID = 2**63 - 1
+RowIdPath = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 
 
 def client_ip(request: Request) -> str:

@@ -3,12 +3,17 @@ the documented schema (status codes, content types, bodies)."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, settings  # noqa: E402
 
 from tests.portal.portal_support import add_calls, add_transcript  # noqa: E402
+
+# per operation; RECFLOW_FUZZ_EXAMPLES=300 for a deeper run by hand
+EXAMPLES = int(os.environ.get("RECFLOW_FUZZ_EXAMPLES", "20"))
 
 
 @pytest.fixture
@@ -30,7 +35,7 @@ def test_api_conforms(api_schema):  # type: ignore[no-untyped-def]
     for op in ops:
 
         @given(case=op.as_strategy())
-        @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+        @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
         def check(case):  # type: ignore[no-untyped-def]
             # an opaque keyset cursor cannot be described by a schema: a well-formed but
             # made-up cursor is rightly a 400 (documented), not "valid data rejected"

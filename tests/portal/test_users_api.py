@@ -199,6 +199,9 @@ def test_call_record_start_stop_are_queued_for_the_recorder(app, account, catalo
     assert account.get(f"/api/v1/call-commands/{cid}").json()["done"] is False
     finish_call_command(catalog, cid, "applied")  # what the recorder does
     assert account.get(f"/api/v1/call-commands/{cid}").json()["outcome"] == "applied"
+    # ids past the 64-bit range are invalid input (422), not an overflow in the SQL driver
+    assert account.get(f"/api/v1/call-commands/{2**63}").status_code == 422
+    assert account.get("/api/v1/call-commands/999999").status_code == 404
     make_user("ann@example.com", "user")
     u = _client(app, app.state.portal.tokens.create("ann", created_by="ann@example.com")[1])
     assert u.post("/api/v1/calls/abc@pbx.example/record").status_code == 403
