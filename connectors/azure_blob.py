@@ -66,6 +66,8 @@ def _first_line(exc: BaseException) -> str:
 
 class AzureBlobConnector(BlockingObjectStore):
     kind: ClassVar[str] = "azure_blob"
+    requires: ClassVar[tuple[str, ...]] = ("azure.storage.blob",)
+    extra: ClassVar[str] = "archive"
     display_name: ClassVar[str] = "Azure Blob Storage"
     config_model: ClassVar[type[ConnectorConfig]] = AzureBlobConfig
 

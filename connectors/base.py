@@ -82,6 +82,10 @@ class Connector:
     capabilities: ClassVar[frozenset[str]] = frozenset()
     # (calls per minute, burst) the vendor's documented limits allow; None = no proactive limit
     default_rate_limit: ClassVar[tuple[float, int] | None] = None
+    # modules from an optional extra (pyproject) this connector needs, and that extra's name:
+    # without them the registry lists the kind as not loadable, naming what to install
+    requires: ClassVar[tuple[str, ...]] = ()
+    extra: ClassVar[str] = ""
 
     def __init__(self, config: ConnectorConfig, *, name: str | None = None) -> None:
         self.config = config

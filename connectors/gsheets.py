@@ -105,6 +105,8 @@ def row_values(row: dict[str, str], columns: list[str], key: str) -> list[str]:
 
 class GsheetsConnector(Connector):
     kind: ClassVar[str] = "gsheets"
+    requires: ClassVar[tuple[str, ...]] = ("gspread",)
+    extra: ClassVar[str] = "crm"
     display_name: ClassVar[str] = "Google Sheets"
     config_model: ClassVar[type[ConnectorConfig]] = GsheetsConfig
     capabilities: ClassVar[frozenset[str]] = frozenset({"append_row"})

@@ -69,6 +69,8 @@ def call_properties(call: CallActivity, idempotency_key: str, owner_id: str = ""
 
 class HubspotConnector(Connector):
     kind: ClassVar[str] = "hubspot"
+    requires: ClassVar[tuple[str, ...]] = ("hubspot",)
+    extra: ClassVar[str] = "crm"
     display_name: ClassVar[str] = "HubSpot"
     config_model: ClassVar[type[ConnectorConfig]] = HubspotConfig
     capabilities: ClassVar[frozenset[str]] = frozenset({"log_call"})

@@ -82,6 +82,8 @@ def issue_fields(message: Notification, config: JiraConfig, idempotency_key: str
 
 class JiraConnector(Connector):
     kind: ClassVar[str] = "jira"
+    requires: ClassVar[tuple[str, ...]] = ("jira",)
+    extra: ClassVar[str] = "crm"
     display_name: ClassVar[str] = "Jira"
     config_model: ClassVar[type[ConnectorConfig]] = JiraConfig
     capabilities: ClassVar[frozenset[str]] = frozenset({"notify"})

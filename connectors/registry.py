@@ -12,6 +12,7 @@ host down: it is left out of :func:`available` and reported by :func:`load_error
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import threading
 from dataclasses import dataclass
@@ -49,6 +50,18 @@ def _check_class(kind: str, obj: object) -> str | None:
     return None
 
 
+def _missing_modules(cls: type[Connector]) -> list[str]:
+    missing = []
+    for name in cls.requires:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except ModuleNotFoundError:  # a parent package of a dotted name is absent
+            found = False
+        if not found:
+            missing.append(name)
+    return missing
+
+
 def _discover() -> tuple[dict[str, type[Connector]], list[LoadError]]:
     found: dict[str, type[Connector]] = {}
     errors: list[LoadError] = []
@@ -64,6 +77,9 @@ def _discover() -> tuple[dict[str, type[Connector]], list[LoadError]]:
             errors.append(LoadError(ep.name, ep.value, f"{type(e).__name__}: {e}"))
             continue
         problem = _check_class(ep.name, obj)
+        if problem is None and (missing := _missing_modules(obj)):  # type: ignore[arg-type]
+            extra = obj.extra  # type: ignore[attr-defined]
+            problem = f"needs {', '.join(missing)}: pip install 'recflow[{extra}]'"
         if problem:
             errors.append(LoadError(ep.name, ep.value, problem))
             continue

@@ -95,6 +95,8 @@ class S3Config(ConnectorConfig):
 
 class S3Connector(BlockingObjectStore):
     kind: ClassVar[str] = "s3"
+    requires: ClassVar[tuple[str, ...]] = ("boto3",)
+    extra: ClassVar[str] = "archive"
     display_name: ClassVar[str] = "Amazon S3 (and S3-compatible storage)"
     config_model: ClassVar[type[ConnectorConfig]] = S3Config
 

@@ -170,6 +170,8 @@ def _neg(stamp: str) -> str:
 
 class SalesforceConnector(Connector):
     kind: ClassVar[str] = "salesforce"
+    requires: ClassVar[tuple[str, ...]] = ("simple_salesforce",)
+    extra: ClassVar[str] = "crm"
     display_name: ClassVar[str] = "Salesforce"
     config_model: ClassVar[type[ConnectorConfig]] = SalesforceConfig
     capabilities: ClassVar[frozenset[str]] = frozenset({"log_call"})

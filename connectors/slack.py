@@ -101,6 +101,8 @@ def blocks_for(message: Notification) -> list[dict[str, Any]]:
 
 class SlackConnector(Connector):
     kind: ClassVar[str] = "slack"
+    requires: ClassVar[tuple[str, ...]] = ("slack_sdk",)
+    extra: ClassVar[str] = "crm"
     display_name: ClassVar[str] = "Slack"
     config_model: ClassVar[type[ConnectorConfig]] = SlackConfig
     capabilities: ClassVar[frozenset[str]] = frozenset({"notify"})

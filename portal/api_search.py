@@ -208,7 +208,9 @@ def list_recordings(
     view: Annotated[
         str | None, Query(max_length=80, description="all, mine, unassigned, category:NAME")
     ] = None,
-    saved: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID, description="Run this saved search")] = None,
+    saved: Annotated[
+        int | None, Query(ge=1, le=MAX_ROW_ID, description="Run this saved search")
+    ] = None,
     sort: Annotated[
         Literal["relevance", "newest"],
         Query(description="With q: best match first (default) or newest first"),
@@ -346,7 +348,9 @@ RecordingIdPath = Annotated[str, Path(json_schema_extra={"not": {"const": "views
 
 
 @router.get("/recordings/{recording_id}", response_model=RecordingDetail, tags=["recordings"])
-def get_recording(recording_id: RecordingIdPath, caller: ApiCaller, st: StateDep) -> RecordingDetail:
+def get_recording(
+    recording_id: RecordingIdPath, caller: ApiCaller, st: StateDep
+) -> RecordingDetail:
     """One recording with its categories, custom fields and how many notes it has."""
     from portal.api_recording import _out
 
