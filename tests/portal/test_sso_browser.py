@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -236,6 +237,11 @@ def _http_flow(env: Env, login: str, *, forge_flow: dict[str, str] | None = None
     with httpx.Client(follow_redirects=False, timeout=15) as c:
         r = c.get(env.base + "/login/sso")
         assert r.status_code == 303, r.text
+        asked = parse_qs(urlsplit(r.headers["location"]).query)
+        # authorization code flow with PKCE (S256); the verifier never leaves the server
+        assert asked["response_type"] == ["code"] and asked["code_challenge_method"] == ["S256"]
+        assert len(asked["code_challenge"][0]) == 43 and "code_verifier" not in asked
+        assert asked["nonce"] and asked["state"] and asked["client_id"] == ["recflow-portal"]
         if forge_flow is not None:
             fernet = env.catalog.settings.keyring().fernet(keys.SSO_FLOW)
             import json
