@@ -428,6 +428,10 @@ def change_own_password(
     from datetime import datetime as dt
 
     users = Users(catalog)
+    if user.sso_only:
+        raise PeopleError(
+            400, "this account signs in with single sign-on only; it has no password to change"
+        )
     if not users.authenticate(user.email, current, dt.now(UTC)).ok:
         raise PeopleError(400, "the current password is wrong")
     if new == current:

@@ -248,3 +248,12 @@ def test_people_service_sets_sso_only_with_audit(catalog):
     assert e.value.status == 403
     made = people.create("new@example.com", "user", sso_only=True)
     assert made.user.sso_only
+
+
+def test_sso_only_account_has_no_password_to_change(catalog):
+    from services.people import change_own_password
+
+    made = Users(catalog).create("ann@example.com", "user", sso_only=True)
+    with pytest.raises(PeopleError) as e:
+        change_own_password(catalog, made.user, made.password, "a-new-password-123")
+    assert "single sign-on only" in e.value.reason
