@@ -338,7 +338,18 @@ T: dict[str, dict[str, object]] = {
         "ru": "Только SSO (вход через единый вход; форма с паролем отклоняет эту учётную запись)",
         "es": "Solo SSO (inicia sesión con inicio de sesión único; el formulario de contraseña rechaza esta cuenta)",
     },
-    "SSO only": {"fr": "SSO uniquement", "pt_BR": "Somente SSO", "ru": "Только SSO", "es": "Solo SSO"},
+    "SSO only": {
+        "fr": "SSO uniquement",
+        "pt_BR": "Somente SSO",
+        "ru": "Только SSO",
+        "es": "Solo SSO",
+    },
+    "This account signs in with single sign-on only: its password and recovery codes are not used.": {
+        "fr": "Ce compte se connecte uniquement par authentification unique : son mot de passe et ses codes de récupération ne servent pas.",
+        "pt_BR": "Esta conta entra somente com login único (SSO): a senha e os códigos de recuperação não são usados.",
+        "ru": "Эта учётная запись входит только через единый вход (SSO): её пароль и коды восстановления не используются.",
+        "es": "Esta cuenta inicia sesión solo con inicio de sesión único: su contraseña y sus códigos de recuperación no se usan.",
+    },
 }
 
 LANGS = ("fr", "pt_BR", "ru", "es")

@@ -148,6 +148,8 @@ def test_sso_login_creates_the_user_with_role_and_groups(env: Env) -> None:
             # the session is a full one: other pages open without a second factor
             page.goto(env.base + "/me")
             expect(page.locator("dl.facts")).to_contain_text("sales")
+            expect(page.locator("#sso-only-account")).to_be_visible()
+            expect(page.locator("#change-password")).to_have_count(0)
             # the flow cookie is gone: the same callback cannot be replayed
             cookies = {c["name"] for c in page.context.cookies()}
             assert "rf_sso" not in cookies and "rf_session" in cookies
