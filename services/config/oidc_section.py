@@ -49,22 +49,37 @@ class OidcSection:
         values = dict(raw)
         secret = values.get("client_secret")
         ref = ""
-        if isinstance(secret, str):
-            if secret == MASK:  # an export applied back: keep the stored secret and its ref
-                values["client_secret"] = self._stored_secret(ctx.catalog)
-                ref = sso_settings.secret_ref(ctx.catalog)
-            elif _REF.search(secret):
-                ref = secret
-                values["client_secret"] = expand_env(
-                    secret, ctx.environ, f"{self.key}.client_secret"
+        problems: list[tuple[str, str]] = []
+        try:
+            if isinstance(secret, str):
+                if secret == MASK:  # an export applied back: keep the stored secret and its ref
+                    values["client_secret"] = self._stored_secret(ctx.catalog)
+                    ref = sso_settings.secret_ref(ctx.catalog)
+                elif _REF.search(secret):
+                    ref = secret
+                    values["client_secret"] = expand_env(
+                        secret, ctx.environ, f"{self.key}.client_secret"
+                    )
+                if not values["client_secret"]:
+                    raise ConfigFileError([(f"{self.key}.client_secret", "is empty")])
+            elif secret is not None:
+                raise ConfigFileError(
+                    [
+                        (
+                            f"{self.key}.client_secret",
+                            'must be a string such as "${OIDC_CLIENT_SECRET}"',
+                        )
+                    ]
                 )
-            if not values["client_secret"]:
-                raise ConfigFileError([(f"{self.key}.client_secret", "is empty")])
-        elif secret is not None:
-            raise ConfigFileError(
-                [(f"{self.key}.client_secret", 'must be a string such as "${OIDC_CLIENT_SECRET}"')]
-            )
-        settings: OidcSettings = parse_model(OidcSettings, values, self.key)
+        except ConfigFileError as e:
+            problems.extend(e.problems)
+            values["client_secret"] = "(unusable)"  # still check every other field
+        try:
+            settings: OidcSettings = parse_model(OidcSettings, values, self.key)
+        except ConfigFileError as e:
+            problems.extend(e.problems)
+        if problems:
+            raise ConfigFileError(problems)
         return ParsedOidc(settings, ref)
 
     def _stored_secret(self, catalog: Catalog) -> str:
