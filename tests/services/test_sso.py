@@ -257,3 +257,28 @@ def test_sso_only_account_has_no_password_to_change(catalog):
     with pytest.raises(PeopleError) as e:
         change_own_password(catalog, made.user, made.password, "a-new-password-123")
     assert "single sign-on only" in e.value.reason
+
+
+def test_client_secret_follows_key_rotation(tmp_path):
+    from catalog.repository import Catalog
+    from catalog.settings import RecflowSettings
+    from services.secrets_rotation import rotate
+    from services.sso_settings import SsoSettingsError
+
+    def open_with(key: str, previous: str | None = None) -> Catalog:
+        return Catalog.open(
+            RecflowSettings(
+                data_dir=tmp_path / "data", secret_key=key, secret_key_previous=previous
+            )
+        )
+
+    old = open_with("old-key-0123456789")
+    _apply(old, GOOD)
+    old.db.dispose()
+    with pytest.raises(SsoSettingsError, match="RECFLOW_SECRET_KEY_PREVIOUS"):
+        sso_settings.load(open_with("new-key-0123456789"))
+    both = open_with("new-key-0123456789", "old-key-0123456789")
+    assert sso_settings.load(both).client_secret.get_secret_value() == SECRET
+    assert rotate(both).sso_client_secret == 1
+    fresh = open_with("new-key-0123456789")
+    assert sso_settings.load(fresh).client_secret.get_secret_value() == SECRET
