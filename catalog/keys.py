@@ -34,6 +34,8 @@ CONNECTOR_SECRETS = "connector secrets"
 TOTP = "totp"
 RECOVERY_CODES = "recovery codes"
 SESSIONS = "portal sessions"
+SSO_SECRETS = "sso client secret"  # the OpenID Connect client secret at rest
+SSO_FLOW = "sso flow"  # the browser cookie carrying state, nonce and PKCE verifier
 
 
 @lru_cache(maxsize=64)

@@ -36,6 +36,8 @@ class UserRow(Base):
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
     last_login_at: Mapped[datetime | None]
+    # signs in through the OpenID provider only: the password form refuses it (migration sso_0001)
+    sso_only: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class ApiTokenRow(Base):

@@ -60,6 +60,7 @@ class User(BaseModel):
     disabled: bool = False
     created_at: datetime
     last_login_at: datetime | None = None
+    sso_only: bool = Field(False, description="Signs in through single sign-on only")
 
     @property
     def is_admin(self) -> bool:
@@ -79,6 +80,7 @@ def _user(row: UserRow) -> User:
         disabled=row.disabled,
         created_at=assume_utc(row.created_at),
         last_login_at=assume_utc(row.last_login_at),
+        sso_only=bool(row.sso_only),
     )
 
 
@@ -97,7 +99,7 @@ class NewUser:
 class LoginResult:
     ok: bool
     user: User | None = None
-    reason: str = ""  # bad_credentials | locked | disabled
+    reason: str = ""  # bad_credentials | locked | disabled | sso_only
 
 
 class UserError(Exception):
@@ -132,6 +134,7 @@ class Users:
         numbers: list[str] | None = None,
         group_numbers: list[str] | None = None,
         now: datetime | None = None,
+        sso_only: bool = False,
     ) -> NewUser:
         email = email.strip().lower()
         if "@" not in email or len(email) > 320:
@@ -160,6 +163,7 @@ class Users:
                 disabled=False,
                 created_at=now or utcnow(),
                 last_login_at=None,
+                sso_only=sso_only,
             )
             s.add(row)
             user = _user(row)
@@ -190,7 +194,7 @@ class Users:
             )
 
     def update(self, user_id: str, **values: object) -> None:
-        allowed = {"role", "numbers", "group_numbers", "disabled"}
+        allowed = {"role", "numbers", "group_numbers", "disabled", "sso_only"}
         if set(values) - allowed:
             raise UserError(f"cannot update {sorted(set(values) - allowed)}")
         if "role" in values:
@@ -233,6 +237,10 @@ class Users:
             if not _verify(row.password_hash, password):
                 self._count_failure(row, now)
                 return LoginResult(False, _user(row), "bad_credentials")
+            if row.sso_only:
+                # only after the right password: a wrong one answers like any other, so the
+                # form does not tell strangers which accounts use single sign-on
+                return LoginResult(False, _user(row), "sso_only")
             if _hasher.check_needs_rehash(row.password_hash):
                 row.password_hash = _hasher.hash(password)
             return LoginResult(True, _user(row))

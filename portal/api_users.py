@@ -19,6 +19,7 @@ class UserCreate(BaseModel):
     role: str = Field("user", description="admin | group_admin | supervisor | user")
     groups: list[str] = Field(default_factory=list)
     numbers: list[str] = Field(default_factory=list, description="Own numbers/extensions")
+    sso_only: bool = Field(False, description="Signs in through single sign-on only")
 
 
 class UserPatch(BaseModel):
@@ -30,6 +31,9 @@ class UserPatch(BaseModel):
     numbers: list[str] | None = None
     must_change_password: bool | None = None
     language: str | None = Field(None, max_length=16)
+    sso_only: bool | None = Field(
+        None, description="Signs in through single sign-on only (the password form refuses it)"
+    )
 
 
 def _people(request: Request, caller: Principal) -> People:
@@ -58,7 +62,7 @@ def create_user(request: Request, body: UserCreate, caller: ApiCaller) -> dict[s
     """Create a user. The initial password and the TOTP enrolment URI are returned once."""
     try:
         made = _people(request, caller).create(
-            body.email, body.role, groups=body.groups, numbers=body.numbers
+            body.email, body.role, groups=body.groups, numbers=body.numbers, sso_only=body.sso_only
         )
     except PeopleError as e:
         raise _fail(e) from None
@@ -81,8 +85,8 @@ def get_user(request: Request, user_id: str, caller: ApiCaller) -> dict[str, Any
 def update_user(
     request: Request, user_id: str, body: UserPatch, caller: ApiCaller
 ) -> dict[str, Any]:
-    """Change role, groups, numbers, language; disable (sessions and the user's API tokens stop
-    at once) or enable; force a password change."""
+    """Change role, groups, numbers, language, "SSO only"; disable (sessions and the user's API
+    tokens stop at once) or enable; force a password change."""
     try:
         return (
             _people(request, caller)

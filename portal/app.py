@@ -45,6 +45,7 @@ from portal import (
     quality_pages,
     recording_pages,
     sftp_pages,
+    sso_pages,
     workspace_pages,
 )
 from portal.deps import (
@@ -179,6 +180,7 @@ def create_app(
     app.mount("/api/v1", api_app)
     for module in (
         auth_pages,
+        sso_pages,
         account_pages,
         workspace_pages,  # before recording_pages: /recordings/export is not a recording id
         recording_pages,

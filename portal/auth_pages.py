@@ -62,9 +62,31 @@ def qr_data_uri(text: str) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
+def login_page(
+    request: Request,
+    target: str,
+    *,
+    error: str | None = None,
+    sso_error: str | None = None,
+    sso_only: bool = False,
+    status: int = 200,
+) -> Response:
+    """The login form; with the single sign-on button when ``oidc:`` is configured."""
+    from services.sso_settings import button_label
+
+    ctx = {
+        "next": target,
+        "error": error,
+        "sso_label": button_label(state_of(request).catalog),  # None: no button
+        "sso_error": sso_error,
+        "sso_only": sso_only,
+    }
+    return render(request, "login.html", ctx, status)
+
+
 @router.get("/login")
 def login_form(request: Request, next: str | None = None) -> Response:
-    return render(request, "login.html", {"next": safe_next(next), "error": None})
+    return login_page(request, safe_next(next))
 
 
 @router.post("/login")
@@ -88,7 +110,9 @@ async def login(request: Request) -> Response:
             detail=result.reason,
             at=now,
         )
-        return render(request, "login.html", {"next": target, "error": GENERIC_FAILURE}, 401)
+        if result.reason == "sso_only":  # the password was right: say what to do instead
+            return login_page(request, target, sso_only=True, status=401)
+        return login_page(request, target, error=GENERIC_FAILURE, status=401)
     assert result.user is not None
     raw = st.sessions.create(result.user.id, "password", ip, now)
     response = RedirectResponse(f"/login/2fa?next={quote(target, safe='/')}", 303)
@@ -162,7 +186,7 @@ async def twofa(request: Request) -> Response:
         )
         if st.users.is_locked(user.id, now):
             st.sessions.delete(sess.raw_id)
-            return render(request, "login.html", {"next": target, "error": GENERIC_FAILURE}, 401)
+            return login_page(request, target, error=GENERIC_FAILURE, status=401)
         return _twofa_page(request, user, target, "That code did not work. Try the next one.", 401)
     first = not user.totp_enrolled
     codes = st.users.finish_enrolment(user.id) if first else None

@@ -110,6 +110,7 @@ async def person_save(request: Request, user_id: str, user: CurrentUser) -> Resp
             groups=[str(g) for g in form.getlist("groups")],
             numbers=_lines(form.get("numbers")),
             must_change_password=form.get("must_change_password") == "on",
+            sso_only=form.get("sso_only") == "on",
         )
     except PeopleError as e:
         return _person_page(request, user, user_id, e.status, error=e.reason)

@@ -312,6 +312,44 @@ T: dict[str, dict[str, object]] = {
         "es": "Código QR para la aplicación de autenticación",
     },
     "Continue": {"fr": "Continuer", "pt_BR": "Continuar", "ru": "Продолжить", "es": "Continuar"},
+    # single sign-on (issue 17)
+    "or": {"fr": "ou", "pt_BR": "ou", "ru": "или", "es": "o"},
+    "Sign in with single sign-on": {
+        "fr": "Se connecter avec l'authentification unique",
+        "pt_BR": "Entrar com login único (SSO)",
+        "ru": "Войти через единый вход (SSO)",
+        "es": "Iniciar sesión con inicio de sesión único",
+    },
+    "This account signs in with single sign-on only. Use the single sign-on button instead of a password.": {
+        "fr": "Ce compte se connecte uniquement par authentification unique. Utilisez le bouton d'authentification unique au lieu d'un mot de passe.",
+        "pt_BR": "Esta conta entra somente com login único (SSO). Use o botão de login único em vez de uma senha.",
+        "ru": "Эта учётная запись входит только через единый вход (SSO). Используйте кнопку единого входа вместо пароля.",
+        "es": "Esta cuenta inicia sesión solo con inicio de sesión único. Use el botón de inicio de sesión único en lugar de una contraseña.",
+    },
+    "Single sign-on did not complete:": {
+        "fr": "L'authentification unique n'a pas abouti :",
+        "pt_BR": "O login único não foi concluído:",
+        "ru": "Единый вход не завершён:",
+        "es": "El inicio de sesión único no se completó:",
+    },
+    "SSO only (signs in through single sign-on; the password form refuses this account)": {
+        "fr": "SSO uniquement (connexion par authentification unique ; le formulaire de mot de passe refuse ce compte)",
+        "pt_BR": "Somente SSO (entra pelo login único; o formulário de senha recusa esta conta)",
+        "ru": "Только SSO (вход через единый вход; форма с паролем отклоняет эту учётную запись)",
+        "es": "Solo SSO (inicia sesión con inicio de sesión único; el formulario de contraseña rechaza esta cuenta)",
+    },
+    "SSO only": {
+        "fr": "SSO uniquement",
+        "pt_BR": "Somente SSO",
+        "ru": "Только SSO",
+        "es": "Solo SSO",
+    },
+    "This account signs in with single sign-on only: its password and recovery codes are not used.": {
+        "fr": "Ce compte se connecte uniquement par authentification unique : son mot de passe et ses codes de récupération ne servent pas.",
+        "pt_BR": "Esta conta entra somente com login único (SSO): a senha e os códigos de recuperação não são usados.",
+        "ru": "Эта учётная запись входит только через единый вход (SSO): её пароль и коды восстановления не используются.",
+        "es": "Esta cuenta inicia sesión solo con inicio de sesión único: su contraseña y sus códigos de recuperación no se usan.",
+    },
 }
 
 LANGS = ("fr", "pt_BR", "ru", "es")

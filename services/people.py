@@ -45,6 +45,7 @@ class UserView:
     language: str
     created_at: datetime
     last_login_at: datetime | None
+    sso_only: bool = False
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -59,6 +60,7 @@ class UserView:
             "language": self.language,
             "created_at": self.created_at.isoformat(),
             "last_login_at": self.last_login_at.isoformat() if self.last_login_at else None,
+            "sso_only": self.sso_only,
         }
 
 
@@ -144,6 +146,7 @@ class People:
             s.language,
             user.created_at,
             user.last_login_at,
+            user.sso_only,
         )
 
     def list(self) -> list[UserView]:
@@ -166,6 +169,7 @@ class People:
         *,
         groups: builtins.list[str] | None = None,
         numbers: builtins.list[str] | None = None,
+        sso_only: bool = False,
     ) -> Created:
         self._require_manager()
         try:
@@ -177,7 +181,7 @@ class People:
         self._check_role(role)
         self._check_groups(groups or [])
         try:
-            new = self.users.create(email, role, numbers=numbers or [])
+            new = self.users.create(email, role, numbers=numbers or [], sso_only=sso_only)
         except UserError as e:
             raise PeopleError(409 if "exists" in str(e) else 400, str(e)) from None
         self.directory.set_user_groups(new.user.id, groups or [])
@@ -190,6 +194,7 @@ class People:
             changes=[
                 FieldChange(field="role", new=role.value),
                 FieldChange(field="groups", new=groups or []),
+                *([FieldChange(field="sso_only", new=True)] if sso_only else []),
             ],
         )
         return Created(self.view(new.user), new.password, new.otpauth_uri)
@@ -204,6 +209,7 @@ class People:
         numbers: builtins.list[str] | None = None,
         must_change_password: bool | None = None,
         language: str | None = None,
+        sso_only: bool | None = None,
     ) -> UserView:
         self._require_manager()
         user = self._target(user_id)
@@ -229,6 +235,11 @@ class People:
             if disabled and user.role is Role.admin and self._enabled_admins() <= 1:
                 raise PeopleError(409, "the last enabled administrator cannot be disabled")
             values["disabled"] = disabled
+        if sso_only is not None and sso_only != user.sso_only:
+            if me and sso_only:
+                # one's own password is the way back in when the provider is down
+                raise PeopleError(403, "you cannot make your own account SSO only")
+            values["sso_only"] = sso_only
         if numbers is not None and numbers != user.numbers:
             values["numbers"] = [n.strip() for n in numbers if n.strip()]
         if groups is not None:
@@ -247,7 +258,15 @@ class People:
         if values.get("disabled") is True:
             Sessions(self.catalog).delete_for_user(user.id)  # page sessions end at once
         after = self.view(self.users.get(user.id) or user)
-        for name in ("role", "disabled", "groups", "numbers", "must_change_password", "language"):
+        for name in (
+            "role",
+            "disabled",
+            "sso_only",
+            "groups",
+            "numbers",
+            "must_change_password",
+            "language",
+        ):
             old, new = getattr(before, name), getattr(after, name)
             if old != new:
                 changes.append(FieldChange(field=name, old=old, new=new))
@@ -409,6 +428,10 @@ def change_own_password(
     from datetime import datetime as dt
 
     users = Users(catalog)
+    if user.sso_only:
+        raise PeopleError(
+            400, "this account signs in with single sign-on only; it has no password to change"
+        )
     if not users.authenticate(user.email, current, dt.now(UTC)).ok:
         raise PeopleError(400, "the current password is wrong")
     if new == current:

@@ -11,6 +11,7 @@ from services.config.base import ApplyContext, ConfigFileError, Section
 from services.config.categories_section import CategoriesSection, CustomFieldsSection
 from services.config.connectors_section import ConnectorsSection
 from services.config.directory_section import SECTIONS as DIRECTORY_SECTIONS
+from services.config.oidc_section import OidcSection
 from services.config.recorder_section import RecorderSection
 from services.config.reports_section import ReportsSection
 from services.config.reviews_section import ReviewsSection
@@ -31,6 +32,7 @@ SECTIONS: list[Section] = [
     ReviewsSection(),
     ReportsSection(),
     SftpServerSection(),
+    OidcSection(),
     TranscriptionSection(),
     CategoriesSection(),
     CustomFieldsSection(),

@@ -15,6 +15,8 @@ from tests.portal.portal_support import add_calls, csrf_of, logged_in
 PUBLIC = {
     "/login",
     "/login/2fa",
+    "/login/sso",  # single sign-on: 404 until oidc: is configured (tests/portal/test_sso_pages.py)
+    "/login/sso/callback",
     "/logout",
     "/healthz",
     "/metrics",
