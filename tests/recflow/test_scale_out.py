@@ -358,6 +358,7 @@ def test_two_api_servers_three_workers_survive_kill9_mid_burst(tmp_path: Path) -
     }
     assert not any(state in ("FAILED", "CRASHED") for _, state in others), others
     states = Counter(s for ss in by_recording.values() for s in ss)
+    logs = "".join(p.read_text(errors="replace") for p in tmp_path.glob("worker*.log"))
     print(
         f"\nscale-out: {len(rids)} recordings, 2 API servers (1 killed), 3 workers (1 killed)\n"
         f"| start-up: 2 API servers, balancer, config apply | {started:.1f} s |\n"
@@ -367,6 +368,8 @@ def test_two_api_servers_three_workers_survive_kill9_mid_burst(tmp_path: Path) -
         f"| all processed → every run final in Prefect | {t_settled - t_end:.1f} s |\n"
         f"| rate, first → last processed | {(len(rids) - 1) / span:.2f} recordings/s |\n"
         f"| handed out again (attempt > 0) | {len(retried)} |\n"
+        f"| runs of lost attempts removed / left Running and settled | "
+        f"{logs.count('removed flow run')} / {logs.count('by a dead worker, marked')} |\n"
         f"| webhook POSTs / re-sent | {len(hook.received)} / {len(hook.received) - len(rids)} |\n"
         f"| transcription requests | {stt.calls} |\n"
         f"| process-recording runs by state | {dict(states)} |\n"
