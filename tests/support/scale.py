@@ -23,9 +23,14 @@ REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 _MARKER = "recflow:test:scale-out:owner"
 
 
+def haproxy() -> str | None:
+    """The haproxy binary (Debian puts it in /usr/sbin, which a user's PATH may lack)."""
+    return shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin:/usr/local/sbin")
+
+
 def missing_peers() -> str | None:
     """Why the scale-out layout cannot run here, or None."""
-    if shutil.which("haproxy") is None:
+    if haproxy() is None:
         return "haproxy is not installed (scripts/setup installs Debian's haproxy)"
     try:
         import prefect_redis  # noqa: F401
@@ -183,9 +188,10 @@ class LoadBalancer:
         cfg = self.home / "haproxy.cfg"
         servers = "\n".join(f"    server {b.name} 127.0.0.1:{b.port} check" for b in self.backends)
         cfg.write_text(HAPROXY_CFG.format(port=self.port, servers=servers))
-        subprocess.run(["haproxy", "-c", "-q", "-f", str(cfg)], check=True)
+        binary = haproxy() or "haproxy"
+        subprocess.run([binary, "-c", "-q", "-f", str(cfg)], check=True)
         self.proc = subprocess.Popen(
-            ["haproxy", "-db", "-f", str(cfg)],  # -db: stay in the foreground
+            [binary, "-db", "-f", str(cfg)],  # -db: stay in the foreground
             stdout=open(self.home / "haproxy.log", "ab"),
             stderr=subprocess.STDOUT,
             start_new_session=True,
