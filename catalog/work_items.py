@@ -286,6 +286,19 @@ class WorkQueue:
             ).one_or_none()
         return row[0] if row else None
 
+    def finished_run(self, db: Database, item_id: str) -> tuple[str, str, Any, str] | None:
+        """(status, flow_run_id, status_changed_at, error) of an item that is done or failed,
+        for settling a run whose worker died before reporting its final state to Prefect; None
+        while the item is still ready or processing (or unknown)."""
+        t = self.table
+        with db.session() as s:
+            row = s.execute(
+                select(t.status, t.flow_run_id, t.status_changed_at, t.error).where(
+                    t.id == item_id, t.status.in_([self.done.value, self.failed.value])
+                )
+            ).one_or_none()
+        return (row[0], row[1] or "", row[2], row[3] or "") if row else None
+
     def count_by_state(self, db: Database) -> dict[str, int]:
         """waiting (ready) and processing items, for queue-depth metrics and `recflow status`."""
         from sqlalchemy import func

@@ -9,7 +9,9 @@ Guarantees, and where each comes from:
   its run id to the claim (:func:`begin`), and only the claim holder can complete the item.
 - *One run in Prefect*: no flow run exists before the claim, so no run can be taken twice or left
   Pending. A run whose worker died (lease expired: no heartbeat) is removed from Prefect when the
-  item's next attempt runs (:func:`remove_lost_run`), so a processed item shows one Completed run.
+  item's next attempt runs (:func:`remove_lost_run`), so a processed item shows one Completed run;
+  a run whose worker died after finishing the item in the catalog, but before reporting it, gets
+  the catalog's verdict from another worker a lease later (:func:`settle_abandoned_runs`).
 - *On demand*: ``prefect deployment run process-recording/default -p recording_id=<id>`` (and
   Retry on such a run) re-processes the item under a new attempt; it is refused with a clear
   message while a worker holds the item.
@@ -109,16 +111,19 @@ def fail(kind: WorkKind, item_id: str, attempt: int, error: BaseException) -> No
 async def remove_lost_run(client: PrefectClient, claim: Claim) -> None:
     """The item's previous attempt had a run that never finished (its worker died, or Prefect
     went away mid-run): delete it, so Prefect shows one run per processed item, not a stale
-    Running/Pending/Crashed one next to the Completed one. The loss is in the worker log."""
+    Running/Pending/Crashed one next to the Completed one. A run that ended Failed with StaleRun
+    (its worker stalled past the lease, then found the claim gone) goes too: it is not a failure
+    of the item. The loss is in the worker log."""
     if not claim.previous_run:
         return
     try:
         run = await client.read_flow_run(UUID(claim.previous_run))
     except Exception:
         return  # gone already (or never created)
-    if run.state is not None and (
+    finished = run.state is not None and (
         run.state.is_completed() or run.state.is_failed() or run.state.is_cancelled()
-    ):
+    )
+    if finished and not is_superseded(run.state):
         return  # a finished run tells the truth (a failure and its retry); only lost ones go
     state = run.state.type.value if run.state else "no state"
     try:
@@ -126,6 +131,12 @@ async def remove_lost_run(client: PrefectClient, claim: Claim) -> None:
         log.warning("%s: removed flow run %s (%s) of a lost attempt", claim.id, run.id, state)
     except Exception as e:
         log.warning("could not remove lost flow run %s: %s", run.id, e)
+
+
+def is_superseded(state: Any) -> bool:
+    """A run that failed only because its claim was handed to a newer attempt (its worker missed
+    the lease: stalled, not dead): it says nothing about the item, the newer attempt does."""
+    return bool(state.is_failed() and f"{StaleRun.__name__}:" in (state.message or ""))
 
 
 def reclaim_orphans(catalog: Any, kinds: list[WorkKind], lease_seconds: float) -> int:
@@ -184,3 +195,64 @@ async def settle_finished_run(client: PrefectClient, run_id: str, item: str) -> 
         except Exception:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 15.0)
+
+
+async def settle_abandoned_runs(
+    client: PrefectClient, catalog: Any, kinds: list[WorkKind], lease_seconds: float
+) -> int:
+    """Runs still Running or Pending in Prefect whose item the catalog holds as finished by that
+    very run: the worker wrote the result (the catalog is the system of record) and then died —
+    kill -9, power loss — before the engine reported the final state. Once the item has been
+    finished for a whole lease (a live worker reports within moments, or settles it itself after
+    an API outage: :func:`settle_finished_run`), any worker records the catalog's verdict:
+    Completed, or Failed with the recorded reason. Returns how many runs were settled."""
+    from prefect.client.schemas.filters import (
+        FlowFilter,
+        FlowFilterName,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.states import Completed, Failed
+
+    from catalog.models import assume_utc, utcnow
+
+    settled = 0
+    for kind in kinds:
+        runs = await client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=[kind.flow_name])),
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(
+                    type=FlowRunFilterStateType(any_=[StateType.RUNNING, StateType.PENDING])
+                )
+            ),
+            limit=200,
+        )
+        for run in runs:
+            item_id = (run.parameters or {}).get(kind.param)
+            if not isinstance(item_id, str):
+                continue
+            finished = kind.queue.finished_run(catalog.db, item_id)
+            if finished is None:
+                continue
+            status, run_id, changed_at, error = finished
+            if run_id != str(run.id) or changed_at is None:
+                continue  # another attempt's run: the next attempt removes lost ones
+            if (utcnow() - assume_utc(changed_at)).total_seconds() < lease_seconds:
+                continue  # its worker may still be reporting it
+            if status == kind.queue.done.value:
+                state = Completed(message="processed; its worker died before reporting it")
+            else:
+                state = Failed(message=error or "failed; its worker died before reporting it")
+            await client.set_flow_run_state(run.id, state, force=True)
+            log.warning(
+                "%s %s: run %s left %s by a dead worker, marked %s",
+                kind.name,
+                item_id,
+                run.id,
+                run.state.type.value if run.state else "without state",
+                state.type.value,
+            )
+            settled += 1
+    return settled

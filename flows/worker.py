@@ -14,7 +14,9 @@ Loops, all in one event loop:
 - deployments: poll the served deployments for due runs created in Prefect (schedules, the UI,
   `prefect deployment run`) and take each by proposing ``Pending``;
 - schedules: re-register deployments whose schedules changed in the catalog;
-- heartbeat: prove to the other workers that this one's claims are alive.
+- heartbeat: prove to the other workers that this one's claims are alive;
+- settle: give runs that a dead worker left Running after finishing their item the final state
+  the catalog holds.
 """
 
 from __future__ import annotations
@@ -198,6 +200,7 @@ class Worker:
             if self.options.dispatch:
                 loops.append(asyncio.create_task(self._claim_loop(client, stop)))
                 loops.append(asyncio.create_task(self._schedule_loop(stop)))
+                loops.append(asyncio.create_task(self._settle_loop(client, stop)))
             await stop.wait()
             for t in loops:
                 t.cancel()
@@ -330,6 +333,23 @@ class Worker:
             self.stats.running.discard(key)
             self._free += 1
             self._wake.set()
+
+    async def _settle_loop(self, client: Any, stop: asyncio.Event) -> None:
+        """Every half lease: runs a dead worker left Running after finishing their item in the
+        catalog get the catalog's final state (flows.dispatch.settle_abandoned_runs)."""
+        from flows.dispatch import settle_abandoned_runs
+
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.options.lease_seconds / 2)
+            if stop.is_set():
+                return
+            try:
+                await settle_abandoned_runs(
+                    client, self.catalog, self.kinds, self.options.lease_seconds
+                )
+            except Exception as e:  # Prefect or the catalog away: next time
+                log.warning("settling runs of dead workers failed (will retry): %s", e)
 
     # ------------------------------------------------------------------ deployment runs
 

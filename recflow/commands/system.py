@@ -1,4 +1,5 @@
-"""`recflow up`, `recflow worker`, `recflow portal`, `recflow status`: running the system."""
+"""`recflow up`, `recflow worker`, `recflow portal`, `recflow prefect-server`, `recflow status`:
+running the system, on one machine (`up`) or as separate parts on several (docs/operations.md)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ def register(app: typer.Typer) -> None:
     app.command("up")(up)
     app.command("worker")(worker)
     app.command("portal")(portal)
+    app.command("prefect-server")(prefect_server)
     app.command("status")(status)
 
 
@@ -183,6 +185,35 @@ def portal(
         proxy_headers=False,
         server_header=False,
     )
+
+
+def prefect_server(
+    host: str = typer.Option("127.0.0.1", "--host", help="Listen address"),
+    port: int = typer.Option(4200, "--port", help="HTTP port (API under /api, UI at /)"),
+    ui: bool = typer.Option(True, "--ui/--no-ui", help="Serve Prefect's web UI"),
+    services: bool = typer.Option(
+        True,
+        "--services/--no-services",
+        help="Run Prefect's background services (scheduler, late runs …) in this process too",
+    ),
+) -> None:
+    """Run one Prefect API server: what `recflow up` starts, for layouts with parts on several
+    machines. RECFLOW_PREFECT_DATABASE_URL selects PostgreSQL (shared by every API server);
+    RECFLOW_PREFECT_REDIS_URL turns on Prefect's Redis messaging, needed when more than one
+    API server runs (docs/operations.md)."""
+    from recflow.prefect_server import ScaleOutConfigError, server_environment
+
+    try:
+        os.environ.update(server_environment())
+    except ScaleOutConfigError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+    os.environ.pop("PREFECT_API_URL", None)  # a server serves; it is no client of another one
+    argv = [sys.executable, "-m", "recflow.prefect_server", "--host", host, "--port", str(port)]
+    argv.append("--ui" if ui else "--no-ui")
+    if not services:
+        argv.append("--no-services")
+    os.execv(sys.executable, argv)
 
 
 def _pid_alive(pid: int | None) -> bool:
