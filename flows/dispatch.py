@@ -142,13 +142,8 @@ async def remove_unattached_runs(client: PrefectClient, kind: WorkKind, item_id:
     """A run created for a claim that was then released (Prefect went away between creating the
     run and the flow body): it never attached to the claim, so find it by its name and delete it
     unless it finished."""
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
-
-    prefix = "recording" if kind.name == "recording" else kind.name
     try:
-        runs = await client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[f"{prefix}-{item_id}"]))
-        )
+        runs = await client.read_flow_runs(**_runs_named(kind, [item_id]))
     except Exception as e:
         log.warning("could not look for unattached runs of %s: %s", item_id, e)
         return
@@ -159,6 +154,51 @@ async def remove_unattached_runs(client: PrefectClient, kind: WorkKind, item_id:
                 log.warning("%s: removed flow run %s that never started its body", item_id, run.id)
             except Exception as e:
                 log.warning("could not remove flow run %s: %s", run.id, e)
+
+
+def run_name(kind: WorkKind, item_id: str) -> str:
+    """The name every run of an item carries once its body starts (the flows'
+    ``flow_run_name``: ``recording-<id>``, ``sms-<id>``)."""
+    return f"{kind.name}-{item_id}"
+
+
+def _runs_named(kind: WorkKind, item_ids: list[str]) -> dict[str, Any]:
+    from prefect.client.schemas.filters import (
+        FlowFilter,
+        FlowFilterName,
+        FlowRunFilter,
+        FlowRunFilterName,
+    )
+
+    return {
+        "flow_filter": FlowFilter(name=FlowFilterName(any_=[kind.flow_name])),
+        "flow_run_filter": FlowRunFilter(
+            name=FlowRunFilterName(any_=[run_name(kind, i) for i in item_ids])
+        ),
+    }
+
+
+async def delete_item_runs(client: PrefectClient, kind: WorkKind, item_ids: list[str]) -> int:
+    """Delete every flow run of these items, whatever its state, with the runs' artifacts (the
+    deliveries table); Prefect drops their task runs and logs with them. Retention deleted the
+    items, so nothing of them may outlive them in Prefect. Runs are found by flow and name, in
+    batches; returns how many runs were deleted."""
+    from prefect.exceptions import ObjectNotFound
+
+    n = 0
+    for start in range(0, len(item_ids), 100):
+        named = _runs_named(kind, item_ids[start : start + 100])
+        while arts := await client.read_artifacts(flow_run_filter=named["flow_run_filter"]):
+            for art in arts:
+                await client.delete_artifact(art.id)
+        while runs := await client.read_flow_runs(**named, limit=200):
+            for run in runs:
+                try:
+                    await client.delete_flow_run(run.id)
+                    n += 1
+                except ObjectNotFound:
+                    pass  # deleted meanwhile (another retention run)
+    return n
 
 
 async def settle_finished_run(client: PrefectClient, run_id: str, item: str) -> None:
