@@ -178,6 +178,79 @@ def _runs_named(kind: WorkKind, item_ids: list[str]) -> dict[str, Any]:
     }
 
 
+class RunFactory:
+    """Creates a claimed item's flow run in one request, named ``run_name`` from the start.
+
+    A plain ``await flow(...)`` lets the engine create the run: it upserts the flow
+    (``POST /flows/``) for every run, creates a randomly named run, and renames it once the body
+    starts (``PATCH``). Here the flow id is looked up once per process and the run is born with
+    its name: one write less per recording on the Prefect server (the bottleneck on 2 cores,
+    docs/benchmarks.md), and a run killed before its body starts still carries the name
+    :func:`remove_unattached_runs` looks for. The engine runs it as it runs any pre-created run
+    (``run_flow_async(flow_run=...)``, as Prefect's runner does; it syncs the retry policy with
+    one ``PATCH``) with the name template switched off, so it does not rename it.
+    Pinned by tests/flows/test_worker_client_fixes.py."""
+
+    def __init__(self) -> None:
+        self._flow_ids: dict[str, UUID] = {}
+        self._unnamed: dict[str, Any] = {}
+
+    async def _flow_id(self, client: PrefectClient, flow: Any) -> UUID:
+        from prefect.client.schemas.actions import FlowCreate
+
+        if flow.name not in self._flow_ids:
+            body = FlowCreate(name=flow.name).model_dump(mode="json")
+            r = await client.request("POST", "/flows/", json=body)
+            self._flow_ids[flow.name] = UUID(r.json()["id"])
+        return self._flow_ids[flow.name]
+
+    async def create(
+        self,
+        client: PrefectClient,
+        kind: WorkKind,
+        flow: Any,
+        parameters: dict[str, Any],
+        item_id: str,
+    ) -> Any:
+        import httpx
+        from prefect.client.schemas.actions import FlowRunCreate
+        from prefect.client.schemas.objects import FlowRun, FlowRunPolicy
+        from prefect.states import Pending, to_state_create
+
+        for attempt in (1, 2):
+            body = FlowRunCreate(
+                flow_id=await self._flow_id(client, flow),
+                flow_version=flow.version,
+                name=run_name(kind, item_id),
+                parameters=flow.serialize_parameters(parameters),
+                state=to_state_create(Pending()),
+                empirical_policy=FlowRunPolicy(
+                    retries=flow.retries, retry_delay=int(flow.retry_delay_seconds or 0)
+                ),
+            ).model_dump(mode="json", exclude_unset=True)
+            try:
+                r = await client.request("POST", "/flow_runs/", json=body)
+            except httpx.HTTPStatusError as e:
+                if attempt == 2 or not 400 <= e.response.status_code < 500:
+                    raise
+                self._flow_ids.pop(flow.name, None)  # the flow was deleted in Prefect: look again
+                continue
+            run = FlowRun.model_validate(r.json())
+            run.parameters = parameters
+            return run
+        raise AssertionError("unreachable")
+
+    def unnamed(self, flow: Any) -> Any:
+        """``flow`` without its run-name template (the run already has its name)."""
+        if flow.name not in self._unnamed:
+            import copy
+
+            plain = copy.copy(flow)
+            plain.flow_run_name = None
+            self._unnamed[flow.name] = plain
+        return self._unnamed[flow.name]
+
+
 async def delete_item_runs(client: PrefectClient, kind: WorkKind, item_ids: list[str]) -> int:
     """Delete every flow run of these items, whatever its state, with the runs' artifacts (the
     deliveries table); Prefect drops their task runs and logs with them. Retention deleted the
