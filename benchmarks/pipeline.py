@@ -258,6 +258,15 @@ def child(args: argparse.Namespace) -> None:
             args.n, args.concurrency, data / "null", True, audio, profile=args.profile or ""
         )
     )
+    if args.compare:  # diagnostic: what the recflow.* events cost (emit made a no-op)
+        from flows import events
+
+        emit = events.emit
+        events.emit = lambda *a, **k: None  # type: ignore[assignment]
+        out["recflow/null (no events: diagnostic)"] = asyncio.run(
+            recflow_pipeline(args.n, args.concurrency, data / "noevents", True, audio)
+        )
+        events.emit = emit  # type: ignore[assignment]
     if args.n_paced:
         out[f"recflow/null@{args.rate:g}/s"] = asyncio.run(
             recflow_pipeline(args.n_paced, args.concurrency, data / "paced", True, audio, args.rate)
@@ -354,7 +363,9 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=5.0, help="offered load, recordings/s")
     ap.add_argument("--profile", default="", help="cProfile the burst's worker side to FILE")
     ap.add_argument(
-        "--compare", action="store_true", help="also run the worker with engine-created runs"
+        "--compare",
+        action="store_true",
+        help="also run the worker with engine-created runs, and without recflow events",
     )
     ap.add_argument("--concurrency", type=int, default=0)
     ap.add_argument("--backends", default="sqlite,postgresql")
