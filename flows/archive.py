@@ -4,6 +4,7 @@ scheduled deployment schedule per archive destination (``archive_schedules``).""
 from __future__ import annotations
 
 import asyncio
+import sys
 from typing import Any
 
 from prefect import flow
@@ -77,7 +78,14 @@ async def retention_flow(dry_run: bool = False) -> dict[str, Any]:
     if dry_run:
         rep = await asyncio.to_thread(retention_report, catalog)
     else:
-        rep = await asyncio.to_thread(run_retention, catalog, actor="retention-flow")
+        loop = asyncio.get_running_loop()
+
+        def forget(ids: list[str]) -> int:  # called from retention's thread
+            return asyncio.run_coroutine_threadsafe(forget_recording_runs(ids), loop).result()
+
+        rep = await asyncio.to_thread(
+            run_retention, catalog, actor="retention-flow", forget_runs=forget
+        )
     get_run_logger().info(rep.summary())
     return {
         "deleted": rep.deleted,
@@ -85,4 +93,31 @@ async def retention_flow(dry_run: bool = False) -> dict[str, Any]:
         "held": rep.count("held"),
         "legal_hold": rep.legal_hold,
         "errors": rep.errors,
+        "runs_removed": rep.runs_removed,
     }
+
+
+async def forget_recording_runs(recording_ids: list[str]) -> int:
+    """Delete the `process-recording` runs (and their artifacts) of deleted recordings."""
+    from prefect.client.orchestration import get_client
+
+    from flows.dispatch import delete_item_runs
+    from flows.registry import work_kind
+
+    async with get_client() as client:
+        return await delete_item_runs(client, work_kind("process-recording"), recording_ids)
+
+
+def main(argv: list[str]) -> int:
+    """``python -m flows.archive forget-runs`` < ids: how `recflow retention run` (a CLI process
+    that imports no flows) removes the runs of what it deleted; prints the count."""
+    if argv != ["forget-runs"]:
+        print("usage: python -m flows.archive forget-runs < recording ids", file=sys.stderr)
+        return 2
+    ids = sys.stdin.read().split()
+    print(asyncio.run(forget_recording_runs(ids)) if ids else 0)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -153,13 +153,8 @@ async def remove_unattached_runs(client: PrefectClient, kind: WorkKind, item_id:
     """A run created for a claim that was then released (Prefect went away between creating the
     run and the flow body): it never attached to the claim, so find it by its name and delete it
     unless it finished."""
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
-
-    prefix = "recording" if kind.name == "recording" else kind.name
     try:
-        runs = await client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[f"{prefix}-{item_id}"]))
-        )
+        runs = await client.read_flow_runs(**_runs_named(kind, [item_id]))
     except Exception as e:
         log.warning("could not look for unattached runs of %s: %s", item_id, e)
         return
@@ -170,6 +165,124 @@ async def remove_unattached_runs(client: PrefectClient, kind: WorkKind, item_id:
                 log.warning("%s: removed flow run %s that never started its body", item_id, run.id)
             except Exception as e:
                 log.warning("could not remove flow run %s: %s", run.id, e)
+
+
+def run_name(kind: WorkKind, item_id: str) -> str:
+    """The name every run of an item carries once its body starts (the flows'
+    ``flow_run_name``: ``recording-<id>``, ``sms-<id>``)."""
+    return f"{kind.name}-{item_id}"
+
+
+def _runs_named(kind: WorkKind, item_ids: list[str]) -> dict[str, Any]:
+    from prefect.client.schemas.filters import (
+        FlowFilter,
+        FlowFilterName,
+        FlowRunFilter,
+        FlowRunFilterName,
+    )
+
+    return {
+        "flow_filter": FlowFilter(name=FlowFilterName(any_=[kind.flow_name])),
+        "flow_run_filter": FlowRunFilter(
+            name=FlowRunFilterName(any_=[run_name(kind, i) for i in item_ids])
+        ),
+    }
+
+
+class RunFactory:
+    """Creates a claimed item's flow run in one request, named ``run_name`` from the start.
+
+    A plain ``await flow(...)`` lets the engine create the run: it upserts the flow
+    (``POST /flows/``) for every run, creates a randomly named run, and renames it once the body
+    starts (``PATCH``). Here the flow id is looked up once per process and the run is born with
+    its name: one write less per recording on the Prefect server (the bottleneck on 2 cores,
+    docs/benchmarks.md), and a run killed before its body starts still carries the name
+    :func:`remove_unattached_runs` looks for. The engine runs it as it runs any pre-created run
+    (``run_flow_async(flow_run=...)``, as Prefect's runner does; it syncs the retry policy with
+    one ``PATCH``) with the name template switched off, so it does not rename it.
+    Pinned by tests/flows/test_worker_client_fixes.py."""
+
+    def __init__(self) -> None:
+        self._flow_ids: dict[str, UUID] = {}
+        self._unnamed: dict[str, Any] = {}
+
+    async def _flow_id(self, client: PrefectClient, flow: Any) -> UUID:
+        from prefect.client.schemas.actions import FlowCreate
+
+        if flow.name not in self._flow_ids:
+            body = FlowCreate(name=flow.name).model_dump(mode="json")
+            r = await client.request("POST", "/flows/", json=body)
+            self._flow_ids[flow.name] = UUID(r.json()["id"])
+        return self._flow_ids[flow.name]
+
+    async def create(
+        self,
+        client: PrefectClient,
+        kind: WorkKind,
+        flow: Any,
+        parameters: dict[str, Any],
+        item_id: str,
+    ) -> Any:
+        import httpx
+        from prefect.client.schemas.actions import FlowRunCreate
+        from prefect.client.schemas.objects import FlowRun, FlowRunPolicy
+        from prefect.states import Pending, to_state_create
+
+        for attempt in (1, 2):
+            body = FlowRunCreate(
+                flow_id=await self._flow_id(client, flow),
+                flow_version=flow.version,
+                name=run_name(kind, item_id),
+                parameters=flow.serialize_parameters(parameters),
+                state=to_state_create(Pending()),
+                empirical_policy=FlowRunPolicy(
+                    retries=flow.retries, retry_delay=int(flow.retry_delay_seconds or 0)
+                ),
+            ).model_dump(mode="json", exclude_unset=True)
+            try:
+                r = await client.request("POST", "/flow_runs/", json=body)
+            except httpx.HTTPStatusError as e:
+                if attempt == 2 or not 400 <= e.response.status_code < 500:
+                    raise
+                self._flow_ids.pop(flow.name, None)  # the flow was deleted in Prefect: look again
+                continue
+            run = FlowRun.model_validate(r.json())
+            run.parameters = parameters
+            return run
+        raise AssertionError("unreachable")
+
+    def unnamed(self, flow: Any) -> Any:
+        """``flow`` without its run-name template (the run already has its name)."""
+        if flow.name not in self._unnamed:
+            import copy
+
+            plain = copy.copy(flow)
+            plain.flow_run_name = None
+            self._unnamed[flow.name] = plain
+        return self._unnamed[flow.name]
+
+
+async def delete_item_runs(client: PrefectClient, kind: WorkKind, item_ids: list[str]) -> int:
+    """Delete every flow run of these items, whatever its state, with the runs' artifacts (the
+    deliveries table); Prefect drops their task runs and logs with them. Retention deleted the
+    items, so nothing of them may outlive them in Prefect. Runs are found by flow and name, in
+    batches; returns how many runs were deleted."""
+    from prefect.exceptions import ObjectNotFound
+
+    n = 0
+    for start in range(0, len(item_ids), 100):
+        named = _runs_named(kind, item_ids[start : start + 100])
+        while arts := await client.read_artifacts(flow_run_filter=named["flow_run_filter"]):
+            for art in arts:
+                await client.delete_artifact(art.id)
+        while runs := await client.read_flow_runs(**named, limit=200):
+            for run in runs:
+                try:
+                    await client.delete_flow_run(run.id)
+                    n += 1
+                except ObjectNotFound:
+                    pass  # deleted meanwhile (another retention run)
+    return n
 
 
 async def settle_finished_run(client: PrefectClient, run_id: str, item: str) -> None:

@@ -31,7 +31,7 @@ from uuid import UUID
 from catalog.repository import Catalog
 from catalog.work_items import Claim
 from flows import metrics
-from flows.dispatch import WorkKind
+from flows.dispatch import RunFactory, WorkKind
 from flows.registry import DEPLOYMENTS, WORK_KINDS
 from services.runtime import use_catalog, worker_id
 
@@ -48,6 +48,9 @@ class WorkerOptions:
     schedule_sync_seconds: float = 15.0
     dispatch: bool = True  # claim work items (every worker may; claims make it safe)
     metrics_port: int = 0  # Prometheus metrics on 127.0.0.1:PORT (flows/metrics.py); 0 = off
+    # create each item's flow run named, in one request (flows.dispatch.RunFactory); False:
+    # let the engine create and rename it (the earlier path: benchmarks/pipeline.py compares)
+    named_runs: bool = True
 
 
 @dataclass
@@ -175,6 +178,7 @@ class Worker:
         self._tasks: set[asyncio.Task[None]] = set()
         self.ready = asyncio.Event()
         self._applied_schedules: dict[str, str] = {}
+        self._runs = RunFactory()
 
     async def run(self, stop: asyncio.Event) -> None:
         from prefect.context import AsyncClientContext
@@ -307,7 +311,14 @@ class Worker:
                 self._released.discard(key)
                 await remove_unattached_runs(client, kind, claim.id)
             flow = kind.load_flow()
-            await flow(**{kind.param: claim.id, "attempt": claim.attempt})
+            parameters = {kind.param: claim.id, "attempt": claim.attempt}
+            if self.options.named_runs:
+                from prefect.flow_engine import run_flow_async
+
+                run = await self._runs.create(client, kind, flow, parameters, claim.id)
+                await run_flow_async(self._runs.unnamed(flow), flow_run=run, parameters=parameters)
+            else:
+                await flow(**parameters)
             ok = True
             self.stats.completed += 1
             metrics.COMPLETED.labels(kind.name).inc()

@@ -43,5 +43,17 @@ for _name in COMMAND_MODULES:
         print(f"recflow: commands of {_name} unavailable: {_e!r}", file=sys.stderr)
 
 
+def _every_command_takes_data_dir(typer_app: typer.Typer) -> None:
+    from recflow.context import with_data_dir
+
+    for command in typer_app.registered_commands:
+        command.callback = with_data_dir(command.callback)
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            _every_command_takes_data_dir(group.typer_instance)
+
+
+_every_command_takes_data_dir(app)
+
 if __name__ == "__main__":
     app()

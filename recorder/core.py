@@ -48,6 +48,7 @@ from recorder.sip import (
     parse_message,
     parse_name_addr,
 )
+from recorder.stats import RecorderStats
 
 T1, T2, TIMER_B = 0.5, 4.0, 32.0
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, MESSAGE, INFO, UPDATE"
@@ -249,6 +250,7 @@ class RecorderCore:
         self._trusted = [ipaddress.ip_network(c, strict=False) for c in settings.trusted_sources]
         self._trust_cache: dict[str, bool] = {}
         self.counters: dict[str, int] = {}
+        self.stats = RecorderStats()  # what monitoring reads (recorder.stats)
         # recording policy: ``decide(from, to, direction) -> (decision, rule)``, swapped by the
         # shell when the configuration changes; None records every call
         self.decide: Callable[[str, str, str], tuple[str, str]] | None = None
@@ -283,6 +285,8 @@ class RecorderCore:
         reply = self._replier(msg, source, transport, conn, out)
         if not self.trusted(source[0]):
             self._count("forbidden")
+            if msg.method == "INVITE":
+                self.stats.rejected("forbidden")
             if msg.method != "ACK":
                 reply(403, "Forbidden")
             return out
@@ -468,14 +472,17 @@ class RecorderCore:
             return
         if len(self.calls) >= self.settings.max_calls:
             self._count("rejected_busy")
+            self.stats.rejected("busy")
             reply(503, "Service Unavailable", extra=[("Retry-After", "5")])
             return
         try:
             offer, metadata, siprec = self._read_offer(msg)
         except SdpError as e:
+            self.stats.rejected("bad_sdp")
             reply(400, f"Bad SDP: {e}")
             return
         if offer is None:
+            self.stats.rejected("not_acceptable")
             warning = '399 recflow "SDP offer required"'
             reply(488, "Not Acceptable Here", extra=[("Warning", warning)])
             return
@@ -511,8 +518,10 @@ class RecorderCore:
                 self.release_port(p)
             if problem == "ports":
                 self._count("rejected_busy")
+                self.stats.rejected("busy")
                 reply(503, "Service Unavailable", extra=[("Retry-After", "5")])
             else:
+                self.stats.rejected("not_acceptable")
                 reply(488, "Not Acceptable Here", extra=[("Warning", f'399 recflow "{problem}"')])
             return
         call.initial_direction = offer.media_direction(offer.media[0]) if offer.media else ""

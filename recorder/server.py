@@ -196,6 +196,7 @@ class RecorderServer:
             sip_port=sip_port,
             check_sms=check_sms or sms_problem,
         )
+        self.stats = self.core.stats  # recorder.stats: what `--metrics-port` exports
         self.writers: dict[str, WavWriter] = {}
         # fd -> where its datagrams go: a stream's ``inbox.append``, or None (RTCP: discarded)
         self.readers: dict[int, Callable[[Any], None] | None] = {}
@@ -354,6 +355,7 @@ class RecorderServer:
                 touched.pop(a.call.call_id, None)
                 self._call_ended(a.call)
             elif isinstance(a, SmsReceived):
+                self.stats.sms_received += 1
                 self._submit(self._deliver_sms, a)
         for call in touched.values():
             self._write_sidecar(call)  # once per batch of actions, not once per action
@@ -414,6 +416,8 @@ class RecorderServer:
                 self.rx.drain(fd, self.readers[fd])
             self._release(st.port)
         pcm = call.media.finish(time.monotonic(), time.time())
+        for stream in call.media.streams:
+            self.stats.stream_ended(stream.summary())
         writer = self.writers.pop(call.call_id, None)
         if writer is None:
             if call.policy and call.answered_at is not None:
@@ -472,11 +476,13 @@ class RecorderServer:
             writer.path.unlink(missing_ok=True)
             writer.path.with_suffix(".json").unlink(missing_ok=True)
         self.captured.extend(ids)
+        self.stats.calls_recorded += len(ids)
 
     def _capture_one(self, writer: WavWriter, description: dict[str, Any]) -> None:
         try:
             rid = capture.finish_live(self.sink, description, writer.path, writer.frames)
             self.captured.append(rid)
+            self.stats.calls_recorded += 1
         except Exception:
             # the live files stay; the next start-up captures them
             log.exception("capture of %s failed", description.get("call_id"))
@@ -487,6 +493,7 @@ class RecorderServer:
             return
         try:
             self.captured.append(record(description))
+            self.stats.calls_not_recorded += 1
         except Exception:
             log.exception("listing unrecorded call %s failed", description.get("call_id"))
 

@@ -55,6 +55,10 @@ log = logging.getLogger("recflow.archive")
 
 Resolver = Callable[[str], Connector]
 Progress = Callable[[int, int], None]  # (recordings finished, recordings total)
+# the orchestrator's copies of deleted recordings (Prefect's flow runs): given the ids retention
+# deleted, remove their runs and return how many went. The shell that runs retention passes it
+# (services import no orchestrator).
+RunForgetter = Callable[[list[str]], int]
 
 # the one retry policy, tuned for uploads: a few quick tries (the ledger makes a later run finish)
 UPLOAD_RETRY = RetryPolicy(attempts=3, wait_initial=0.5, wait_max=30.0, wait_jitter=0.25)
@@ -611,6 +615,9 @@ class RetentionReport:
     deleted: int = 0
     errors: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    deleted_ids: list[str] = field(default_factory=list)
+    runs_removed: int = 0
+    runs_error: str = ""  # why the deleted recordings' flow runs could not be removed
 
     def count(self, action: str) -> int:
         return sum(1 for d in self.decisions if d.action == action)
@@ -628,6 +635,10 @@ class RetentionReport:
                 parts.append(f"{self.count(action)} expired but {label}")
         if self.errors:
             parts.append(f"{len(self.errors)} failed")
+        if self.runs_removed:
+            parts.append(f"{self.runs_removed} Prefect flow run(s) removed")
+        if self.runs_error:
+            parts.append(f"Prefect flow runs not removed: {self.runs_error}")
         return ", ".join(parts) + f" ({self.seconds:.2f}s)"
 
 
@@ -654,8 +665,12 @@ def run_retention(
     now: datetime | None = None,
     actor: str = "retention",
     progress: Progress | None = None,
+    forget_runs: RunForgetter | None = None,
 ) -> RetentionReport:
-    """Delete every expired recording nothing holds, oldest first, each logged before it goes."""
+    """Delete every expired recording nothing holds, oldest first, each logged before it goes;
+    then ``forget_runs`` removes their flow runs from the orchestrator (a recording deleted here
+    must not live on in Prefect's run names, parameters and logs). Its failure is reported, never
+    undoes or stops a deletion."""
     rep = retention_report(catalog, now=now)
     rep.dry_run = False
     t0 = time.perf_counter()
@@ -667,10 +682,17 @@ def run_retention(
         try:
             ledger.delete_recording(catalog.db, catalog.store, d, actor=actor)
             rep.deleted += 1
+            rep.deleted_ids.append(d.subject.recording_id)
         except Exception as e:  # one undeletable file never stops the nightly run
             rep.errors[d.subject.recording_id] = f"{type(e).__name__}: {e}"
         if progress:
             progress(i, len(due))
+    if forget_runs is not None and rep.deleted_ids:
+        try:
+            rep.runs_removed = forget_runs(rep.deleted_ids)
+        except Exception as e:  # Prefect down: the recordings are gone all the same
+            rep.runs_error = f"{type(e).__name__}: {e}"[:300]
+            log.warning("retention: flow runs of deleted recordings not removed: %s", e)
     rep.seconds += time.perf_counter() - t0
     return rep
 

@@ -20,6 +20,9 @@ apply_defaults()
 # Tests never inherit a developer's Prefect or recflow settings.
 for _key in [k for k in os.environ if k.startswith(("PREFECT_API_URL", "RECFLOW_"))]:
     del os.environ[_key]
+# In-process CLI tests (typer's CliRunner) read stdout and stderr mixed: no data-dir notice
+# there. tests/recflow/test_data_dir_notice.py checks it in real `recflow` processes.
+os.environ["RECFLOW_DATA_DIR_NOTICE"] = "0"
 
 
 def _pg_available() -> bool:

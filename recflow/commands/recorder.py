@@ -75,6 +75,12 @@ def recorder(
     tls_client_ca: Path | None = typer.Option(
         None, "--tls-client-ca", help="CA file: require and verify peer certificates (mutual TLS)"
     ),
+    metrics_port: int = typer.Option(
+        0,
+        "--metrics-port",
+        envvar="RECFLOW_RECORDER_METRICS_PORT",
+        help="Serve Prometheus metrics on 127.0.0.1:PORT (0 = off)",
+    ),
 ) -> None:
     """Record SIP calls (SIPREC or forked) to stereo WAV and capture them into the catalog."""
     from catalog.repository import Catalog
@@ -128,6 +134,11 @@ def recorder(
         tls=tls,
         tls_port=tls_port,
     )
+
+    if metrics_port:
+        from recflow import recorder_metrics
+
+        recorder_metrics.serve(metrics_port, server)
 
     from recorder.policy_source import PolicyRefresher
 

@@ -9,7 +9,13 @@ from pathlib import Path
 
 import typer
 
-from recflow.context import read_runtime, use_data_dir
+from recflow.context import (
+    pid_alive,
+    read_runtime,
+    register_running,
+    unregister_running,
+    use_data_dir,
+)
 
 DATA_DIR_OPTION = typer.Option(
     None, "--data-dir", envvar="RECFLOW_DATA_DIR", help="Data directory (default ./recflow-data)"
@@ -128,7 +134,11 @@ def up(
         )
 
     typer.echo("starting recflow (Prefect server, worker, recorder, portal)…")
-    code = Supervisor(data, parts, runtime).run(ready)
+    registered = register_running(data)  # other CLI processes compare their data dir with it
+    try:
+        code = Supervisor(data, parts, runtime).run(ready)
+    finally:
+        unregister_running(registered)
     lock.close()
     raise typer.Exit(code)
 
@@ -216,20 +226,6 @@ def prefect_server(
     os.execv(sys.executable, argv)
 
 
-def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            return False
-        return True
-    return state != "Z"
-
-
 def _http_health(url: str) -> str:
     import urllib.request
 
@@ -261,10 +257,10 @@ def status(
     if sup:
         parts["supervisor"] = {
             "pid": sup,
-            "health": "running" if _pid_alive(int(sup)) else "not running",
+            "health": "running" if pid_alive(int(sup)) else "not running",
         }
     for name, pid in pids.items():
-        alive = _pid_alive(pid)
+        alive = pid_alive(pid)
         health = "running" if alive else "not running"
         if alive and name == "prefect-server" and runtime.get("prefect_api_url"):
             health = _http_health(f"{runtime['prefect_api_url']}/health")
@@ -291,7 +287,7 @@ def status(
     }
     report = {
         "data_dir": str(cfg.resolved_data_dir),
-        "running": bool(sup) and _pid_alive(int(sup)),
+        "running": bool(sup) and pid_alive(int(sup)),
         "parts": parts,
         "workers": workers,
         "queues": queues,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -84,7 +85,15 @@ Content-Length: 0
 
 @pytest.fixture(scope="module")
 def recorder(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    rec = Recorder(tmp_path_factory.mktemp("rec") / "data", "--rtp-timeout", "3").start()
+    metrics = free_port(socket.SOCK_STREAM)
+    rec = Recorder(
+        tmp_path_factory.mktemp("rec") / "data",
+        "--rtp-timeout",
+        "3",
+        "--metrics-port",
+        str(metrics),
+    ).start()
+    rec.metrics_url = f"http://127.0.0.1:{metrics}/metrics"  # type: ignore[attr-defined]
     yield rec
     assert rec.stop() == 0
 
@@ -349,3 +358,66 @@ def test_sigterm_captures_live_calls(tmp_path: Path) -> None:
     assert rows[0]["duration_seconds"] >= 1.0
     uac.close()
     assert not list((tmp_path / "data" / "recorder" / "live").iterdir())
+
+
+def scrape(recorder: Recorder) -> dict[str, float]:
+    """``recflow recorder --metrics-port``: every sample, keyed ``name{label=value,...}``."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = urllib.request.urlopen(recorder.metrics_url, timeout=10).read().decode()  # type: ignore[attr-defined]
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            labels = ",".join(f"{k}={v}" for k, v in sorted(s.labels.items()))
+            out[f"{s.name}{{{labels}}}" if labels else s.name] = s.value
+    return out
+
+
+def test_metrics_count_calls_rejects_sms_loss_and_jitter(recorder: Recorder) -> None:
+    """The documented Prometheus names move with what happens: a call in progress, two refused
+    INVITEs, an SMS, a recorded call that lost one packet of one stream."""
+    before = scrape(recorder)
+    uac = Uac(("127.0.0.1", recorder.sip))
+    Dialog(uac).invite("v=0\r\nm=audio nonsense\r\n", expect=400)  # bad SDP
+    Dialog(uac).invite("", expect=488)  # no offer
+    sms = Dialog(uac, from_user="+447700900999", to_user="+441632960555")
+    uac.send(sms._req("MESSAGE", "metrics check", "text/plain"))
+    assert int(uac.response()[8:11]) < 300
+
+    d = Dialog(uac)
+    n = len(recorder.rows())
+    port = sdp_media_ports(d.invite(sdp_offer(7200, ports=[7200, 7202])))
+    a, b = tone(1.0, 500, 11), tone(1.0, 700, 12)
+    order = list(range(len(a) // 160))
+    order.remove(10)  # one packet lost on the first stream
+    t1 = threading.Thread(
+        target=send_stream, args=(("127.0.0.1", port[0]), a), kwargs={"ssrc": 7, "order": order}
+    )
+    t2 = threading.Thread(target=send_stream, args=(("127.0.0.1", port[1]), b), kwargs={"ssrc": 8})
+    t1.start(), t2.start()
+    t1.join(), t2.join()
+    during = scrape(recorder)
+    assert during["recflow_recorder_calls_active"] == before["recflow_recorder_calls_active"] + 1
+    d.bye()
+    uac.close()
+    recorder.wait_rows(n + 1)
+
+    def delta(name: str) -> float:
+        return scrape(recorder)[name] - before.get(name, 0.0)
+
+    deadline = time.time() + 30  # the capture thread counts once the catalog write returns
+    while delta("recflow_recorder_calls_recorded_total") < 1 and time.time() < deadline:
+        time.sleep(0.2)
+    assert delta("recflow_recorder_calls_recorded_total") == 1
+    assert delta("recflow_recorder_calls_active") == 0
+    assert delta("recflow_recorder_invites_rejected_total{reason=bad_sdp}") == 1
+    assert delta("recflow_recorder_invites_rejected_total{reason=not_acceptable}") == 1
+    assert delta("recflow_recorder_invites_rejected_total{reason=busy}") == 0
+    assert delta("recflow_recorder_sms_received_total") == 1
+    assert delta("recflow_recorder_rtp_packets_lost_total") == 1
+    assert delta("recflow_recorder_rtp_packets_received_total") == 2 * 50 - 1
+    assert delta("recflow_recorder_rtp_jitter_ms_count") == 2
+    assert delta("recflow_recorder_rtp_jitter_ms_bucket{le=+Inf}") == 2
+    assert delta("recflow_recorder_rtp_jitter_ms_sum") >= 0
