@@ -184,6 +184,10 @@ def child_env(data_dir: Path, **extra: str) -> dict[str, str]:
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "RECFLOW_PREFECT_NO_UI": "1",
             "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}",
+            # a test's `recflow up` registers here, not beside systems running on this machine;
+            # its commands stay quiet about data dirs (test_data_dir_notice turns that back on)
+            "RECFLOW_RUN_DIR": str(data_dir.parent / f"recflow-run-{data_dir.name}"),
+            "RECFLOW_DATA_DIR_NOTICE": "0",
         }
     )
     env.update(extra)
