@@ -13,6 +13,7 @@ from recflow.context import (
     pid_alive,
     read_runtime,
     register_running,
+    settings,
     unregister_running,
     use_data_dir,
 )
@@ -198,6 +199,7 @@ def portal(
 
 
 def prefect_server(
+    data_dir: Path | None = DATA_DIR_OPTION,
     host: str = typer.Option("127.0.0.1", "--host", help="Listen address"),
     port: int = typer.Option(4200, "--port", help="HTTP port (API under /api, UI at /)"),
     ui: bool = typer.Option(True, "--ui/--no-ui", help="Serve Prefect's web UI"),
@@ -210,8 +212,15 @@ def prefect_server(
     """Run one Prefect API server: what `recflow up` starts, for layouts with parts on several
     machines. RECFLOW_PREFECT_DATABASE_URL selects PostgreSQL (shared by every API server);
     RECFLOW_PREFECT_REDIS_URL turns on Prefect's Redis messaging, needed when more than one
-    API server runs (docs/operations.md)."""
+    API server runs (docs/operations.md). Without a database URL it keeps SQLite under
+    DATA_DIR/prefect, as `recflow up` does."""
     from recflow.prefect_server import ScaleOutConfigError, server_environment
+
+    use_data_dir(data_dir)
+    if not os.environ.get("PREFECT_HOME"):
+        home = settings().resolved_data_dir / "prefect"
+        home.mkdir(parents=True, exist_ok=True)
+        os.environ["PREFECT_HOME"] = str(home)
 
     try:
         os.environ.update(server_environment())
