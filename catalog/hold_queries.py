@@ -25,8 +25,10 @@ class ActiveHold:
     started_at: datetime | None
 
 
-def active_holds(db: Database, limit: int = 1000) -> list[ActiveHold]:
-    """Unreleased holds, newest first, with the call they hold."""
+def active_holds(
+    db: Database, limit: int = 1000, *, recording_id: str | None = None
+) -> list[ActiveHold]:
+    """Unreleased holds (of one recording, or all), newest first, with the call they hold."""
     q = (
         select(
             RetentionHoldRow.id,
@@ -40,6 +42,7 @@ def active_holds(db: Database, limit: int = 1000) -> list[ActiveHold]:
         )
         .outerjoin(RecordingRow, RecordingRow.id == RetentionHoldRow.recording_id)
         .where(RetentionHoldRow.released_at.is_(None))
+        .where(RetentionHoldRow.recording_id == recording_id if recording_id is not None else True)
         .order_by(RetentionHoldRow.created_at.desc(), RetentionHoldRow.id.desc())
         .limit(limit)
     )

@@ -5,14 +5,18 @@ change holds; supervisors see them. Every change is audited."""
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 
 from catalog.portal_queries import RecordingQuery
 from portal.auth_pages import render
 from portal.deps import AdminUser, Principal, StaffUser, client_ip, csrf_protect, state_of
 from portal.recording_pages import parse_day
 from services import legal_holds
+from services.archive import run_retention
+from services.run_cleanup import orchestrator_url, run_forgetter
 
 router = APIRouter(dependencies=[Depends(csrf_protect)])
 
@@ -30,6 +34,16 @@ def _page(request: Request, *, notice: str = "", error: str = "", status: int = 
             "error": error or None,
         },
         status,
+    )
+
+
+def _audit_placed(request: Request, by: str, recording_id: str, reason: str) -> None:
+    state_of(request).audit.record(
+        "legal_hold.place",
+        initiator=by,
+        client_ip=client_ip(request),
+        resource=f"recording:{recording_id}",
+        detail=" ".join(reason.split())[:1000],
     )
 
 
@@ -63,19 +77,35 @@ async def place(request: Request, user: AdminUser) -> Response:
     except legal_holds.HoldError as e:
         return _page(request, error=f"{e}.", status=400)
     for rid in result.placed:
-        st.audit.record(
-            "legal_hold.place",
-            initiator=user.email,
-            client_ip=client_ip(request),
-            resource=f"recording:{rid}",
-            detail=" ".join(reason.split())[:1000],
-        )
+        _audit_placed(request, user.email, rid, reason)
     parts = [f"{len(result.placed)} recording(s) put on hold"]
     if result.already:
         parts.append(f"{len(result.already)} already held")
     if result.unknown:
         parts.append(f"{len(result.unknown)} not found")
     return _page(request, notice=", ".join(parts) + ".", status=200 if result.placed else 400)
+
+
+@router.post("/recordings/{recording_id}/hold")
+async def place_one(request: Request, recording_id: str, user: AdminUser) -> Response:
+    """Put the recording shown on its page on hold, with a reason; back to that page."""
+    st = state_of(request)
+    reason = str((await request.form()).get("reason", ""))
+    vis = Principal(name=user.email, user=user).visibility()
+    try:
+        result = legal_holds.place_holds(
+            st.catalog, [recording_id], reason=reason, by=user.email, visibility=vis
+        )
+    except legal_holds.HoldError as e:
+        return _page(request, error=f"{e}.", status=400)
+    if result.unknown:
+        return _page(request, error="No such recording.", status=404)
+    if result.placed:
+        _audit_placed(request, user.email, recording_id, reason)
+    notice = "Put on legal hold." if result.placed else "Already on legal hold."
+    return RedirectResponse(
+        f"/recordings/{recording_id}?{urlencode({'notice': notice})}", status_code=303
+    )
 
 
 @router.post("/legal-holds/{recording_id}/release")
@@ -101,6 +131,29 @@ async def release(request: Request, recording_id: str, user: AdminUser) -> Respo
 
 @router.get("/retention")
 def retention_page(request: Request, user: StaffUser) -> Response:
+    return _retention_page(request)
+
+
+@router.post("/retention/run")
+def retention_run(request: Request, user: AdminUser) -> Response:
+    """Run retention now, as the nightly flow does: every expired recording nothing holds is
+    deleted (each deletion audited), then its flow runs are removed from Prefect."""
+    st = state_of(request)
+    data_dir = st.catalog.settings.resolved_data_dir
+    rep = run_retention(
+        st.catalog,
+        now=st.clock(),
+        actor=user.email,
+        forget_runs=run_forgetter(orchestrator_url(data_dir)),
+    )
+    summary = rep.summary()
+    st.audit.record(
+        "retention.run", initiator=user.email, client_ip=client_ip(request), detail=summary
+    )
+    return _retention_page(request, notice=summary, error="; ".join(rep.errors.values())[:500])
+
+
+def _retention_page(request: Request, *, notice: str = "", error: str = "") -> Response:
     st = state_of(request)
     rows = legal_holds.retention_rows(st.catalog, now=st.clock())
     counts: dict[str, int] = {}
@@ -114,6 +167,9 @@ def retention_page(request: Request, user: StaffUser) -> Response:
             "total": len(rows),
             "counts": counts,
             "account": st.catalog.account(),
+            "can_run": request.state.user.is_admin,
+            "notice": notice or None,
+            "error": error or None,
         },
     )
 

@@ -17,6 +17,7 @@ from catalog.users import Role
 from portal.auth_pages import render
 from portal.deps import CurrentUser, Principal, client_ip, state_of
 from portal.state import PortalState
+from services import legal_holds
 from services.quality import AudioBlocked, audio_access, require_audio_access
 from services.visibility import visibility_for
 
@@ -159,6 +160,11 @@ def recording_detail(request: Request, recording_id: str, user: CurrentUser) -> 
             "activity": st.audit.list(AuditFilter(resource=f"recording:{rec.id}"), limit=200)
             if user.role.rank >= Role.supervisor.rank
             else [],
+            # legal holds: staff see them, administrators place them here (one recording)
+            "holds": legal_holds.holds_on(st.catalog, rec.id)
+            if user.role.rank >= Role.supervisor.rank
+            else [],
+            "can_hold": user.is_admin,
             "verify_result": request.query_params.get("verify")
             if request.query_params.get("verify") in VERDICTS
             else None,

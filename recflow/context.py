@@ -110,7 +110,9 @@ def read_runtime() -> dict[str, Any]:
 
 def prefect_api_url() -> str | None:
     """PREFECT_API_URL when set, else the server `recflow up` started for this data dir."""
-    return os.environ.get("PREFECT_API_URL") or read_runtime().get("prefect_api_url")
+    from services.run_cleanup import orchestrator_url
+
+    return orchestrator_url(get_settings().resolved_data_dir)
 
 
 # ---------------------------------------------------------------- which system is running

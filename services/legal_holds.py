@@ -88,6 +88,11 @@ def holds(catalog: Catalog) -> list[ActiveHold]:
     return active_holds(catalog.db)
 
 
+def holds_on(catalog: Catalog, recording_id: str) -> list[ActiveHold]:
+    """The active holds on one recording (the recording page shows them)."""
+    return active_holds(catalog.db, recording_id=recording_id)
+
+
 # ---------------------------------------------------------------- retention report
 
 

@@ -7,10 +7,7 @@ without a running Prefect server; the scheduled deployments run the very same co
 from __future__ import annotations
 
 import csv
-import os
-import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -209,6 +206,7 @@ def retention_run(
 
     from services.archive import retention_report as report_of
     from services.archive import run_retention
+    from services.run_cleanup import run_forgetter
 
     catalog = open_catalog(data_dir)
     due = report_of(catalog).count("delete")
@@ -220,36 +218,11 @@ def retention_run(
             catalog,
             actor="cli",
             progress=lambda done, total: progress.update(bar, completed=done),
-            forget_runs=_prefect_run_forgetter(),
+            forget_runs=run_forgetter(prefect_api_url()),
         )
     typer.echo(rep.summary())
     if rep.errors:
         raise typer.Exit(1)
-
-
-def _prefect_run_forgetter() -> Callable[[list[str]], int] | None:
-    """Removes deleted recordings' flow runs from the Prefect server this data dir uses (none
-    known: nothing to remove). The Prefect code lives in the flows shell, so it runs there, in a
-    child process, as the worker does."""
-    api = prefect_api_url()
-    if not api:
-        return None
-
-    def forget(ids: list[str]) -> int:
-        done = subprocess.run(
-            [sys.executable, "-m", "flows.archive", "forget-runs"],
-            input="\n".join(ids),
-            capture_output=True,
-            text=True,
-            env={**os.environ, "PREFECT_API_URL": api},
-            timeout=600,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise RuntimeError((done.stderr.strip().splitlines() or ["failed"])[-1])
-        return int(done.stdout.split()[-1])
-
-    return forget
 
 
 def retention_hold(

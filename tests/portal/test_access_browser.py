@@ -1,7 +1,7 @@
 """Headless Chromium: an administrator enables SFTP on the Integrations tab (credentials shown
 once, working against the real SFTP server, host key fingerprint shown), then puts an expired
-call on legal hold with a reason, sees it survive a retention run in the report, and releases
-it. Screenshots go to test-artifacts/portal/."""
+call on legal hold from its page with a reason, runs retention from the portal (the held call
+survives, the other goes), and releases the hold. Screenshots go to test-artifacts/portal/."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import pytest
 
 from catalog import archive as ledger
 from catalog.users import Users
-from services.archive import run_retention
 from tests.portal.portal_support import add_calls
 from tests.portal.test_browser import ARGS, CHROMIUM, _shot, server  # noqa: F401  (fixture)
 from tests.portal.test_sftp_page import _login_works
@@ -61,16 +60,21 @@ def test_sftp_and_legal_hold_journey(server, tmp_path):  # noqa: F811
             page.goto(base + "/account?tab=integrations")
             expect(page.locator("#sftp-password")).to_have_count(0)  # shown once
 
+            # a hold placed from the recording's own page, with its reason
+            page.goto(base + f"/recordings/{held.id}")
+            page.fill("#hold-reason", "Case 7: preserve")
+            page.click("#hold-form button[type=submit]")
+            expect(page.locator("#holds-on-call")).to_contain_text("Case 7: preserve")
             page.goto(base + "/legal-holds")
-            page.fill("#reason", "Case 7: preserve")
-            page.fill("#recording_ids", held.id)
-            page.click("#place-hold button[type=submit]")
             expect(page.locator(f"#holds tr[data-recording='{held.id}']")).to_contain_text(
                 "Case 7: preserve"
             )
             _shot(page, "access-02-hold-placed")
-            run_retention(catalog, actor="test")
+            # retention started from the portal: the held call stays, the other one goes
             page.goto(base + "/retention")
+            expect(page.locator("#retention-counts")).to_contain_text("delete: 1")
+            page.click("#retention-run button[type=submit]")
+            expect(page.locator("#retention-result")).to_contain_text("deleted 1")
             expect(page.locator("#retention-counts")).to_contain_text("held: 1")
             assert catalog.get_recording(held.id) is not None
             assert catalog.get_recording(other.id) is None

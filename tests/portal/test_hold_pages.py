@@ -101,3 +101,52 @@ def test_supervisor_reads_only(app, make_user, catalog, clock, tmp_path):
     )
     assert r.status_code == 403 and not ledger.held_ids(catalog.db)
     assert sup.get("/retention.csv").status_code == 200
+    # neither a hold from the recording page nor a retention run
+    csrf = csrf_of(sup.get(f"/recordings/{rec.id}").text)
+    assert 'id="hold-form"' not in sup.get(f"/recordings/{rec.id}").text
+    assert (
+        sup.post(f"/recordings/{rec.id}/hold", data={"csrf": csrf, "reason": "x"}).status_code
+        == 403
+    )
+    report = sup.get("/retention")
+    assert 'id="retention-run"' not in report.text
+    assert sup.post("/retention/run", data={"csrf": csrf}).status_code == 403
+    assert catalog.get_recording(rec.id) is not None and not ledger.held_ids(catalog.db)
+
+
+def test_hold_from_the_recording_page_survives_a_portal_retention_run(
+    app, admin_client, catalog, clock, tmp_path
+):
+    held, gone = _old_calls(
+        catalog,
+        tmp_path,
+        clock,
+        [{"from_number": "+15550001", "to_number": "100"}, {"from_number": "+2", "to_number": "1"}],
+    )
+    page = admin_client.get(f"/recordings/{held.id}")
+    assert 'id="hold-form"' in page.text
+    csrf = csrf_of(page.text)
+    r = admin_client.post(f"/recordings/{held.id}/hold", data={"csrf": csrf, "reason": " "})
+    assert r.status_code == 400 and not ledger.held_ids(catalog.db)  # a hold needs a reason
+    r = admin_client.post(
+        f"/recordings/{held.id}/hold",
+        data={"csrf": csrf, "reason": "Case 9"},
+        follow_redirects=True,
+    )
+    assert r.status_code == 200 and "Put on legal hold." in r.text
+    assert 'id="holds-on-call"' in r.text and "Case 9" in r.text and 'id="hold-form"' not in r.text
+    assert ledger.held_ids(catalog.db) == {held.id}
+    assert (
+        admin_client.post("/recordings/nope/hold", data={"csrf": csrf, "reason": "x"}).status_code
+        == 404
+    )
+    # retention started from the portal: audited with its summary; the held call stays
+    r = admin_client.post("/retention/run", data={"csrf": csrf})
+    assert r.status_code == 200 and "retention: deleted 1 recording(s)" in r.text
+    assert catalog.get_recording(held.id) is not None and catalog.get_recording(gone.id) is None
+    runs = app.state.portal.audit.list(AuditFilter(action="retention.run"))
+    assert [e.detail.rsplit(" (", 1)[0] for e in runs] == [
+        "retention: deleted 1 recording(s), 1 expired but on hold"
+    ]
+    placed = app.state.portal.audit.list(AuditFilter(resource=f"recording:{held.id}"))
+    assert ("legal_hold.place", "Case 9") in {(e.action, e.detail) for e in placed}
