@@ -29,6 +29,11 @@ DEFAULT_PROMPT = (
     "A customer support phone call. My account number is three one four, one five nine."
 )
 
+# Silero VAD on phone-band (300-3400 Hz, G.711) speech: see docs/transcription.md.
+VAD_THRESHOLD = 0.5
+VAD_SPEECH_PAD_MS = 400
+VAD_MIN_SILENCE_MS = 2000
+
 
 class FasterWhisperConfig(ConnectorConfig):
     model: str = Field(
@@ -42,6 +47,19 @@ class FasterWhisperConfig(ConnectorConfig):
     )
     language: str | None = Field("en", description="Spoken language; None to detect")
     vad_filter: bool = Field(True, description="Skip silence with Silero VAD (faster on calls)")
+    vad_threshold: float = Field(
+        VAD_THRESHOLD,
+        gt=0,
+        lt=1,
+        description="Silero speech probability that starts speech; phone-band speech scores"
+        " lower than wideband, so the default is below Silero's own 0.5",
+    )
+    vad_speech_pad_ms: int = Field(
+        VAD_SPEECH_PAD_MS, ge=0, le=2000, description="Audio kept either side of detected speech"
+    )
+    vad_min_silence_ms: int = Field(
+        VAD_MIN_SILENCE_MS, ge=0, le=10000, description="Shorter pauses do not split speech"
+    )
     hints: bool = Field(
         True,
         description="Give the decoder the account's rule phrases and contact names as hotwords",
@@ -126,6 +144,13 @@ class FasterWhisperConnector(Connector):
                 beam_size=cfg.beam_size,
                 word_timestamps=True,
                 vad_filter=cfg.vad_filter,
+                vad_parameters={
+                    "threshold": cfg.vad_threshold,
+                    "speech_pad_ms": cfg.vad_speech_pad_ms,
+                    "min_silence_duration_ms": cfg.vad_min_silence_ms,
+                }
+                if cfg.vad_filter
+                else None,
                 condition_on_previous_text=False,
                 initial_prompt=cfg.initial_prompt or None,
                 hotwords=hotwords or None,
