@@ -18,7 +18,7 @@ from pydantic import Field
 
 from catalog.models import Recording, Transcript, TranscriptSegment, Word
 from connectors.base import CheckResult, ConfigError, Connector, ConnectorConfig
-from connectors.speech_frontend import prepare
+from connectors.speech_frontend import WARP, prepare
 from connectors.transcription import hotwords_text, speaker_of, transcribe_channels
 
 # Style and domain for the decoder (measured in benchmarks/acceptance_wer.py): spelled-out digits
@@ -78,7 +78,13 @@ class FasterWhisperConfig(ConnectorConfig):
     )
     level_normalise: bool = Field(True, description="Bring active speech to one level")
     speaker_normalise: bool = Field(
-        True, description="Slow high-pitched channels by 5 % (vocal-tract normalisation)"
+        True, description="Slow high-pitched channels (vocal-tract length normalisation)"
+    )
+    speaker_warp: float = Field(
+        WARP,
+        ge=1.0,
+        le=1.3,
+        description="How much a high-pitched channel is slowed (pitch and formants lowered)",
     )
 
 
@@ -129,7 +135,11 @@ class FasterWhisperConnector(Connector):
         cfg = self.config
         model = load_model(cfg)
         front = prepare(
-            samples, 16000, level=cfg.level_normalise, speaker_norm=cfg.speaker_normalise
+            samples,
+            16000,
+            level=cfg.level_normalise,
+            speaker_norm=cfg.speaker_normalise,
+            warp=cfg.speaker_warp,
         )
         k = front.time_scale
 
