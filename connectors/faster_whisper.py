@@ -31,7 +31,7 @@ DEFAULT_PROMPT = (
 
 # Silero VAD on phone-band (300-3400 Hz, G.711) speech: see docs/transcription.md.
 VAD_THRESHOLD = 0.5
-VAD_SPEECH_PAD_MS = 400
+VAD_SPEECH_PAD_MS = 800
 VAD_MIN_SILENCE_MS = 2000
 
 
