@@ -2,6 +2,7 @@
 precision, and × real time per CPU second, on a generated set of two-party calls.
 
     .venv/bin/python benchmarks/transcribe.py [--calls 20] [--snr clean,20,10] [--settings new,old]
+    .venv/bin/python benchmarks/transcribe.py --settings new --snr clean --set speaker_warp=1.05
 
 Calls are rendered with espeak-ng (several voices and speeds; see SCRIPTS and VOICES), band-limited
 to 300-3400 Hz at 8 kHz, optionally mixed with white noise at the given SNR (over the active speech),
@@ -215,6 +216,9 @@ def digit_strings(text: str) -> list[str]:
     return out
 
 
+OVERRIDES: dict[str, object] = {}  # --set key=value: engine fields for the new-* settings
+
+
 def engine(setting: str):
     from connectors.faster_whisper import FasterWhisperConfig, FasterWhisperConnector
 
@@ -228,7 +232,8 @@ def engine(setting: str):
             hallucination_silence_s=None,
         )
         return FasterWhisperConnector(cfg), False
-    return FasterWhisperConnector(FasterWhisperConfig(cpu_threads=1)), setting == "new"
+    cfg = FasterWhisperConfig(**{"cpu_threads": 1, **OVERRIDES})
+    return FasterWhisperConnector(cfg), setting == "new"
 
 
 def _old_resampler():
@@ -308,7 +313,14 @@ def main() -> None:
     ap.add_argument("--snr", default="clean,20,10", help="conditions: clean and/or SNR dB")
     ap.add_argument("--settings", default="old,new,new-nohints")
     ap.add_argument("--pairs", default="", help="setting:condition list, e.g. new:clean,old:10")
+    ap.add_argument("--set", action="append", default=[], help="engine field key=value (new)")
     args = ap.parse_args()
+    for kv in args.set:
+        k, v = kv.split("=", 1)
+        try:
+            OVERRIDES[k] = json.loads(v)
+        except ValueError:
+            OVERRIDES[k] = v
 
     calls = []
     for i in range(args.calls):

@@ -11,7 +11,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from connectors.faster_whisper import DEFAULT_PROMPT, FasterWhisperConfig
+from connectors.faster_whisper import (
+    DEFAULT_PROMPT,
+    VAD_MIN_SILENCE_MS,
+    VAD_SPEECH_PAD_MS,
+    VAD_THRESHOLD,
+    FasterWhisperConfig,
+)
 
 BUNDLED = "bundled:tiny.en"
 # Fields that describe the built-in engine; with ``connector:`` set they would be stored and
@@ -25,6 +31,9 @@ ENGINE_FIELDS = (
     "cpu_threads",
     "initial_prompt",
     "vad_filter",
+    "vad_threshold",
+    "vad_speech_pad_ms",
+    "vad_min_silence_ms",
 )
 
 
@@ -62,6 +71,9 @@ class TranscriptionSettings(BaseModel):
     cpu_threads: int = Field(0, ge=0, le=256, description="0 = all cores")
     initial_prompt: str = Field(DEFAULT_PROMPT, max_length=600)
     vad_filter: bool = True
+    vad_threshold: float = Field(VAD_THRESHOLD, gt=0, lt=1, description="Silero speech probability")
+    vad_speech_pad_ms: int = Field(VAD_SPEECH_PAD_MS, ge=0, le=2000)
+    vad_min_silence_ms: int = Field(VAD_MIN_SILENCE_MS, ge=0, le=10000)
 
     @model_validator(mode="after")
     def _consistent(self) -> TranscriptionSettings:
@@ -100,6 +112,9 @@ class TranscriptionSettings(BaseModel):
             cpu_threads=self.cpu_threads,
             initial_prompt=self.initial_prompt,
             vad_filter=self.vad_filter,
+            vad_threshold=self.vad_threshold,
+            vad_speech_pad_ms=self.vad_speech_pad_ms,
+            vad_min_silence_ms=self.vad_min_silence_ms,
         )
 
     def to_file(self) -> dict[str, object]:

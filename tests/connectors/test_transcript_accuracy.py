@@ -9,10 +9,14 @@ import numpy as np
 import pytest
 
 from catalog.audio import Audio, read_wav, write_wav
-from catalog.models import Recording, Speaker
+from catalog.models import Recording, Speaker, TranscriptSegment, Word
 from catalog.repository import Catalog
 from catalog.settings import RecflowSettings
-from connectors.faster_whisper import FasterWhisperConfig, FasterWhisperConnector
+from connectors.faster_whisper import (
+    FasterWhisperConfig,
+    FasterWhisperConnector,
+    drop_trailing_hallucination,
+)
 from connectors.transcription import hotwords_text
 from services.transcription import decoder_hints
 from tests.support import make_call
@@ -164,3 +168,35 @@ def test_openai_compatible_engine_sends_hints_as_prompt(httpserver):
     assert t.segments[0].text_normalized == "my order is 45729"
     asyncio.run(conn.transcribe(Recording(), call.stereo))
     assert prompts[-1] is None
+
+
+def _seg(start: float, end: float, words: list[tuple[str, float]]) -> TranscriptSegment:
+    step = (end - start) / len(words)
+    return TranscriptSegment(
+        speaker=Speaker.callee,
+        channel=1,
+        start=start,
+        end=end,
+        text=" ".join(w for w, _ in words),
+        words=[
+            Word(word=w, start=start + i * step, end=start + (i + 1) * step, probability=p)
+            for i, (w, p) in enumerate(words)
+        ],
+    )
+
+
+def test_a_low_confidence_tail_where_speech_ends_is_dropped():
+    body = _seg(
+        0.0, 26.757, [("you", 0.98), ("will", 0.99), ("get", 0.99), ("confirmation.", 0.96)]
+    )
+    # as decoded on an acceptance-check rendering: the model ran on past the last word
+    tail = _seg(26.757, 27.139, [("Kill", 0.0331), ("you.", 0.58)])
+    assert drop_trailing_hallucination([body, tail]) == [body]
+    # kept: a confident closing phrase, a new utterance after a pause, a long last segment
+    said = _seg(26.757, 27.4, [("Thank", 0.62), ("you.", 0.97)])
+    assert drop_trailing_hallucination([body, said]) == [body, said]
+    later = _seg(30.0, 30.4, [("Kill", 0.0331), ("you.", 0.58)])
+    assert drop_trailing_hallucination([body, later]) == [body, later]
+    long = _seg(26.757, 29.0, [("and", 0.1), ("a", 0.9), ("long", 0.9), ("tail", 0.9)])
+    assert drop_trailing_hallucination([body, long]) == [body, long]
+    assert drop_trailing_hallucination([tail]) == [tail]

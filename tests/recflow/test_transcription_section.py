@@ -74,6 +74,14 @@ def test_engine_settings_reach_the_engine(cat: Catalog) -> None:
     assert builtin_engine(current_settings(cat)).config.beam_size == 5
 
 
+def test_vad_settings_reach_the_engine(cat: Catalog) -> None:
+    vad = {"vad_threshold": 0.4, "vad_speech_pad_ms": 600, "vad_min_silence_ms": 1000}
+    apply_document(cat, {"transcription": vad})
+    cfg = builtin_engine(current_settings(cat)).config
+    assert (cfg.vad_threshold, cfg.vad_speech_pad_ms, cfg.vad_min_silence_ms) == (0.4, 600, 1000)
+    assert export_document(cat)["transcription"] == vad
+
+
 @pytest.mark.parametrize(
     ("section", "path", "words"),
     [
@@ -85,6 +93,8 @@ def test_engine_settings_reach_the_engine(cat: Catalog) -> None:
         ({"model": "bundled:large"}, "transcription", "only bundled model"),
         ({"connector": "nope"}, "transcription.connector", "no connector named 'nope'"),
         ({"connector": "x", "beam_size": 3}, "transcription", "beam_size: set on the connector"),
+        ({"vad_threshold": 1.5}, "transcription.vad_threshold", "less than 1"),
+        ({"vad_speech_pad_ms": -1}, "transcription.vad_speech_pad_ms", "greater than or equal"),
     ],
 )
 def test_bad_settings_are_refused_with_their_path(cat, section, path, words) -> None:
