@@ -11,14 +11,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger
 
-from catalog.models import Recording, Transcript
+from catalog.models import Transcript
 from catalog.trigger_matches import unsent_alerts
-from connectors.base import RetriableError
 from flows import dispatch, events
 from services.runtime import get_catalog, transcriber_for
-from services.transcription import hints_for
+from services.transcription import transcribe_and_store
 
 log = logging.getLogger("recflow.flows")
 
@@ -38,39 +37,6 @@ def _failed_deliveries(error: BaseException) -> list[tuple[str, str]]:
         return [(c, f"rule:{r}") for r, c in error.unsent]
     failed = getattr(error, "failed", None)  # services.deliveries.DeliveriesFailed
     return [(d.connector, d.action) for d in failed or []]
-
-
-def retry_if_retriable(_task: Any, _task_run: Any, state: Any) -> bool:
-    """Retry a task only when the failure is worth retrying (429, 5xx, timeouts)."""
-    try:
-        state.result()
-    except RetriableError:
-        return True
-    except Exception:
-        return False
-    return False
-
-
-@task(
-    name="transcribe",
-    retries=3,
-    retry_delay_seconds=[2, 10, 30],
-    retry_condition_fn=retry_if_retriable,
-    persist_result=False,
-)
-async def transcribe_recording(recording: Recording) -> Transcript:
-    """Transcribe and store the transcript: one task per recording (each task run is a write
-    on the Prefect server)."""
-    catalog = get_catalog()
-    audio = catalog.store.local_path(recording.file_key)
-    transcriber = transcriber_for(catalog)
-    hints = hints_for(catalog, recording, transcriber)
-    if hints:
-        transcript = await transcriber.transcribe(recording, audio, hints=hints)  # type: ignore[call-arg]
-    else:
-        transcript = await transcriber.transcribe(recording, audio)
-    catalog.save_transcript(transcript)
-    return transcript
 
 
 @flow(
@@ -97,7 +63,7 @@ async def process_recording(recording_id: str, attempt: int | None = None) -> di
     matches: list[Any] = []
     try:
         if catalog.account().features.transcription:
-            transcript = await transcribe_recording(recording)
+            transcript = await transcribe_and_store(catalog, recording, transcriber_for(catalog))
             logger.info("transcribed %d segments", len(transcript.segments))
         matches = await evaluate_keyword_rules(recording, transcript) or []
         for rule in sorted({m.rule for m in matches}):

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from catalog.models import Recording
+from catalog.models import Recording, Transcript
 from catalog.repository import Catalog
 from connectors.transcription_settings import TranscriptionSettings, settings_from_document
+from services.retry import RetryPolicy, call_with_retries
 
 if TYPE_CHECKING:
     from connectors.faster_whisper import FasterWhisperConnector
@@ -84,3 +85,26 @@ def hints_for(catalog: Catalog, recording: Recording, transcriber: object) -> li
     if not getattr(transcriber, "takes_hints", False) or not current_settings(catalog).hints:
         return []
     return decoder_hints(catalog, recording)
+
+
+async def transcribe_and_store(
+    catalog: Catalog, recording: Recording, transcriber: Any, policy: RetryPolicy | None = None
+) -> Transcript:
+    """Transcribe one recording with the account's hints and store the transcript, under the one
+    retry policy (``services.retry``: only retriable errors — an engine's 429/5xx, timeouts — are
+    tried again; a corrupt file fails at once).
+
+    Not a Prefect task: each task run costs the Prefect server a task run and three state
+    events to record, ~12 ms of its CPU per recording on two cores (docs/benchmarks.md), and the
+    retries are ours anyway. The flow logs what was transcribed."""
+    audio = catalog.store.local_path(recording.file_key)
+    hints = hints_for(catalog, recording, transcriber)
+
+    async def once() -> Transcript:
+        if hints:
+            return await transcriber.transcribe(recording, audio, hints=hints)  # type: ignore[no-any-return]
+        return await transcriber.transcribe(recording, audio)  # type: ignore[no-any-return]
+
+    transcript = await call_with_retries(policy or RetryPolicy.from_env(), once)
+    catalog.save_transcript(transcript)
+    return transcript
