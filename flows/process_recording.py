@@ -64,7 +64,6 @@ async def process_recording(recording_id: str, attempt: int | None = None) -> di
     try:
         if catalog.account().features.transcription:
             transcript = await transcribe_and_store(catalog, recording, transcriber_for(catalog))
-            logger.info("transcribed %d segments", len(transcript.segments))
         matches = await evaluate_keyword_rules(recording, transcript) or []
         for rule in sorted({m.rule for m in matches}):
             rel = [events.related("rule", rule)]
@@ -95,10 +94,12 @@ async def process_recording(recording_id: str, attempt: int | None = None) -> di
         recording_id,
         {"attempt": attempt, "matches": len(matches), "deliveries": len(deliveries or [])},
     )
+    # one log line per run (each is a row on the Prefect server)
     logger.info(
-        "recording %s processed (attempt %d): %d rule match(es), %d delivery(ies)",
+        "recording %s processed (attempt %d): %s, %d rule match(es), %d delivery(ies)",
         recording_id,
         attempt,
+        f"{len(transcript.segments)} transcript segment(s)" if transcript else "not transcribed",
         len(matches),
         len(deliveries or []),
     )
