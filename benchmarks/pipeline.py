@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import json
 import os
 import subprocess
@@ -29,7 +30,9 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -242,10 +245,58 @@ def server_cpu_seconds() -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+REQUESTS: collections.Counter[str] = collections.Counter()
+
+
+def count_client_traffic() -> None:
+    """Count what the client sends the Prefect server: each HTTP request by method and route,
+    and each event (the server records each one): what a recording costs the server, in units
+    the two designs share."""
+    import re
+
+    from prefect.client.base import PrefectHttpxAsyncClient
+    from prefect.events.worker import EventsWorker
+
+    send, handle = PrefectHttpxAsyncClient.send, EventsWorker._handle
+    uuid_re = re.compile(r"[0-9a-f]{8}-[0-9a-f-]{27}")
+
+    async def counted_send(self, request, *a, **k):  # type: ignore[no-untyped-def]
+        REQUESTS[f"{request.method} {uuid_re.sub('{id}', request.url.path)}"] += 1
+        return await send(self, request, *a, **k)
+
+    async def counted_handle(self, event):  # type: ignore[no-untyped-def]
+        REQUESTS[f"event {event.event.rsplit('.', 1)[0]}"] += 1
+        return await handle(self, event)
+
+    PrefectHttpxAsyncClient.send = counted_send  # type: ignore[method-assign]
+    EventsWorker._handle = counted_handle  # type: ignore[method-assign]
+
+
+def traffic(phase: Callable[[], Any], n: int) -> dict[str, Any]:
+    """Run one phase and add the client's requests and events per recording to its result."""
+    REQUESTS.clear()
+    result: dict[str, Any] = asyncio.run(phase())
+    result["requests_per_rec"] = (
+        sum(v for k, v in REQUESTS.items() if not k.startswith("event")) / n
+    )
+    result["events_per_rec"] = sum(v for k, v in REQUESTS.items() if k.startswith("event")) / n
+    result["traffic"] = {k: round(v / n, 2) for k, v in REQUESTS.most_common() if v >= n / 2}
+    return result
+
+
 def child(args: argparse.Namespace) -> None:
     data = Path(args.data_dir)
     audio = Path(args.audio)
     out: dict[str, dict[str, float]] = {}
+    if args.traffic:
+        count_client_traffic()
+        out["bare"] = traffic(lambda: bare(args.n, args.concurrency), args.n + 1)
+        out["recflow/null"] = traffic(
+            lambda: recflow_pipeline(args.n, args.concurrency, data / "null", True, audio),
+            args.n + 1,
+        )
+        print("RESULT " + json.dumps(out))
+        return
     out["bare"] = asyncio.run(bare(args.n, args.concurrency))
     if args.compare:  # the worker before RunFactory: the engine creates and renames each run
         out["recflow/null (engine-created runs)"] = asyncio.run(
@@ -324,6 +375,7 @@ def run_backend(backend: str, args: argparse.Namespace, audio: Path) -> dict[str
                 str(args.rate),
                 *(["--profile", f"{args.profile}.{backend}"] if args.profile else []),
                 *(["--compare"] if args.compare else []),
+                *(["--traffic"] if args.traffic else []),
                 "--concurrency",
                 str(concurrency),
                 "--data-dir",
@@ -367,6 +419,11 @@ def main() -> None:
         action="store_true",
         help="also run the worker with engine-created runs, and without recflow events",
     )
+    ap.add_argument(
+        "--traffic",
+        action="store_true",
+        help="only bare and recflow/null, counting the client's requests and events per recording",
+    )
     ap.add_argument("--concurrency", type=int, default=0)
     ap.add_argument("--backends", default="sqlite,postgresql")
     ap.add_argument("--child", action="store_true")
@@ -401,6 +458,15 @@ def main() -> None:
             f"| {v['one_completed']}/{v['n']} | {v['other_states'] or '-'} "
             f"| {v['cpu_ms_worker']:.0f} | {v['cpu_ms_server']:.0f} |"
         )
+    if args.traffic:
+        print("\n| backend | mode | requests/rec | events/rec | per recording |")
+        print("|---|---|---|---|---|")
+        for backend, mode, v, _ratio in rows:
+            detail = ", ".join(f"{k} {n:g}" for k, n in v["traffic"].items())
+            print(
+                f"| {backend} | {mode} | {v['requests_per_rec']:.1f} "
+                f"| {v['events_per_rec']:.1f} | {detail} |"
+            )
     print(
         "\nbare = trivial async flow + 1 task called in-process at the same concurrency;"
         " recflow/null uses a benchmark-only null transcriber; p50/p95 = capture→processed."

@@ -193,6 +193,7 @@ class Worker:
         # process (a plain `await flow(...)`) reuses it instead of building its own
         async with AsyncClientContext.get_or_create() as client_ctx:
             client = client_ctx.client
+            self._runs.skip_redundant_policy_sync(client)
             served = await self._register(client, stop)
             if served is None:
                 return
