@@ -134,6 +134,12 @@ class Word(BaseModel):
     probability: float = 1.0
 
 
+# Below this mean word probability a segment is shown faded (portal) for a person to check by
+# ear. The bundled tiny.en model gives clean phone speech 0.7-0.95 per segment; a hallucinated
+# or misheard stretch falls under 0.5.
+LOW_CONFIDENCE = 0.5
+
+
 class TranscriptSegment(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -150,6 +156,19 @@ class TranscriptSegment(BaseModel):
     @property
     def display_text(self) -> str:
         return self.text_normalized or self.text
+
+    @property
+    def confidence(self) -> float | None:
+        """Mean probability of the segment's words, as the engine gave them; None when the
+        engine gave no words (nothing to judge by)."""
+        if not self.words:
+            return None
+        return sum(w.probability for w in self.words) / len(self.words)
+
+    def is_low_confidence(self) -> bool:
+        """Shown faded in the portal: the engine was unsure of most of these words."""
+        c = self.confidence
+        return c is not None and c < LOW_CONFIDENCE
 
 
 class Transcript(BaseModel):

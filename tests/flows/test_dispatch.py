@@ -9,7 +9,6 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
 from pathlib import Path
 
 import httpx
@@ -17,27 +16,17 @@ import pytest
 
 from tests.support import (
     CANCEL_CALL,
-    RECFLOW,
     PrefectServer,
     child_env,
     cli,
     free_port,
     make_call,
+    start_worker,
     stop_group,
     wait_until,
 )
 
 pytestmark = pytest.mark.slow
-
-
-def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [RECFLOW, "worker"],
-        env=env,
-        stdout=open(log, "ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
 
 
 def status(env: dict[str, str], rid: str) -> dict:

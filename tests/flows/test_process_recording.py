@@ -6,7 +6,6 @@ logs are readable through Prefect's API. Real worker process, real Prefect serve
 from __future__ import annotations
 
 import json
-import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -15,7 +14,15 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import CANCEL_CALL, RECFLOW, child_env, cli, make_call, stop_group, wait_until
+from tests.support import (
+    CANCEL_CALL,
+    child_env,
+    cli,
+    make_call,
+    start_worker,
+    stop_group,
+    wait_until,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -93,13 +100,7 @@ def test_failed_delivery_is_visible_then_a_retry_completes(tmp_path: Path, prefe
         "--to",
         "+15550102",
     ).stdout.strip()
-    worker = subprocess.Popen(
-        [RECFLOW, "worker"],
-        env=env,
-        stdout=open(tmp_path / "w.log", "ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    worker = start_worker(env, tmp_path / "w.log")
     try:
         failed = wait_until(
             lambda: (s := status(env, rid))["status"] == "failed" and s, 180, 0.5, "failed"

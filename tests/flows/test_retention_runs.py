@@ -14,7 +14,15 @@ from typing import Any
 import pytest
 
 from tests.flows.test_process_recording import Endpoint, api, status
-from tests.support import CANCEL_CALL, RECFLOW, child_env, cli, make_call, stop_group, wait_until
+from tests.support import (
+    CANCEL_CALL,
+    child_env,
+    cli,
+    make_call,
+    start_worker,
+    stop_group,
+    wait_until,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -56,13 +64,7 @@ def test_retention_removes_the_runs_of_what_it_deleted(tmp_path: Path, prefect_s
         ).stdout.strip()
 
     by_cli, by_flow, kept = ingest(old), ingest(old), ingest(None)
-    worker = subprocess.Popen(
-        [RECFLOW, "worker"],
-        env=env,
-        stdout=open(tmp_path / "w.log", "ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    worker = start_worker(env, tmp_path / "w.log")
     try:
         for rid in (by_cli, by_flow, kept):
             wait_until(lambda rid=rid: status(env, rid)["status"] == "processed", 180, 0.5, rid)

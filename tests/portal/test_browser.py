@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import re
 import socket
-import threading
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,6 +19,7 @@ from catalog.users import Users
 from portal.app import create_app
 from portal.settings import PortalSettings
 from tests.portal.portal_support import add_calls, add_transcript
+from tests.support import serve_in_thread
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "portal"
@@ -44,8 +43,6 @@ def _free_port() -> int:
 
 @pytest.fixture
 def server(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
-    import uvicorn
-
     monkeypatch.setenv("RECFLOW_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("RECFLOW_SECRET_KEY", "browser-test-secret")
     from catalog.settings import get_settings
@@ -53,17 +50,8 @@ def server(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     get_settings.cache_clear()
     catalog = Catalog.open(RecflowSettings())
     app = create_app(catalog, PortalSettings(allow_list_cache_seconds=0))
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert srv.started
-    yield f"http://127.0.0.1:{port}", catalog, app
-    srv.should_exit = True
-    thread.join(10)
+    with serve_in_thread(app, _free_port()) as base:
+        yield base, catalog, app
     get_settings.cache_clear()
 
 

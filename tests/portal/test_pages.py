@@ -3,6 +3,8 @@ account tabs and what each action leaves in the audit trail."""
 
 from __future__ import annotations
 
+import re
+
 from fastapi.testclient import TestClient
 
 from catalog.audit import AuditFilter
@@ -269,3 +271,47 @@ def test_recordings_list_detail_playback_audited(app, admin_client, catalog, clo
     acts = [e.action for e in audit.list(AuditFilter(resource=f"recording:{recs[0].id}"))]
     # the continuation range request is not a second playback
     assert acts == ["download", "playback", "view"]
+
+
+def test_low_confidence_segments_are_shown_faded(app, admin_client, catalog, clock, tmp_path):
+    """Issue 13: a segment whose words the engine was unsure of (mean probability under
+    catalog.models.LOW_CONFIDENCE) is marked for the eye and for screen readers; a sure one and
+    one without word probabilities are not."""
+    from catalog.models import Speaker, Transcript, TranscriptSegment, Word
+
+    def words(text: str, p: float) -> list[Word]:
+        return [
+            Word(word=w, start=i, end=i + 0.5, probability=p) for i, w in enumerate(text.split())
+        ]
+
+    (rec,) = add_calls(catalog, tmp_path, clock.now, [{"from_number": "+15550001"}])
+    segments = [
+        ("I want to cancel", 0.92, 0.0),
+        ("honor the flyer", 0.31, 2.0),
+        ("no words given", None, 4.0),
+    ]
+    catalog.save_transcript(
+        Transcript(
+            recording_id=rec.id,
+            engine="test",
+            segments=[
+                TranscriptSegment(
+                    speaker=Speaker.caller,
+                    channel=0,
+                    start=start,
+                    end=start + 1.5,
+                    text=text,
+                    words=words(text, p) if p is not None else [],
+                )
+                for text, p, start in segments
+            ],
+        )
+    )
+    html = admin_client.get(f"/recordings/{rec.id}").text
+    items = re.findall(r'<li class="seg ([^"]*)"[^>]*>(.*?)</li>', html, re.S)
+    by_text = {next(t for t, _p, _s in segments if t in body): cls for cls, body in items}
+    assert "low-confidence" in by_text["honor the flyer"]
+    assert "low-confidence" not in by_text["I want to cancel"]
+    assert "low-confidence" not in by_text["no words given"]
+    assert 'title="Low confidence (31 %): check by listening"' in html
+    assert html.count("(low confidence)") == 1

@@ -8,9 +8,8 @@ allow-list in front of the SSO routes. One provider and one portal for the modul
 from __future__ import annotations
 
 import re
-import threading
-import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -29,6 +28,7 @@ from services import sso
 from services.config.base import ApplyContext
 from tests.fakes.oidc import OidcProvider, skip_unless_available
 from tests.portal.test_browser import ARGS, CHROMIUM, _free_port, _shot
+from tests.support import serve_in_thread
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium")
 
@@ -52,8 +52,6 @@ class Env:
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    import uvicorn
-
     skip_unless_available()
     tmp = tmp_path_factory.mktemp("sso")
     port = _free_port()
@@ -71,18 +69,10 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     _apply(catalog, provider.issuer, {"SSO_TEST_SECRET": CLIENT_SECRET})
     sso.clear_caches()
     app = create_app(catalog, PortalSettings(allow_list_cache_seconds=0))
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert srv.started
     try:
-        yield Env(f"http://127.0.0.1:{port}", catalog, provider)
+        with serve_in_thread(app, port) as base:
+            yield Env(base, catalog, provider)
     finally:
-        srv.should_exit = True
-        thread.join(10)
         provider.stop()
         catalog.db.dispose()
 
@@ -115,8 +105,19 @@ def _reseal_flow(page: Any, env: Env, **changes: str) -> None:
     page.context.add_cookies([cookie])
 
 
-def _browser(p: Any):  # type: ignore[no-untyped-def]
-    return p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+@contextmanager
+def _page() -> Iterator[Any]:
+    """A fresh headless Chromium page (its own cookies), closed afterwards."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(15000)
+            yield page
+        finally:
+            browser.close()
 
 
 def _provider_login(page: Any, login: str, password: str = PASSWORD) -> None:
@@ -127,34 +128,28 @@ def _provider_login(page: Any, login: str, password: str = PASSWORD) -> None:
 
 
 def test_sso_login_creates_the_user_with_role_and_groups(env: Env) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    with sync_playwright() as p:
-        browser = _browser(p)
-        try:
-            page = browser.new_page()
-            page.set_default_timeout(15000)
-            page.goto(env.base + "/reports")
-            expect(page).to_have_url(re.compile(r"/login"))
-            expect(page.locator("#sso-login")).to_have_text("Sign in with single sign-on")
-            _shot(page, "sso-01-login")
-            page.click("#sso-login")
-            expect(page).to_have_url(re.compile(re.escape(env.provider.issuer) + "/interaction/"))
-            _shot(page, "sso-02-provider-login")
-            _provider_login(page, "ann")
-            expect(page).to_have_url(env.base + "/reports")  # back where the person was going
-            expect(page.locator("a.who")).to_have_text("ann@example.com (supervisor)")
-            _shot(page, "sso-03-logged-in")
-            # the session is a full one: other pages open without a second factor
-            page.goto(env.base + "/me")
-            expect(page.locator("dl.facts")).to_contain_text("sales")
-            expect(page.locator("#sso-only-account")).to_be_visible()
-            expect(page.locator("#change-password")).to_have_count(0)
-            # the flow cookie is gone: the same callback cannot be replayed
-            cookies = {c["name"] for c in page.context.cookies()}
-            assert "rf_sso" not in cookies and "rf_session" in cookies
-        finally:
-            browser.close()
+    with _page() as page:
+        page.goto(env.base + "/reports")
+        expect(page).to_have_url(re.compile(r"/login"))
+        expect(page.locator("#sso-login")).to_have_text("Sign in with single sign-on")
+        _shot(page, "sso-01-login")
+        page.click("#sso-login")
+        expect(page).to_have_url(re.compile(re.escape(env.provider.issuer) + "/interaction/"))
+        _shot(page, "sso-02-provider-login")
+        _provider_login(page, "ann")
+        expect(page).to_have_url(env.base + "/reports")  # back where the person was going
+        expect(page.locator("a.who")).to_have_text("ann@example.com (supervisor)")
+        _shot(page, "sso-03-logged-in")
+        # the session is a full one: other pages open without a second factor
+        page.goto(env.base + "/me")
+        expect(page.locator("dl.facts")).to_contain_text("sales")
+        expect(page.locator("#sso-only-account")).to_be_visible()
+        expect(page.locator("#change-password")).to_have_count(0)
+        # the flow cookie is gone: the same callback cannot be replayed
+        cookies = {c["name"] for c in page.context.cookies()}
+        assert "rf_sso" not in cookies and "rf_session" in cookies
 
     ann = Users(env.catalog).by_email("ann@example.com")
     assert ann is not None and ann.role.value == "supervisor" and ann.sso_only
@@ -173,58 +168,45 @@ def test_sso_login_creates_the_user_with_role_and_groups(env: Env) -> None:
 
 
 def test_sso_only_account_cannot_use_the_password_form(env: Env) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     users = Users(env.catalog)
     made = users.create("bob@example.com", "user")  # a local account with a known password
     users.update(made.user.id, sso_only=True)
-    with sync_playwright() as p:
-        browser = _browser(p)
-        try:
-            page = browser.new_page()
-            page.set_default_timeout(15000)
-            page.goto(env.base + "/login")
-            page.fill("#email", "bob@example.com")
-            page.fill("#password", made.password)
-            page.click("button[type=submit]")
-            expect(page.locator("#sso-only")).to_contain_text("single sign-on only")
-            _shot(page, "sso-04-sso-only-refused")
-            assert "rf_session" not in {c["name"] for c in page.context.cookies()}
-            # a wrong password gets the usual answer, not a hint about single sign-on
-            page.fill("#email", "bob@example.com")
-            page.fill("#password", "not-the-password")
-            page.click("button[type=submit]")
-            expect(page.locator("p.error")).to_contain_text("Wrong e-mail or password")
-            expect(page.locator("#sso-only")).to_have_count(0)
-            # the same person gets in through the provider
-            page.click("#sso-login")
-            _provider_login(page, "bob")
-            expect(page.locator("a.who")).to_have_text("bob@example.com (user)")
-        finally:
-            browser.close()
+    with _page() as page:
+        page.goto(env.base + "/login")
+        page.fill("#email", "bob@example.com")
+        page.fill("#password", made.password)
+        page.click("button[type=submit]")
+        expect(page.locator("#sso-only")).to_contain_text("single sign-on only")
+        _shot(page, "sso-04-sso-only-refused")
+        assert "rf_session" not in {c["name"] for c in page.context.cookies()}
+        # a wrong password gets the usual answer, not a hint about single sign-on
+        page.fill("#email", "bob@example.com")
+        page.fill("#password", "not-the-password")
+        page.click("button[type=submit]")
+        expect(page.locator("p.error")).to_contain_text("Wrong e-mail or password")
+        expect(page.locator("#sso-only")).to_have_count(0)
+        # the same person gets in through the provider
+        page.click("#sso-login")
+        _provider_login(page, "bob")
+        expect(page.locator("a.who")).to_have_text("bob@example.com (user)")
     assert Directory(env.catalog).groups_of(made.user.id) == ["support"]
 
 
 def test_wrong_state_is_refused(env: Env) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    with sync_playwright() as p:
-        browser = _browser(p)
-        try:
-            page = browser.new_page()
-            page.set_default_timeout(15000)
-
-            page.goto(env.base + "/login")
-            page.click("#sso-login")
-            # the provider will answer with the state it was given; this browser now expects
-            # another one (as when an attacker's callback URL is planted in a victim's browser)
-            _reseal_flow(page, env, state="another-sign-in")
-            _provider_login(page, "cat")
-            expect(page.locator("#sso-error")).to_contain_text("does not belong to this sign-in")
-            _shot(page, "sso-05-wrong-state")
-            assert "rf_session" not in {c["name"] for c in page.context.cookies()}
-        finally:
-            browser.close()
+    with _page() as page:
+        page.goto(env.base + "/login")
+        page.click("#sso-login")
+        # the provider will answer with the state it was given; this browser now expects
+        # another one (as when an attacker's callback URL is planted in a victim's browser)
+        _reseal_flow(page, env, state="another-sign-in")
+        _provider_login(page, "cat")
+        expect(page.locator("#sso-error")).to_contain_text("does not belong to this sign-in")
+        _shot(page, "sso-05-wrong-state")
+        assert "rf_session" not in {c["name"] for c in page.context.cookies()}
     assert Users(env.catalog).by_email("cat@example.com") is None
     denied = Audit(env.catalog).list(AuditFilter(action="login_failed"))
     assert any("sso: bad_state" in e.detail for e in denied)

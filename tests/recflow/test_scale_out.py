@@ -32,6 +32,7 @@ from tests.support import (
     child_env,
     cli,
     make_call,
+    start_worker,
     stop_group,
     wait_until,
 )
@@ -148,16 +149,6 @@ class FakeTranscriber(FakeHTTPServer):
             )
 
 
-def _start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [RECFLOW, "worker"],
-        env=env,
-        stdout=open(log, "ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
 def _rows(catalog_db: str) -> list[tuple[str, str, int, str | None]]:
     from tests.support.scale import pg_connect
 
@@ -265,7 +256,7 @@ def test_two_api_servers_three_workers_survive_kill9_mid_burst(tmp_path: Path) -
             servers[0].wait_healthy()
             servers[1].start()
             lb.start()
-            workers = [_start_worker(env, tmp_path / f"worker{i}.log") for i in range(3)]
+            workers = [start_worker(env, tmp_path / f"worker{i}.log") for i in range(3)]
             procs += workers
             audio = make_call(CANCEL_CALL[:1]).stereo
 

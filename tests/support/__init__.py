@@ -5,6 +5,7 @@ Everything here talks to 127.0.0.1 only and cleans up after itself.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -18,8 +19,10 @@ import tempfile
 import time
 import urllib.request
 import wave
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -254,6 +257,40 @@ class PrefectServer:
 
     def stop(self) -> None:
         stop_group(self.proc)
+
+
+@contextlib.contextmanager
+def serve_in_thread(app: Any, port: int) -> Iterator[str]:
+    """An ASGI app served by uvicorn on 127.0.0.1:``port`` in a daemon thread of this process
+    (so a test can reach the app's catalog directly); yields the base URL."""
+    import threading
+
+    import uvicorn
+
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not srv.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert srv.started, "uvicorn did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(10)
+
+
+def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """A `recflow worker` in its own process group (stop it with :func:`stop_group`), its output
+    appended to ``log``."""
+    return subprocess.Popen(
+        [RECFLOW, "worker"],
+        env=env,
+        stdout=open(log, "ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def stop_group(proc: subprocess.Popen[bytes] | None, timeout: float = 30) -> None:
