@@ -11,7 +11,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from catalog.models import Recording, Speaker, Transcript, TranscriptSegment
+from catalog.models import Recording, Speaker, Transcript, TranscriptSegment, Word
 from catalog.repository import Catalog
 
 CSRF_RE = re.compile(r'name="csrf" value="([^"]+)"')
@@ -39,23 +39,35 @@ def add_calls(catalog: Catalog, tmp: Path, start: datetime, specs: list[dict]) -
     return out
 
 
-def add_transcript(catalog: Catalog, rec: Recording) -> Transcript:
-    t = Transcript(
-        recording_id=rec.id,
-        engine="test",
-        segments=[
+def add_transcript(
+    catalog: Catalog, rec: Recording, word_probabilities: tuple[float, float] | None = None
+) -> Transcript:
+    """Two segments, caller then callee; with ``word_probabilities`` each segment's words carry
+    that recogniser probability (as the engine stores them)."""
+    lines = [
+        (Speaker.caller, 0, 0.0, 0.4, "I want to cancel my subscription"),
+        (Speaker.callee, 1, 0.5, 0.9, "Sorry to hear that"),
+    ]
+    segments = []
+    for i, (speaker, channel, start, end, text) in enumerate(lines):
+        words = []
+        if word_probabilities is not None:
+            step = (end - start) / len(text.split())
+            words = [
+                Word(
+                    word=w,
+                    start=start + k * step,
+                    end=start + (k + 1) * step,
+                    probability=word_probabilities[i],
+                )
+                for k, w in enumerate(text.split())
+            ]
+        segments.append(
             TranscriptSegment(
-                speaker=Speaker.caller,
-                channel=0,
-                start=0.0,
-                end=0.4,
-                text="I want to cancel my subscription",
-            ),
-            TranscriptSegment(
-                speaker=Speaker.callee, channel=1, start=0.5, end=0.9, text="Sorry to hear that"
-            ),
-        ],
-    )
+                speaker=speaker, channel=channel, start=start, end=end, text=text, words=words
+            )
+        )
+    t = Transcript(recording_id=rec.id, engine="test", segments=segments)
     catalog.save_transcript(t)
     return t
 

@@ -79,7 +79,7 @@ def test_admin_journey_in_chromium(server, fake_webhook, tmp_path):  # type: ign
     rec = add_calls(
         catalog, tmp_path, datetime.now(UTC), [{"from_number": "+15550001", "to_number": "100"}]
     )[0]
-    add_transcript(catalog, rec)
+    add_transcript(catalog, rec, word_probabilities=(0.93, 0.28))  # the callee line unsure
 
     with sync_playwright() as p:
         # Playwright gives every launch a fresh temporary profile (no --user-data-dir needed)
@@ -108,6 +108,12 @@ def test_admin_journey_in_chromium(server, fake_webhook, tmp_path):  # type: ign
 
             page.click(f"a[href='/recordings/{rec.id}']")
             expect(page.locator(".transcript")).to_contain_text("cancel my subscription")
+            # the line the engine was unsure of is shown faded, with how sure in its tooltip
+            unsure = page.locator(".seg.low-confidence .text")
+            expect(unsure).to_have_text("Sorry to hear that")
+            expect(unsure).to_have_attribute("title", re.compile(r"Low confidence \(28 %\)"))
+            assert unsure.evaluate("e => getComputedStyle(e).fontStyle") == "italic"
+            expect(page.locator(".seg.low-confidence")).to_have_count(1)
             _shot(page, "05-recording")
 
             # connector: add a webhook pointing at the fake, test it, switch it off
