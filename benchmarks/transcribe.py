@@ -233,6 +233,7 @@ def engine(setting: str):
             level_normalise=False,
             speaker_normalise=False,
             hallucination_silence_s=None,
+            min_tail_s=0,  # it decoded every channel to the end
         )
         return FasterWhisperConnector(cfg), False
     cfg = FasterWhisperConfig(**{"cpu_threads": 1, **OVERRIDES})
