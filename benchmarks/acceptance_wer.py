@@ -4,6 +4,7 @@ for the current default engine settings or variants given on the command line.
 
     .venv/bin/python benchmarks/acceptance_wer.py [--show] [--set beam_size=1 --set hints=false]
     .venv/bin/python benchmarks/acceptance_wer.py --renderings 20 [--set vad_speech_pad_ms=400]
+    .venv/bin/python benchmarks/acceptance_wer.py --renderings 10 --against min_tail_s=0
 
 sox dithers when it band-limits and requantises, so every rendering of the same script differs
 in its last bits — and after the µ-law round trip, in which codes are sent. The tiny model is on a
@@ -51,6 +52,8 @@ CALLS = {
 def _value(v: str) -> object:
     if v.lower() in ("true", "false"):
         return v.lower() == "true"
+    if v.lower() in ("null", "none"):
+        return None
     try:
         return int(v)
     except ValueError:
@@ -108,7 +111,9 @@ def _render(lines: list[tuple[str, str]], out: Path, n: int) -> list[tuple[Path,
     return calls
 
 
-def renderings(conn: object, n: int, show: bool) -> None:
+def renderings(conns: dict[str, object], n: int, show: bool) -> None:
+    """Every engine in ``conns`` on the same ``n`` renderings (so a comparison is not blurred
+    by the renderings' own spread)."""
     import tempfile
 
     import numpy as np
@@ -116,32 +121,36 @@ def renderings(conn: object, n: int, show: bool) -> None:
     from catalog.models import Recording, Speaker
     from tests.support import wer
 
-    scores: dict[tuple[str, str], list[float]] = {}
-    cpu = audio = 0.0
+    scores: dict[str, dict[tuple[str, str], list[float]]] = {label: {} for label in conns}
+    cpu = dict.fromkeys(conns, 0.0)
+    audio = 0.0
     with tempfile.TemporaryDirectory() as tmp:
         for name, lines in CALLS.items():
             for k, (stereo, ref_caller, ref_callee) in enumerate(
                 _render(lines, Path(tmp) / name, n)
             ):
-                t = time.process_time()
-                tr = conn.transcribe_sync(Recording(), stereo)  # type: ignore[attr-defined]
-                cpu += time.process_time() - t
                 audio += 2 * stereo.stat().st_size / 4 / 8000
-                for s, ref in ((Speaker.caller, ref_caller), (Speaker.callee, ref_callee)):
-                    w = wer(ref, tr.text_of(s))
-                    scores.setdefault((name, s.value), []).append(w)
-                    if show and w > 0.15:
-                        print(f"  r{k} {name} {s.value} {w:.3f}: {tr.text_of(s)}")
-    print(f"\n{n} renderings of each call\n")
-    print("| call | speaker | mean WER | worst WER | renderings > 0.15 |")
-    print("|---|---|---|---|---|")
-    for (name, sp), ws in scores.items():
-        bad = sum(w > 0.15 for w in ws)
-        print(f"| {name} | {sp} | {np.mean(ws):.3f} | {max(ws):.3f} | {bad}/{len(ws)} |")
-    ok = [all(ws[k] <= 0.15 for ws in scores.values()) for k in range(n)]
-    print(
-        f"\nevery speaker <= 0.15 on {sum(ok)}/{n} renderings; {audio / cpu:.1f}x real time per CPU s"
-    )
+                for label, conn in conns.items():
+                    t = time.process_time()
+                    tr = conn.transcribe_sync(Recording(), stereo)  # type: ignore[attr-defined]
+                    cpu[label] += time.process_time() - t
+                    for s, ref in ((Speaker.caller, ref_caller), (Speaker.callee, ref_callee)):
+                        w = wer(ref, tr.text_of(s))
+                        scores[label].setdefault((name, s.value), []).append(w)
+                        if show and w > 0.15:
+                            print(f"  [{label}] r{k} {name} {s.value} {w:.3f}: {tr.text_of(s)}")
+    for label, by in scores.items():
+        print(f"\n{label}: {n} renderings of each call\n")
+        print("| call | speaker | mean WER | worst WER | renderings > 0.15 |")
+        print("|---|---|---|---|---|")
+        for (name, sp), ws in by.items():
+            bad = sum(w > 0.15 for w in ws)
+            print(f"| {name} | {sp} | {np.mean(ws):.3f} | {max(ws):.3f} | {bad}/{len(ws)} |")
+        ok = [all(ws[k] <= 0.15 for ws in by.values()) for k in range(n)]
+        print(
+            f"\nevery speaker <= 0.15 on {sum(ok)}/{n} renderings; "
+            f"{audio / max(cpu[label], 1e-9):.1f}x real time per CPU s"
+        )
 
 
 def main() -> None:
@@ -149,6 +158,13 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], help="engine setting key=value")
     ap.add_argument("--show", action="store_true", help="print the hypotheses")
     ap.add_argument("--renderings", type=int, default=0, help="fresh renderings per call")
+    ap.add_argument(
+        "--against",
+        action="append",
+        default=None,
+        help="with --renderings: a second engine, key=value (repeatable; 'defaults' for none),"
+        " run on the same renderings",
+    )
     args = ap.parse_args()
     from catalog.models import Recording, Speaker
     from connectors.faster_whisper import FasterWhisperConfig, FasterWhisperConnector
@@ -158,7 +174,12 @@ def main() -> None:
     cfg = FasterWhisperConfig(**{k: _value(v) for k, v in overrides.items()})
     conn = FasterWhisperConnector(cfg)
     if args.renderings:
-        renderings(conn, args.renderings, args.show)
+        conns: dict[str, object] = {"A " + (" ".join(args.set) or "defaults"): conn}
+        if args.against is not None:
+            other = dict(kv.split("=", 1) for kv in args.against if kv != "defaults")
+            cfg_b = FasterWhisperConfig(**{k: _value(v) for k, v in other.items()})
+            conns["B " + (" ".join(args.against))] = FasterWhisperConnector(cfg_b)
+        renderings(conns, args.renderings, args.show)
         return
     rows = []
     for name, lines in CALLS.items():

@@ -8,8 +8,9 @@ path (loading by name would try to download). Users with bigger models or GPUs s
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -28,6 +29,16 @@ from connectors.transcription import hotwords_text, speaker_of, transcribe_chann
 DEFAULT_PROMPT = (
     "A customer support phone call. My account number is three one four, one five nine."
 )
+
+# Whisper's encoder always sees 30 s (faster-whisper pads the features to 3000 frames). A channel
+# with 5 s of speech pays for 25 s of padding; the encoder cost grows faster than linearly with
+# the window. ENCODER_PAD_S: padding kept after the features, rounded up to ENCODER_STEP_S.
+ENCODER_PAD_S: float | None = None  # off: 1 s doubled the acceptance WER (docs/benchmarks.md)
+ENCODER_STEP_S = 2.0
+
+# A channel's speech (after the VAD) that is left after the last decoded word and shorter than
+# this is not decoded again: it is the VAD padding (VAD_SPEECH_PAD_MS) plus Silero's end lag.
+MIN_TAIL_S = 1.2
 
 # Silero VAD on phone-band (300-3400 Hz, G.711) speech: see docs/transcription.md.
 VAD_THRESHOLD = 0.5
@@ -69,6 +80,20 @@ class FasterWhisperConfig(ConnectorConfig):
         max_length=600,
         description="Text the decoder takes as what came before: sets style (numbers as words)"
         " and domain; empty for none",
+    )
+    encoder_pad_s: float | None = Field(
+        ENCODER_PAD_S,
+        ge=0,
+        le=30,
+        description="Padding after the audio in the encoder window, seconds; null = Whisper's"
+        " full 30-s window (slower on short calls)",
+    )
+    min_tail_s: float = Field(
+        MIN_TAIL_S,
+        ge=0,
+        le=30,
+        description="Audio left after the last decoded word that is not decoded again (the"
+        " VAD's padding after the speech); 0 = always decode to the end",
     )
     hallucination_silence_s: float | None = Field(
         0.5,
@@ -113,14 +138,36 @@ def model_path(name: str) -> str:
     return name
 
 
+def _model_class() -> Any:
+    from faster_whisper import WhisperModel
+
+    class Model(WhisperModel):
+        """WhisperModel whose encoder window ends ``encoder_pad_frames`` after the audio."""
+
+        encoder_pad_frames: int | None = None
+
+        def encode(self, features: np.ndarray) -> Any:
+            if self.encoder_pad_frames is not None and features.shape[-1] > 0:
+                # faster-whisper pads the features with exact zeros to 3000 frames; real log-mel
+                # frames are never all zero. Keep the audio, the padding asked for, rounded up.
+                cols = np.flatnonzero(np.any(features != 0, axis=features.ndim - 2))
+                content = int(cols[-1]) + 1 if cols.size else 0
+                step = round(ENCODER_STEP_S * 100)
+                n = math.ceil((content + self.encoder_pad_frames) / step) * step
+                if n < features.shape[-1]:
+                    features = np.ascontiguousarray(features[..., :n])
+            return super().encode(features)
+
+    return Model
+
+
 def load_model(cfg: FasterWhisperConfig) -> Any:
-    key = (cfg.model, cfg.device, cfg.compute_type, cfg.cpu_threads)
+    """One model per process and settings, loaded on first use and kept."""
+    key = (cfg.model, cfg.device, cfg.compute_type, cfg.cpu_threads, cfg.encoder_pad_s)
     with _models_lock:
         if key not in _models:
-            from faster_whisper import WhisperModel
-
             try:
-                _models[key] = WhisperModel(
+                model = _model_class()(
                     model_path(cfg.model),
                     device=cfg.device,
                     compute_type=cfg.compute_type,
@@ -130,6 +177,9 @@ def load_model(cfg: FasterWhisperConfig) -> Any:
                 raise
             except Exception as e:  # a bad path or an unsupported device is a config problem
                 raise ConfigError(f"cannot load model {cfg.model!r}: {e}") from e
+            if cfg.encoder_pad_s is not None:
+                model.encoder_pad_frames = round(cfg.encoder_pad_s * 100)
+            _models[key] = model
         return _models[key]
 
 
@@ -161,6 +211,23 @@ def drop_trailing_hallucination(segments: list[TranscriptSegment]) -> list[Trans
     return segments
 
 
+def _until_tail(segments: Iterable[Any], duration: float, min_tail_s: float) -> Iterator[Any]:
+    """faster-whisper's segments until fewer than ``min_tail_s`` seconds of audio are left.
+
+    When a window's text ends without a closing timestamp (the usual case with a prompt or
+    hotwords), faster-whisper decodes again from the last word's end: on the last window of a
+    channel that is only the VAD's padding after the speech, and it costs a whole encoder pass
+    and a decoding with temperature fallbacks — half the CPU of a short call — for text that is
+    then thrown away as no-speech or kept as a hallucinated "Thank you." (measured in
+    docs/benchmarks.md). Stopping the generator stops the decoding."""
+    for seg in segments:
+        # read before yielding: restore_speech_timestamps moves the times to recording time
+        end = seg.words[-1].end if seg.words else seg.end
+        yield seg
+        if duration - end < min_tail_s:
+            return
+
+
 class FasterWhisperConnector(Connector):
     kind = "faster_whisper"
     requires: ClassVar[tuple[str, ...]] = ("faster_whisper",)
@@ -176,6 +243,9 @@ class FasterWhisperConnector(Connector):
     ) -> list[TranscriptSegment]:
         cfg = self.config
         model = load_model(cfg)
+        from faster_whisper.transcribe import restore_speech_timestamps
+        from faster_whisper.vad import VadOptions, collect_chunks, get_speech_timestamps
+
         front = prepare(
             samples,
             16000,
@@ -190,24 +260,36 @@ class FasterWhisperConnector(Connector):
 
         hotwords = hotwords_text(hints) if cfg.hints else ""
         with _run_lock:
-            segments, _info = model.transcribe(
-                front.samples,
+            # The VAD is run here rather than inside model.transcribe (the same faster-whisper
+            # functions, same order) so that decoding sees the speech-only timeline and can stop
+            # at its end: see _until_tail.
+            audio, chunks = front.samples, None
+            if cfg.vad_filter:
+                chunks = get_speech_timestamps(
+                    audio,
+                    VadOptions(
+                        threshold=cfg.vad_threshold,
+                        speech_pad_ms=cfg.vad_speech_pad_ms,
+                        min_silence_duration_ms=cfg.vad_min_silence_ms,
+                    ),
+                )
+                if not chunks:
+                    return []
+                audio = np.concatenate(collect_chunks(audio, chunks)[0])
+            decoded, _info = model.transcribe(
+                audio,
                 language=cfg.language,
                 beam_size=cfg.beam_size,
                 word_timestamps=True,
-                vad_filter=cfg.vad_filter,
-                vad_parameters={
-                    "threshold": cfg.vad_threshold,
-                    "speech_pad_ms": cfg.vad_speech_pad_ms,
-                    "min_silence_duration_ms": cfg.vad_min_silence_ms,
-                }
-                if cfg.vad_filter
-                else None,
+                vad_filter=False,
                 condition_on_previous_text=False,
                 initial_prompt=cfg.initial_prompt or None,
                 hotwords=hotwords or None,
                 hallucination_silence_threshold=cfg.hallucination_silence_s,
             )
+            segments = _until_tail(decoded, audio.size / 16000, cfg.min_tail_s)
+            if chunks is not None:
+                segments = restore_speech_timestamps(segments, chunks, 16000)
             out = []
             for seg in segments:  # a generator: decoding happens while iterating
                 text = seg.text.strip()

@@ -200,3 +200,24 @@ def test_a_low_confidence_tail_where_speech_ends_is_dropped():
     long = _seg(26.757, 29.0, [("and", 0.1), ("a", 0.9), ("long", 0.9), ("tail", 0.9)])
     assert drop_trailing_hallucination([body, long]) == [body, long]
     assert drop_trailing_hallucination([tail]) == [tail]
+
+
+def test_decoding_stops_at_the_padding_after_the_last_word():
+    from types import SimpleNamespace as NS
+
+    from connectors.faster_whisper import _until_tail
+
+    decoded: list[str] = []
+
+    def segments():  # what faster-whisper yields, one window's worth at a time
+        for name, end in (("a", 4.0), ("b", 9.0), ("tail", 9.9)):
+            decoded.append(name)
+            yield NS(end=end, words=[NS(end=end)])
+
+    out = []
+    for seg in _until_tail(segments(), 10.0, 1.2):
+        out.append(seg.words[-1].end)
+        seg.words[-1].end += 100  # restore_speech_timestamps moves times after the yield
+    assert out == [4.0, 9.0]  # 1.0 s left after 9.0: the VAD padding is not decoded again
+    assert decoded == ["a", "b"]
+    assert [s.end for s in _until_tail(segments(), 10.0, 0)] == [4.0, 9.0, 9.9]
