@@ -220,6 +220,10 @@ def digit_strings(text: str) -> list[str]:
 
 SPEED = True  # --no-speed: skip the call-length and 5-s speed calls
 OVERRIDES: dict[str, object] = {}  # --set key=value: engine fields for the new-* settings
+# --hints account: every call is hinted with every rule phrase of the set, as an account hints
+# all its enabled rules (recflow does); --hints call: only the call's own phrases (optimistic:
+# the hints then name exactly what was said)
+HINTS = "account"
 
 
 def engine(setting: str):
@@ -314,7 +318,8 @@ def measure(setting: str, snr: float | None, calls: list, all_phrases: list[str]
             path, refs = render(lines, voices, snr, seed)
             audio_s += read_wav(path).duration * 2
             t0 = time.process_time()
-            tr = conn.transcribe_sync(Recording(), path, hints=phrases if use_hints else ())
+            hints = (all_phrases if HINTS == "account" else phrases) if use_hints else ()
+            tr = conn.transcribe_sync(Recording(), path, hints=hints)
             cpu_s += time.process_time() - t0
             for sp in Speaker:
                 wers[sp.value].append(wer(refs[sp.value], tr.text_of(sp)))
@@ -357,9 +362,16 @@ def main() -> None:
     ap.add_argument("--pairs", default="", help="setting:condition list, e.g. new:clean,old:10")
     ap.add_argument("--set", action="append", default=[], help="engine field key=value (new)")
     ap.add_argument("--no-speed", action="store_true", help="skip the two speed measures")
+    ap.add_argument(
+        "--hints",
+        choices=["account", "call"],
+        default="account",
+        help="hint every call with all rule phrases (as an account does) or only its own",
+    )
     args = ap.parse_args()
-    global SPEED
+    global SPEED, HINTS
     SPEED = not args.no_speed
+    HINTS = args.hints
     for kv in args.set:
         k, v = kv.split("=", 1)
         try:
