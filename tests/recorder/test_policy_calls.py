@@ -56,8 +56,16 @@ def apply(recorder: Recorder, tmp: Path, doc: dict) -> None:
         timeout=120,
     )
     assert r.returncode == 0, r.stderr
-    for _ in range(600):  # the reload is an event in the log, not a sleep
-        if recorder.log.read_text().count("recording policy reloaded") > before:
+    # the reload is an event in the log, not a sleep. `config apply` writes the policy and the
+    # directory (devices) in their own transactions, so the recorder's 1-s poll can catch the
+    # first alone and reload again a second later: wait until the reloads have settled (no new
+    # one for two poll intervals), or a call may meet half of the change.
+    seen, quiet = before, 0
+    for _ in range(900):
+        count = recorder.log.read_text().count("recording policy reloaded")
+        quiet = quiet + 1 if count == seen else 0
+        seen = count
+        if count > before and quiet >= 25:
             return
         subprocess.run(["sleep", "0.1"])
     raise AssertionError("the recorder never reloaded the policy")
