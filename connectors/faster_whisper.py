@@ -19,7 +19,7 @@ from pydantic import Field
 
 from catalog.models import Recording, Transcript, TranscriptSegment, Word
 from connectors.base import CheckResult, ConfigError, Connector, ConnectorConfig
-from connectors.speech_frontend import WARP, prepare
+from connectors.speech_frontend import WARP, Prepared, prepare
 from connectors.transcription import hotwords_text, speaker_of, transcribe_channels
 
 # Style and domain for the decoder (measured in benchmarks/acceptance_wer.py): spelled-out digits
@@ -44,6 +44,13 @@ MIN_TAIL_S = 1.2
 VAD_THRESHOLD = 0.5
 VAD_SPEECH_PAD_MS = 800
 VAD_MIN_SILENCE_MS = 2000
+# Noisy lines (connectors/speech_frontend.snr_db: speech over the channel's noise floor; clean
+# G.711 calls measure 90+ dB). Measured on the generated set at 20 and 10 dB SNR
+# (docs/benchmarks.md): below 30 dB Silero at 0.5 skipped whole utterances, 0.3 keeps them;
+# noise suppression helped at 10 dB (callee WER 0.77 → 0.60) but cost digits at 20 dB.
+NOISY_BELOW_DB = 30.0
+VAD_NOISY_THRESHOLD = 0.3
+SUPPRESS_BELOW_DB = 15.0
 
 
 class FasterWhisperConfig(ConnectorConfig):
@@ -107,6 +114,27 @@ class FasterWhisperConfig(ConnectorConfig):
         " ends ('… confirmation. Thank you.'); see drop_trailing_hallucination",
     )
     level_normalise: bool = Field(True, description="Bring active speech to one level")
+    noisy_below_db: float = Field(
+        NOISY_BELOW_DB,
+        ge=0,
+        le=120,
+        description="A channel whose speech is less than this many dB above its noise floor is"
+        " noisy: its VAD threshold is vad_noisy_threshold; 0 = never",
+    )
+    suppress_below_db: float = Field(
+        SUPPRESS_BELOW_DB,
+        ge=0,
+        le=120,
+        description="Below this SNR a channel's stationary noise (hiss, hum) is also suppressed"
+        " before decoding; 0 = never",
+    )
+    vad_noisy_threshold: float = Field(
+        VAD_NOISY_THRESHOLD,
+        gt=0,
+        lt=1,
+        description="VAD threshold on a noisy channel: noise lowers Silero's speech scores, and"
+        " at 0.5 whole utterances of a 20 dB SNR channel were skipped",
+    )
     speaker_normalise: bool = Field(
         True, description="Slow high-pitched channels (vocal-tract length normalisation)"
     )
@@ -118,7 +146,7 @@ class FasterWhisperConfig(ConnectorConfig):
     )
 
 
-_models: dict[tuple[str, str, str, int], Any] = {}
+_models: dict[tuple[str, str, str, int, float | None], Any] = {}
 _models_lock = threading.Lock()
 # One transcription at a time per process: CTranslate2 already uses every core it is given, and
 # a worker running several flows at once must not oversubscribe the CPU.
@@ -211,6 +239,22 @@ def drop_trailing_hallucination(segments: list[TranscriptSegment]) -> list[Trans
     return segments
 
 
+def speech_chunks(front: Prepared, cfg: FasterWhisperConfig) -> list[dict[str, int]]:
+    """Where the channel's speech is (Silero VAD, samples at 16 kHz in model time), judged on
+    the audio before noise suppression, with a lower threshold on a noisy channel."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    noisy = front.snr_db < cfg.noisy_below_db
+    return get_speech_timestamps(
+        front.heard,
+        VadOptions(
+            threshold=cfg.vad_noisy_threshold if noisy else cfg.vad_threshold,
+            speech_pad_ms=cfg.vad_speech_pad_ms,
+            min_silence_duration_ms=cfg.vad_min_silence_ms,
+        ),
+    )
+
+
 def _until_tail(segments: Iterable[Any], duration: float, min_tail_s: float) -> Iterator[Any]:
     """faster-whisper's segments until fewer than ``min_tail_s`` seconds of audio are left.
 
@@ -244,7 +288,7 @@ class FasterWhisperConnector(Connector):
         cfg = self.config
         model = load_model(cfg)
         from faster_whisper.transcribe import restore_speech_timestamps
-        from faster_whisper.vad import VadOptions, collect_chunks, get_speech_timestamps
+        from faster_whisper.vad import collect_chunks
 
         front = prepare(
             samples,
@@ -252,6 +296,7 @@ class FasterWhisperConnector(Connector):
             level=cfg.level_normalise,
             speaker_norm=cfg.speaker_normalise,
             warp=cfg.speaker_warp,
+            suppress_below_db=cfg.suppress_below_db,
         )
         k = front.time_scale
 
@@ -265,14 +310,7 @@ class FasterWhisperConnector(Connector):
             # at its end: see _until_tail.
             audio, chunks = front.samples, None
             if cfg.vad_filter:
-                chunks = get_speech_timestamps(
-                    audio,
-                    VadOptions(
-                        threshold=cfg.vad_threshold,
-                        speech_pad_ms=cfg.vad_speech_pad_ms,
-                        min_silence_duration_ms=cfg.vad_min_silence_ms,
-                    ),
-                )
+                chunks = speech_chunks(front, cfg)
                 if not chunks:
                     return []
                 audio = np.concatenate(collect_chunks(audio, chunks)[0])

@@ -32,8 +32,14 @@ WARP = 1.15
 @dataclass(frozen=True)
 class Prepared:
     samples: np.ndarray  # float32 mono at 16 kHz
+    heard: np.ndarray  # the same before noise suppression: what the VAD judges
     time_scale: float  # model time / time_scale = recording time
     pitch_hz: float  # median pitch estimate (0 when unvoiced or not measured)
+    snr_db: float  # speech above the noise floor (inf for a silent channel)
+
+    @property
+    def suppressed(self) -> bool:
+        return self.heard is not self.samples
 
 
 def _frame_rms(x: np.ndarray, n: int) -> np.ndarray:
@@ -84,17 +90,82 @@ def median_pitch(x: np.ndarray, rate: int = RATE, max_frames: int = 300) -> floa
     return float(rate / np.median(voiced))
 
 
+NOISE_FRAMES = 0.1  # share of a channel's quietest frames taken as its noise floor
+SPEECH_FRAMES = 0.2  # share of its loudest frames taken as its speech level
+
+
+def snr_db(x: np.ndarray) -> float:
+    """How far a channel's speech stands above its noise floor, dB (20-ms frames: the loudest
+    fifth against the quietest tenth). On a two-party channel the quiet frames are the other
+    party's turns and the pauses, so the floor is the line's own noise; within 2 dB of the
+    noise mixed into the generated calls (benchmarks/transcribe.py). A silent channel is inf."""
+    e = _frame_rms(x, RATE // 50).astype(np.float64) ** 2
+    if e.size < 10 or float(e.max()) < 1e-8:
+        return float("inf")
+    floor = float(np.mean(e[e <= np.quantile(e, NOISE_FRAMES)]))
+    speech = float(np.mean(e[e >= np.quantile(e, 1 - SPEECH_FRAMES)]))
+    return 10 * float(np.log10(speech / max(floor, 1e-12)))
+
+
+def denoise(x: np.ndarray, floor_db: float = -20.0, smoothing: float = 0.98) -> np.ndarray:
+    """Stationary-noise suppression: a Wiener gain with the decision-directed a-priori SNR
+    (Ephraim and Malah), the noise spectrum measured on the channel's own quietest frames (on a
+    two-party channel, the other party's turns and the pauses)."""
+    n, hop = 512, 128
+    if x.size < 4 * n:
+        return x
+    win = np.hanning(n + 1)[:-1].astype(np.float32)
+    pad = np.concatenate([np.zeros(n, np.float32), x.astype(np.float32), np.zeros(n, np.float32)])
+    frames = np.lib.stride_tricks.sliding_window_view(pad, n)[::hop] * win
+    spec = np.fft.rfft(frames, axis=1)
+    power = (spec.real**2 + spec.imag**2).astype(np.float64)
+    energy = power.sum(axis=1)
+    noise = power[energy <= np.quantile(energy, NOISE_FRAMES)].mean(axis=0) + 1e-12
+    g_min = 10 ** (floor_db / 20)
+    gain = np.empty_like(power)
+    prev = np.zeros(power.shape[1])
+    for t in range(power.shape[0]):
+        post = power[t] / noise
+        prior = smoothing * prev + (1 - smoothing) * np.maximum(post - 1, 0)
+        g = np.maximum(prior / (1 + prior), g_min)
+        gain[t] = g
+        prev = g * g * post
+    out_frames = np.fft.irfft(spec * gain, n=n, axis=1) * win
+    y = np.zeros(pad.size, np.float64)
+    for t in range(out_frames.shape[0]):
+        y[t * hop : t * hop + n] += out_frames[t]
+    y /= float((win**2).sum() / hop)
+    return y[n : n + x.size].astype(np.float32)
+
+
 def prepare(
-    x: np.ndarray, rate: int, *, level: bool = True, speaker_norm: bool = True, warp: float = WARP
+    x: np.ndarray,
+    rate: int,
+    *,
+    level: bool = True,
+    speaker_norm: bool = True,
+    warp: float = WARP,
+    suppress_below_db: float | None = None,
 ) -> Prepared:
-    """One channel (float32, full scale 1.0, any rate) → what the model is given."""
+    """One channel (float32, full scale 1.0, any rate) → what the model is given.
+
+    A channel whose speech is less than ``suppress_below_db`` above its noise floor has the
+    noise suppressed; the VAD still judges the channel as it was (``heard``): Silero drops whole
+    utterances of suppressed audio (measured: docs/benchmarks.md)."""
     y = resample(x, rate, RATE)
     if level:
         y = normalise_level(y)
+    h = y
+    snr = snr_db(y)
+    if suppress_below_db is not None and snr < suppress_below_db:
+        y = denoise(y)
     pitch = median_pitch(y) if speaker_norm else 0.0
     if speaker_norm and pitch > HIGH_PITCH_HZ and warp != 1.0:
         import soxr
 
-        y = np.asarray(soxr.resample(y, RATE, int(RATE * warp), quality="HQ"), dtype=np.float32)
-        return Prepared(y, int(RATE * warp) / RATE, pitch)
-    return Prepared(y, 1.0, pitch)
+        def slow(z: np.ndarray) -> np.ndarray:
+            return np.asarray(soxr.resample(z, RATE, int(RATE * warp), quality="HQ"), np.float32)
+
+        y = slow(y)
+        return Prepared(y, y if h is y else slow(h), int(RATE * warp) / RATE, pitch, snr)
+    return Prepared(y, h, 1.0, pitch, snr)

@@ -13,7 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from connectors.faster_whisper import (
     DEFAULT_PROMPT,
+    NOISY_BELOW_DB,
+    SUPPRESS_BELOW_DB,
     VAD_MIN_SILENCE_MS,
+    VAD_NOISY_THRESHOLD,
     VAD_SPEECH_PAD_MS,
     VAD_THRESHOLD,
     FasterWhisperConfig,
@@ -34,6 +37,9 @@ ENGINE_FIELDS = (
     "vad_threshold",
     "vad_speech_pad_ms",
     "vad_min_silence_ms",
+    "noisy_below_db",
+    "vad_noisy_threshold",
+    "suppress_below_db",
 )
 
 
@@ -74,6 +80,15 @@ class TranscriptionSettings(BaseModel):
     vad_threshold: float = Field(VAD_THRESHOLD, gt=0, lt=1, description="Silero speech probability")
     vad_speech_pad_ms: int = Field(VAD_SPEECH_PAD_MS, ge=0, le=2000)
     vad_min_silence_ms: int = Field(VAD_MIN_SILENCE_MS, ge=0, le=10000)
+    noisy_below_db: float = Field(
+        NOISY_BELOW_DB, ge=0, le=120, description="SNR (dB) below which a channel is noisy"
+    )
+    vad_noisy_threshold: float = Field(
+        VAD_NOISY_THRESHOLD, gt=0, lt=1, description="Silero threshold on a noisy channel"
+    )
+    suppress_below_db: float = Field(
+        SUPPRESS_BELOW_DB, ge=0, le=120, description="SNR (dB) below which noise is suppressed"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> TranscriptionSettings:
@@ -115,6 +130,9 @@ class TranscriptionSettings(BaseModel):
             vad_threshold=self.vad_threshold,
             vad_speech_pad_ms=self.vad_speech_pad_ms,
             vad_min_silence_ms=self.vad_min_silence_ms,
+            noisy_below_db=self.noisy_below_db,
+            vad_noisy_threshold=self.vad_noisy_threshold,
+            suppress_below_db=self.suppress_below_db,
         )
 
     def to_file(self) -> dict[str, object]:

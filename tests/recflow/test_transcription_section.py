@@ -75,10 +75,17 @@ def test_engine_settings_reach_the_engine(cat: Catalog) -> None:
 
 
 def test_vad_settings_reach_the_engine(cat: Catalog) -> None:
-    vad = {"vad_threshold": 0.4, "vad_speech_pad_ms": 600, "vad_min_silence_ms": 1000}
+    vad = {
+        "vad_threshold": 0.4,
+        "vad_speech_pad_ms": 600,
+        "vad_min_silence_ms": 1000,
+        "noisy_below_db": 25.0,
+        "vad_noisy_threshold": 0.2,
+        "suppress_below_db": 0.0,
+    }
     apply_document(cat, {"transcription": vad})
     cfg = builtin_engine(current_settings(cat)).config
-    assert (cfg.vad_threshold, cfg.vad_speech_pad_ms, cfg.vad_min_silence_ms) == (0.4, 600, 1000)
+    assert cfg.model_dump(include=set(vad)) == vad
     assert export_document(cat)["transcription"] == vad
 
 
@@ -95,6 +102,7 @@ def test_vad_settings_reach_the_engine(cat: Catalog) -> None:
         ({"connector": "x", "beam_size": 3}, "transcription", "beam_size: set on the connector"),
         ({"vad_threshold": 1.5}, "transcription.vad_threshold", "less than 1"),
         ({"vad_speech_pad_ms": -1}, "transcription.vad_speech_pad_ms", "greater than or equal"),
+        ({"suppress_below_db": -3}, "transcription.suppress_below_db", "greater than or equal"),
     ],
 )
 def test_bad_settings_are_refused_with_their_path(cat, section, path, words) -> None:
