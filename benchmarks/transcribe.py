@@ -45,7 +45,7 @@ CACHE = Path(tempfile.gettempdir()) / "recflow-bench-calls"
 # (caller voice, callee voice, words per minute)
 VOICES = [
     ("en-us", "en-us+f3", 150),
-    ("en-gb", "en-gb+f2", 160),
+    ("en-gb", "en+f2", 160),  # "en-gb+f2" silently renders the male en-gb voice
     ("en-us+m3", "en-us+f4", 140),
     ("en-gb-x-rp", "en-us+f1", 170),
 ]

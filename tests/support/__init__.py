@@ -158,8 +158,25 @@ HOURS_CALL = [
 _DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
 
+# Contractions are spelled out on both sides, as Whisper's own English normaliser does for WER:
+# "I'm sorry" for "I am sorry" is the same words, not two errors.
+_CONTRACTIONS = [
+    (r"\bwon't\b", "will not"),
+    (r"\bcan't\b", "can not"),
+    (r"\blet's\b", "let us"),
+    (r"n't\b", " not"),
+    (r"'re\b", " are"),
+    (r"'ve\b", " have"),
+    (r"'ll\b", " will"),
+    (r"\bi'm\b", "i am"),
+]
+
+
 def words(text: str) -> list[str]:
     text = re.sub(r"\d", lambda m: f" {_DIGITS[int(m.group())]} ", text.lower())
+    text = text.replace("\u2019", "'")
+    for pattern, full in _CONTRACTIONS:
+        text = re.sub(pattern, full, text)
     return re.findall(r"[a-z']+", text)
 
 
