@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from services.retry import is_transient
 from services.runtime import get_catalog, worker_id
 
 if TYPE_CHECKING:
@@ -44,6 +45,12 @@ class StaleRun(Exception):
 
 class ClaimRefused(Exception):
     """An on-demand run for an item a worker is processing right now."""
+
+
+class HandedBack(Exception):
+    """This run met a transient failure of the platform (``services.retry.is_transient``: the
+    Prefect API or the catalog went away) and handed its item back instead of failing it. Like
+    :class:`StaleRun` it says nothing about the item: the item's next attempt removes the run."""
 
 
 @dataclass(frozen=True)
@@ -102,10 +109,26 @@ def finish(kind: WorkKind, item_id: str, attempt: int) -> None:
 
 
 def fail(kind: WorkKind, item_id: str, attempt: int, error: BaseException) -> None:
-    """Record a failure on the item (visible in `recordings show`, the portal, `--status`)."""
-    kind.queue.fail(
-        get_catalog().db, item_id, attempt, f"{type(error).__name__}: {error}", worker_id()
-    )
+    """Record a failure on the item (visible in `recordings show`, the portal, `--status`).
+
+    A transient failure of the platform (``services.retry.is_transient``: a killed API server
+    behind the balancer, a reset connection, the catalog's connection dropped) is not the
+    item's: the claim is handed back under the next attempt, the way a dead worker's lease
+    hands it out, and :class:`HandedBack` is raised from ``error`` so the run stops there."""
+    message = f"{type(error).__name__}: {error}"
+    if is_transient(error):
+        queue, db = kind.queue, get_catalog().db
+        if queue.hand_back(db, item_id, attempt, worker_id(), message) is not None:
+            log.warning(
+                "%s %s attempt %d: handed back after %s", kind.name, item_id, attempt, message
+            )
+            raise HandedBack(
+                f"{kind.name} {item_id} attempt {attempt}: handed back after {message}"
+            ) from error
+        if attempt + 1 < queue.max_attempts:
+            raise StaleRun(f"{kind.name} {item_id} attempt {attempt}: claim lost") from error
+        return  # failed for good after too many attempts: this run fails with the error
+    kind.queue.fail(get_catalog().db, item_id, attempt, message, worker_id())
 
 
 async def remove_lost_run(client: PrefectClient, claim: Claim) -> None:
@@ -135,8 +158,12 @@ async def remove_lost_run(client: PrefectClient, claim: Claim) -> None:
 
 def is_superseded(state: Any) -> bool:
     """A run that failed only because its claim was handed to a newer attempt (its worker missed
-    the lease: stalled, not dead): it says nothing about the item, the newer attempt does."""
-    return bool(state.is_failed() and f"{StaleRun.__name__}:" in (state.message or ""))
+    the lease: stalled, not dead), or that handed its item back after a transient failure of the
+    platform: it says nothing about the item, the newer attempt does."""
+    message = state.message or ""
+    return bool(
+        state.is_failed() and any(f"{e.__name__}:" in message for e in (StaleRun, HandedBack))
+    )
 
 
 def reclaim_orphans(catalog: Any, kinds: list[WorkKind], lease_seconds: float) -> int:
