@@ -23,7 +23,7 @@ import importlib
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from services.retry import is_transient
 from services.runtime import get_catalog, worker_id
@@ -278,11 +278,16 @@ class RunFactory:
         from prefect.client.schemas.objects import FlowRun, FlowRunPolicy
         from prefect.states import Pending, to_state_create
 
+        # a request resent after its server died holding it (HAProxy's `retry-on
+        # empty-response`, the client's own retries) must not create a second run, left
+        # Pending for good next to the Completed one: the key makes the resend find the first
+        key = uuid4().hex
         for attempt in (1, 2):
             body = FlowRunCreate(
                 flow_id=await self._flow_id(client, flow),
                 flow_version=flow.version,
                 name=run_name(kind, item_id),
+                idempotency_key=key,
                 parameters=flow.serialize_parameters(parameters),
                 state=to_state_create(Pending()),
                 empirical_policy=FlowRunPolicy(

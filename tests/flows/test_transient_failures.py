@@ -226,3 +226,14 @@ def test_a_corrupt_recording_still_fails_at_once(
     assert (status, attempt, runs) == ("failed", 0, ["FAILED"])
     assert "unreadable audio" in error
 
+
+def test_a_run_creation_resent_by_the_balancer_makes_one_run(
+    worker_env: Any, prefect_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HAProxy resends a request whose server died before answering (`retry-on
+    empty-response`): the run the dead server committed must be the one the worker gets, not a
+    second one left Pending next to the Completed one (seen killing API servers mid-burst)."""
+    status, attempt, error, runs = _process(
+        worker_env, prefect_server.api_url, monkeypatch, replay="/flow_runs/"
+    )
+    assert (status, attempt, error, runs) == ("processed", 0, "", ["COMPLETED"])
