@@ -12,6 +12,10 @@ Guarantees, and where each comes from:
   item's next attempt runs (:func:`remove_lost_run`), so a processed item shows one Completed run;
   a run whose worker died after finishing the item in the catalog, but before reporting it, gets
   the catalog's verdict from another worker a lease later (:func:`settle_abandoned_runs`).
+- *Failures visible, the platform's not the item's*: a run whose body fails records it on the
+  item (:func:`fail`); a transient failure of the Prefect API or the catalog (a killed server
+  behind the balancer, a reset connection) hands the item back under the next attempt instead
+  (:class:`HandedBack`), and a run that never reached its body gives its claim back untouched.
 - *On demand*: ``prefect deployment run process-recording/default -p recording_id=<id>`` (and
   Retry on such a run) re-processes the item under a new attempt; it is refused with a clear
   message while a worker holds the item.
