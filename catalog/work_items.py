@@ -275,6 +275,38 @@ class WorkQueue:
             status_changed_at=utcnow(),
         )
 
+    def hand_back(
+        self, db: Database, item_id: str, attempt: int, worker_id: str, error: str
+    ) -> int | None:
+        """The claim holder met a transient failure of the platform mid-run (the Prefect API
+        or the catalog went away): the item is handed out again under the next attempt, as
+        when a worker dies, keeping the run id for clean-up and ``error`` for people to see.
+        After ``max_attempts`` it is failed instead, so an error that only looks transient
+        cannot loop forever. Returns the new attempt; None when the caller does not hold the
+        claim, or when the item was failed for good."""
+        t = self.table
+        exhausted = attempt + 1 >= self.max_attempts
+        reason = f"gave up after {attempt + 1} attempts: {error}" if exhausted else error
+        with db.session() as s:
+            res = s.execute(
+                update(t)
+                .where(
+                    t.id == item_id,
+                    t.attempt == attempt,
+                    t.status == self.processing.value,
+                    t.claimed_by == worker_id,
+                )
+                .values(
+                    status=(self.failed if exhausted else self.ready).value,
+                    attempt=attempt + 1,
+                    claimed_by=None,
+                    error=reason[:2000],
+                    status_changed_at=utcnow(),
+                )
+            )
+            changed = res.rowcount == 1  # type: ignore[attr-defined]
+        return attempt + 1 if changed and not exhausted else None
+
     def done_run(self, db: Database, item_id: str, attempt: int) -> str | None:
         """The flow run that finished the item at ``attempt`` (None when not done)."""
         t = self.table

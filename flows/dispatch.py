@@ -12,6 +12,10 @@ Guarantees, and where each comes from:
   item's next attempt runs (:func:`remove_lost_run`), so a processed item shows one Completed run;
   a run whose worker died after finishing the item in the catalog, but before reporting it, gets
   the catalog's verdict from another worker a lease later (:func:`settle_abandoned_runs`).
+- *Failures visible, the platform's not the item's*: a run whose body fails records it on the
+  item (:func:`fail`); a transient failure of the Prefect API or the catalog (a killed server
+  behind the balancer, a reset connection) hands the item back under the next attempt instead
+  (:class:`HandedBack`), and a run that never reached its body gives its claim back untouched.
 - *On demand*: ``prefect deployment run process-recording/default -p recording_id=<id>`` (and
   Retry on such a run) re-processes the item under a new attempt; it is refused with a clear
   message while a worker holds the item.
@@ -23,8 +27,9 @@ import importlib
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
+from services.retry import is_transient
 from services.runtime import get_catalog, worker_id
 
 if TYPE_CHECKING:
@@ -44,6 +49,12 @@ class StaleRun(Exception):
 
 class ClaimRefused(Exception):
     """An on-demand run for an item a worker is processing right now."""
+
+
+class HandedBack(Exception):
+    """This run met a transient failure of the platform (``services.retry.is_transient``: the
+    Prefect API or the catalog went away) and handed its item back instead of failing it. Like
+    :class:`StaleRun` it says nothing about the item: the item's next attempt removes the run."""
 
 
 @dataclass(frozen=True)
@@ -102,10 +113,26 @@ def finish(kind: WorkKind, item_id: str, attempt: int) -> None:
 
 
 def fail(kind: WorkKind, item_id: str, attempt: int, error: BaseException) -> None:
-    """Record a failure on the item (visible in `recordings show`, the portal, `--status`)."""
-    kind.queue.fail(
-        get_catalog().db, item_id, attempt, f"{type(error).__name__}: {error}", worker_id()
-    )
+    """Record a failure on the item (visible in `recordings show`, the portal, `--status`).
+
+    A transient failure of the platform (``services.retry.is_transient``: a killed API server
+    behind the balancer, a reset connection, the catalog's connection dropped) is not the
+    item's: the claim is handed back under the next attempt, the way a dead worker's lease
+    hands it out, and :class:`HandedBack` is raised from ``error`` so the run stops there."""
+    message = f"{type(error).__name__}: {error}"
+    if is_transient(error):
+        queue, db = kind.queue, get_catalog().db
+        if queue.hand_back(db, item_id, attempt, worker_id(), message) is not None:
+            log.warning(
+                "%s %s attempt %d: handed back after %s", kind.name, item_id, attempt, message
+            )
+            raise HandedBack(
+                f"{kind.name} {item_id} attempt {attempt}: handed back after {message}"
+            ) from error
+        if attempt + 1 < queue.max_attempts:
+            raise StaleRun(f"{kind.name} {item_id} attempt {attempt}: claim lost") from error
+        return  # failed for good after too many attempts: this run fails with the error
+    kind.queue.fail(get_catalog().db, item_id, attempt, message, worker_id())
 
 
 async def remove_lost_run(client: PrefectClient, claim: Claim) -> None:
@@ -135,8 +162,12 @@ async def remove_lost_run(client: PrefectClient, claim: Claim) -> None:
 
 def is_superseded(state: Any) -> bool:
     """A run that failed only because its claim was handed to a newer attempt (its worker missed
-    the lease: stalled, not dead): it says nothing about the item, the newer attempt does."""
-    return bool(state.is_failed() and f"{StaleRun.__name__}:" in (state.message or ""))
+    the lease: stalled, not dead), or that handed its item back after a transient failure of the
+    platform: it says nothing about the item, the newer attempt does."""
+    message = state.message or ""
+    return bool(
+        state.is_failed() and any(f"{e.__name__}:" in message for e in (StaleRun, HandedBack))
+    )
 
 
 def reclaim_orphans(catalog: Any, kinds: list[WorkKind], lease_seconds: float) -> int:
@@ -251,11 +282,16 @@ class RunFactory:
         from prefect.client.schemas.objects import FlowRun, FlowRunPolicy
         from prefect.states import Pending, to_state_create
 
+        # a request resent after its server died holding it (HAProxy's `retry-on
+        # empty-response`, the client's own retries) must not create a second run, left
+        # Pending for good next to the Completed one: the key makes the resend find the first
+        key = uuid4().hex
         for attempt in (1, 2):
             body = FlowRunCreate(
                 flow_id=await self._flow_id(client, flow),
                 flow_version=flow.version,
                 name=run_name(kind, item_id),
+                idempotency_key=key,
                 parameters=flow.serialize_parameters(parameters),
                 state=to_state_create(Pending()),
                 empirical_policy=FlowRunPolicy(

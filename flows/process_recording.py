@@ -57,11 +57,11 @@ async def process_recording(recording_id: str, attempt: int | None = None) -> di
     logger = get_run_logger()
     catalog = get_catalog()
     attempt = dispatch.begin(kind, recording_id, attempt)
-    recording = catalog.get_recording(recording_id)
-    assert recording is not None
     transcript: Transcript | None = None
     matches: list[Any] = []
     try:
+        recording = catalog.get_recording(recording_id)
+        assert recording is not None
         if catalog.account().features.transcription:
             transcript = await transcribe_and_store(catalog, recording, transcriber_for(catalog))
         matches = await evaluate_keyword_rules(recording, transcript) or []
@@ -76,7 +76,9 @@ async def process_recording(recording_id: str, attempt: int | None = None) -> di
             raise AlertsFailed(unsent)
     except Exception as e:
         # recorded on the recording so it is visible (`recordings show`, `--status failed`,
-        # the portal), then the run fails; retriable errors were already retried by their task
+        # the portal), then the run fails; retriable errors were already retried by their task.
+        # A transient failure of the platform (Prefect API, catalog) hands the recording back
+        # instead: dispatch.fail raises HandedBack, and nothing below is the recording's
         dispatch.fail(kind, recording_id, attempt, e)
         for connector, action in _failed_deliveries(e):
             events.emit(

@@ -61,12 +61,12 @@ async def sms_to_email(sms_id: str, attempt: int | None = None) -> dict[str, Any
     kind = work_kind(SMS_TO_EMAIL)
     catalog = get_catalog()
     attempt = dispatch.begin(kind, sms_id, attempt)
-    sms = get_sms(catalog, sms_id)
-    assert sms is not None
     try:
+        sms = get_sms(catalog, sms_id)
+        assert sms is not None
         outcome = await send_sms_email_task(sms)
     except Exception as e:
-        dispatch.fail(kind, sms_id, attempt, e)
+        dispatch.fail(kind, sms_id, attempt, e)  # a transient one hands it back (HandedBack)
         raise
     dispatch.finish(kind, sms_id, attempt)
     get_run_logger().info("sms %s: email %s", sms_id, outcome)

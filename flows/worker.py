@@ -31,7 +31,7 @@ from uuid import UUID
 from catalog.repository import Catalog
 from catalog.work_items import Claim
 from flows import metrics
-from flows.dispatch import RunFactory, WorkKind
+from flows.dispatch import HandedBack, RunFactory, WorkKind
 from flows.registry import DEPLOYMENTS, WORK_KINDS
 from services.runtime import use_catalog, worker_id
 
@@ -165,6 +165,18 @@ def install_client_fixes() -> bool:
     return True
 
 
+def _handed_back(error: BaseException | None) -> bool:
+    """The run's body handed its item back (the engine may raise a later error of its own
+    instead, e.g. when it could not record the run's Failed state either)."""
+    for _ in range(10):
+        if error is None:
+            return False
+        if isinstance(error, HandedBack):
+            return True
+        error = error.__context__
+    return False
+
+
 class Worker:
     def __init__(self, catalog: Catalog, options: WorkerOptions) -> None:
         self.catalog = catalog
@@ -296,7 +308,7 @@ class Worker:
         task.add_done_callback(self._tasks.discard)
 
     async def _run_item(self, kind: WorkKind, claim: Claim, client: Any) -> None:
-        from flows.dispatch import remove_lost_run, remove_unattached_runs, settle_finished_run
+        from flows.dispatch import remove_lost_run, remove_unattached_runs
 
         key = f"{kind.name}:{claim.id}"
         self.stats.running.add(key)
@@ -304,6 +316,7 @@ class Worker:
         metrics.STARTED.labels(kind.name).inc()
         metrics.ACTIVE.inc()
         ok = False
+        error: Exception | None = None
         try:
             await remove_lost_run(client, claim)
             if claim.attempt > 0 or key in self._released:
@@ -324,27 +337,56 @@ class Worker:
             self.stats.completed += 1
             metrics.COMPLETED.labels(kind.name).inc()
         except Exception as e:
+            error = e
             self.stats.failed += 1
             metrics.FAILED.labels(kind.name).inc()
             log.warning("%s %s: run failed: %s: %s", kind.name, claim.id, type(e).__name__, e)
         finally:
-            # a claim still held after a failed call means the flow never reached its body
-            # (Prefect down when the run was created): give it back, same attempt, slow down
-            db = self.catalog.db
-            if not ok and kind.queue.release(db, claim.id, claim.attempt, worker_id()):
-                log.warning("%s %s: run did not start; claim released", kind.name, claim.id)
-                self._released.add(key)
-                await asyncio.sleep(min(5.0, self.options.sweep_seconds * 4))
-            elif not ok and (run_id := kind.queue.done_run(db, claim.id, claim.attempt)):
-                # done in the catalog, but Prefect missed the final state (API outage)
-                task = asyncio.create_task(settle_finished_run(client, run_id, key))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
-            self.stats.finished += 1
-            metrics.ACTIVE.dec()
-            self.stats.running.discard(key)
-            self._free += 1
-            self._wake.set()
+            try:
+                if not ok:
+                    await self._after_failed_run(kind, claim, client, error)
+            finally:
+                self.stats.finished += 1
+                metrics.ACTIVE.dec()
+                self.stats.running.discard(key)
+                self._free += 1
+                self._wake.set()
+
+    async def _after_failed_run(
+        self, kind: WorkKind, claim: Claim, client: Any, error: Exception | None
+    ) -> None:
+        """What a run that did not complete leaves behind. A claim still held means the flow
+        never reached its body (Prefect down when the run was created or started): give it
+        back, same attempt. A claim handed back by the body (a transient failure of the
+        platform: flows.dispatch.HandedBack) is ready under the next attempt already. Either
+        way slow down, the API or the catalog is in trouble. An item done in the catalog whose
+        run Prefect did not hear finish gets its final state once the API is back.
+
+        The catalog may be away too: the give-back is tried again until it answers, or the
+        item would stay held by this live worker, which no lease ever hands out again."""
+        from flows.dispatch import settle_finished_run
+
+        key = f"{kind.name}:{claim.id}"
+        db = self.catalog.db
+        delay = 1.0
+        while True:
+            try:
+                released = kind.queue.release(db, claim.id, claim.attempt, worker_id())
+                run_id = None if released else kind.queue.done_run(db, claim.id, claim.attempt)
+                break
+            except Exception as e:
+                log.warning("%s: cannot give the claim back yet (%s); retrying", key, e)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 15.0)
+        if released:
+            log.warning("%s %s: run did not start; claim released", kind.name, claim.id)
+            self._released.add(key)
+        if run_id:
+            task = asyncio.create_task(settle_finished_run(client, run_id, key))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        if released or _handed_back(error):
+            await asyncio.sleep(min(5.0, self.options.sweep_seconds * 4))
 
     async def _settle_loop(self, client: Any, stop: asyncio.Event) -> None:
         """Every half lease: runs a dead worker left Running after finishing their item in the

@@ -44,7 +44,7 @@ from connectors.base import (
 )
 from connectors.configured import ConnectorNotFound, build, every_call, load
 from connectors.secrets import SecretsError
-from services.retry import RetryPolicy, call_with_retries
+from services.retry import RetryPolicy, call_with_retries, is_transient
 from services.runtime import get_catalog, load_connector
 
 log = logging.getLogger("recflow.deliveries")
@@ -385,10 +385,15 @@ async def deliver_every_call(recording: Recording, transcript: Transcript | None
         ],
         return_exceptions=True,
     )
+    for res in results:
+        if isinstance(res, Exception) and is_transient(res):
+            # the catalog (the delivery log) went away under it: not the connector's failure
+            # nor the call's; the caller hands the recording back (flows.dispatch.fail)
+            raise res
     deliveries: list[Delivery] = []
     for name, res in zip(names, results, strict=True):
         if isinstance(res, BaseException):
-            # only an infrastructure failure (catalog down) lands here; record it as failed
+            # a bug of ours (a transient catalog failure was raised above); record it as failed
             log.error("every_call delivery via %s crashed: %r", name, res)
             deliveries.append(
                 Delivery(

@@ -114,6 +114,46 @@ async def call_with_retries(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+_TRANSIENT_STATUS = frozenset({408, 429}) | frozenset(range(500, 600))
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A failure of the platform a work item's run stands on, not of the item: the Prefect API
+    or the catalog going away (a refused or reset connection, a timeout, a half-answered request
+    to a killed server, a balancer's 502/503/504, a dropped or locked database connection).
+    Whoever meets one hands the item back to be tried again instead of failing it; only what
+    the item itself causes (corrupt audio, a connector's permanent error) fails it.
+
+    A ``ConnectorError`` is the connector boundary's own verdict (its retriable errors were
+    already retried by this policy) and is never judged again here, nor what it wraps. An
+    exception raised *from* another (``raise X from e``) is judged by its cause too."""
+    import httpx
+
+    try:
+        from sqlalchemy import exc as sa_exc
+
+        database: tuple[type[BaseException], ...] = (
+            sa_exc.OperationalError,  # connection lost or refused, server gone, SQLite locked
+            sa_exc.InterfaceError,
+            sa_exc.DisconnectionError,
+            sa_exc.TimeoutError,  # no pooled connection in time
+        )
+    except ImportError:  # pragma: no cover
+        database = ()
+    seen: set[int] = set()
+    err: BaseException | None = exc
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, ConnectorError):
+            return False
+        if isinstance(err, (httpx.TransportError, ConnectionError, TimeoutError, *database)):
+            return True
+        if isinstance(err, httpx.HTTPStatusError):
+            return err.response.status_code in _TRANSIENT_STATUS
+        err = err.__cause__
+    return False
+
+
 def call_with_retries_blocking(
     policy: RetryPolicy,
     call: Callable[[], T],

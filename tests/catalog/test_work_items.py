@@ -109,6 +109,27 @@ def test_release_gives_the_claim_back_under_the_same_attempt(any_catalog, kind):
     assert [(c.id, c.attempt) for c in q.claim_next(db, "w2", 1)] == [(item, 0)]
 
 
+def test_hand_back_after_a_transient_failure_next_attempt_then_gives_up(any_catalog, kind):
+    """The holder met the platform going away mid-run: ready again under the next attempt,
+    the run kept for clean-up; only the holder can; after max_attempts it is failed, visibly."""
+    q, db = QUEUES[kind], any_catalog.db
+    item = _new_item(any_catalog, kind)
+    (claim,) = q.claim_next(db, "w-a", 1)
+    assert q.attach_run(db, item, 0, "w-a", "run-0")
+    assert q.hand_back(db, item, 0, "w-b", "ConnectError: refused") is None  # not the holder
+    assert q.hand_back(db, item, 0, "w-a", "ConnectError: refused") == 1
+    assert _status(any_catalog, kind, item) == (q.ready.value, 1, "run-0")
+    assert q.hand_back(db, item, 0, "w-a", "again") is None  # handed back once
+    for attempt in range(1, q.max_attempts):
+        (claim,) = q.claim_next(db, "w-a", 1)
+        assert (claim.attempt, claim.previous_run) == (attempt, "run-0")
+        gave_up = attempt == q.max_attempts - 1
+        expected = None if gave_up else attempt + 1
+        assert q.hand_back(db, item, attempt, "w-a", "ConnectError: refused") == expected
+    assert _status(any_catalog, kind, item)[:2] == ("failed", q.max_attempts)
+    assert q.claim_next(db, "w-a", 1) == []
+
+
 def test_rerun_on_demand_refused_while_held_then_new_attempt(any_catalog, kind):
     q, db = QUEUES[kind], any_catalog.db
     item = _new_item(any_catalog, kind)

@@ -88,6 +88,30 @@ async def test_every_call_reaches_all_four_once(
     assert len(fakes["sheets"].rows) == 2 and len(fakes["hook"].received) == 1
 
 
+async def test_the_delivery_log_going_away_is_not_a_failed_delivery(
+    configured, fakes, monkeypatch: pytest.MonkeyPatch, recording: Recording, transcript: Transcript
+) -> None:
+    """The catalog drops its connection while one delivery is logged: that is the platform's
+    failure, not the connector's nor the call's, so it is raised as it is (the flow hands the
+    recording back: flows.dispatch.fail) instead of failing the recording as DeliveriesFailed."""
+    from sqlalchemy import exc as sa_exc
+
+    from services.deliveries import deliver_every_call
+
+    log = configured.record_delivery
+    calls: list[int] = []
+
+    def dropped(delivery: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise sa_exc.OperationalError("UPDATE", {}, Exception("server closed the connection"))
+        return log(delivery)
+
+    monkeypatch.setattr(configured, "record_delivery", dropped)
+    with pytest.raises(sa_exc.OperationalError):
+        await deliver_every_call(recording, transcript)
+
+
 async def test_one_failure_never_stops_the_others(
     configured, fakes, recording: Recording, transcript: Transcript
 ) -> None:

@@ -8,9 +8,15 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import stamina.instrumentation
+from sqlalchemy import exc as sa_exc
 
 from connectors.base import AuthError, ConnectorError, PermanentError, RetriableError
-from services.retry import RetryPolicy, call_with_retries, call_with_retries_blocking
+from services.retry import (
+    RetryPolicy,
+    call_with_retries,
+    call_with_retries_blocking,
+    is_transient,
+)
 
 FAST = RetryPolicy(attempts=4, wait_initial=0.001, wait_max=0.01, wait_jitter=0.0)
 
@@ -100,3 +106,50 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("RECFLOW_RETRY_BACKOFF_SECONDS", "0")
     policy = RetryPolicy.from_env()
     assert policy.attempts == 2 and policy.wait_initial == 0 and policy.wait_jitter == 0
+
+
+def _status_error(code: int) -> httpx.HTTPStatusError:
+    request = httpx.Request("POST", "http://balancer/api/flow_runs/")
+    response = httpx.Response(code, request=request)
+    return httpx.HTTPStatusError(f"HTTP {code}", request=request, response=response)
+
+
+def _raised_from(outer: Exception, cause: Exception) -> Exception:
+    try:
+        raise outer from cause
+    except Exception as e:
+        return e
+
+
+@pytest.mark.parametrize(
+    ("error", "transient"),
+    [
+        # the platform going away: the Prefect API (directly or through the balancer) ...
+        (httpx.ConnectError("refused"), True),
+        (httpx.RemoteProtocolError("server disconnected without sending a response"), True),
+        (httpx.ReadTimeout("timed out"), True),
+        (_status_error(502), True),
+        (_status_error(503), True),
+        (_status_error(500), True),
+        (_status_error(429), True),
+        (ConnectionResetError(104, "reset by peer"), True),
+        (TimeoutError(), True),
+        # ... or the catalog's connection
+        (sa_exc.OperationalError("SELECT 1", {}, Exception("server closed the connection")), True),
+        (sa_exc.InterfaceError("SELECT 1", {}, Exception("connection already closed")), True),
+        (_raised_from(RuntimeError("while saving"), httpx.ConnectError("refused")), True),
+        # the item's own failures, and verdicts a connector boundary already made
+        (_status_error(404), False),
+        (_status_error(422), False),
+        (sa_exc.IntegrityError("INSERT", {}, Exception("duplicate key")), False),
+        (ValueError("not a WAV file"), False),
+        (PermanentError("unreadable audio"), False),
+        (RetriableError("engine 503 after every retry"), False),
+        (_raised_from(PermanentError("HTTP 400"), httpx.ConnectError("refused")), False),
+    ],
+    ids=repr,
+)
+def test_what_hands_a_work_item_back_instead_of_failing_it(
+    error: BaseException, transient: bool
+) -> None:
+    assert is_transient(error) is transient
