@@ -18,6 +18,7 @@ from typing import Any
 from catalog import trigger_matches as store
 from catalog.models import Recording, Transcript, assume_utc
 from catalog.repository import Catalog
+from services.retry import is_transient
 from triggers import CompiledRules, Match, Rule, RuleSet, compile_rules
 
 log = logging.getLogger("recflow.triggers")
@@ -195,6 +196,11 @@ async def send_alerts(
                     idempotency_key=f"{recording.id}:rule:{name}:{action.connector}",
                 )
             except Exception as e:  # one failing action never blocks the others
+                if is_transient(e):
+                    # the catalog or the network under us went away, not the connector: the
+                    # recording is handed back and its next attempt sends (claim_alert
+                    # re-claims an alert that was claimed but never marked sent)
+                    raise
                 log.warning("rule %s: alert via %s failed: %s", name, action.connector, e)
                 continue
             status = getattr(getattr(delivery, "status", None), "value", "succeeded")
