@@ -42,9 +42,18 @@ ENCODER_STEP_S = 2.0
 # this is not decoded again: it is the VAD padding (VAD_SPEECH_PAD_MS) plus Silero's end lag.
 MIN_TAIL_S = 1.2
 
-# Both channels in one window (connectors/joint_layout.py) when their speech fits in one.
-JOINT_MAX_S = 30.0
+# Both channels in one window (connectors/joint_layout.py) when their speech fits in one: off
+# by default. On the generated set it is 1.5-1.8x faster on 5-s calls with a lower WER, but the
+# model then writes more digit strings its own way ("1-2-3-4", "three, three, five, one") and
+# lost one more: 7 of 12 strings exact against 10-11 (docs/benchmarks.md). 30 = one window.
+JOINT_MAX_S = 0.0
 JOINT_GAP_S = 0.2
+
+# faster-whisper's hallucination_silence_threshold. Above the VAD padding (800 ms) on purpose:
+# at 0.5 s, the padding before a channel's first words counted as "silence before a possible
+# hallucination", and a first segment with a weak word was decoded again from its start — an
+# encoder pass more on 3 of 12 short channels, and one digit string fewer on the generated set.
+HALLUCINATION_SILENCE_S = 1.0
 
 # Silero VAD on phone-band (300-3400 Hz, G.711) speech: see docs/transcription.md.
 VAD_THRESHOLD = 0.5
@@ -102,7 +111,7 @@ class FasterWhisperConfig(ConnectorConfig):
         " VAD's padding after the speech); 0 = always decode to the end",
     )
     hallucination_silence_s: float | None = Field(
-        0.5,
+        HALLUCINATION_SILENCE_S,
         ge=0,
         description="Skip silences longer than this around suspected hallucinations"
         " (the model's 'Thank you for watching' on trailing silence); null = off",

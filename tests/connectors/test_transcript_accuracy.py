@@ -243,29 +243,28 @@ def test_speech_ends_where_it_stops_not_at_the_end_of_the_recording():
 
 
 def test_both_channels_of_a_short_call_are_decoded_in_one_pass(whisper):
+    joint = FasterWhisperConnector(FasterWhisperConfig(joint_max_s=30))
     call = make_call(
         [
             ("caller", "Hello, what time does your shop open on Saturday?"),
             ("callee", "We open at nine and close at five."),
         ]
     )
-    model = load_model(whisper.config)
+    model = load_model(joint.config)
     passes = []
     encode = model.encode
     model.encode = lambda features: passes.append(1) or encode(features)
     try:
-        t = whisper.transcribe_sync(Recording(), call.stereo)
+        t = joint.transcribe_sync(Recording(), call.stereo)
+        assert len(passes) == 1
+        whisper.transcribe_sync(Recording(), call.stereo)  # the default: a pass per channel
+        assert len(passes) == 3
     finally:
         del model.encode
-    assert len(passes) == 1
     caller, callee = t.text_of(Speaker.caller).lower(), t.text_of(Speaker.callee).lower()
     assert "saturday" in caller and "saturday" not in callee, t.text
     assert "close" in callee and "close" not in caller, t.text
     # recording time: the caller's line comes first, the callee's (slowed 15 %) after it
     caller_end = max(w.end for s in t.segments if s.speaker is Speaker.caller for w in s.words)
-    callee_start = min(
-        w.start for s in t.segments if s.speaker is Speaker.callee for w in s.words
-    )
+    callee_start = min(w.start for s in t.segments if s.speaker is Speaker.callee for w in s.words)
     assert caller_end <= callee_start <= call.seconds
-    per_channel = FasterWhisperConnector(FasterWhisperConfig(joint_max_s=0))
-    assert per_channel.transcribe_sync(Recording(), call.stereo).text_of(Speaker.callee)
