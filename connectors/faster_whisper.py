@@ -422,17 +422,6 @@ class FasterWhisperConnector(Connector):
                     return joint
             return [seg for c in chs for seg in self._one_channel(c, hotwords)]
 
-    def _channel(
-        self, samples: np.ndarray, channel: int, hints: Sequence[str] = ()
-    ) -> list[TranscriptSegment]:
-        """One channel on its own (as every channel was before joint decoding)."""
-        cfg = self.config
-        hotwords = hotwords_text(hints) if cfg.hints else ""
-        load_model(cfg)
-        with _run_lock:
-            ch = self._prepare(samples, channel)
-            return [] if ch is None else self._one_channel(ch, hotwords)
-
     def transcribe_sync(
         self, recording: Recording, audio: Path, hints: Sequence[str] = ()
     ) -> Transcript:
