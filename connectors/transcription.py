@@ -46,7 +46,7 @@ def transcribe_channels(
         segments = engine(channels) if channels else []  # type: ignore[call-arg,arg-type]
     else:
         for samples, ch in channels:
-            segments.extend(engine(samples, ch))  # type: ignore[call-arg]
+            segments.extend(engine(samples, ch))  # type: ignore[call-arg,arg-type]
     for seg in segments:
         normalized = normalize_numbers(seg.text)
         if normalized != seg.text:
