@@ -238,6 +238,7 @@ def engine(setting: str):
             speaker_normalise=False,
             hallucination_silence_s=None,
             min_tail_s=0,  # it decoded every channel to the end
+            vad_trim_end=False,
         )
         return FasterWhisperConnector(cfg), False
     cfg = FasterWhisperConfig(**{"cpu_threads": 1, **OVERRIDES})

@@ -11,6 +11,7 @@ import asyncio
 import math
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -18,6 +19,7 @@ import numpy as np
 from pydantic import Field
 
 from catalog.models import Recording, Transcript, TranscriptSegment, Word
+from connectors import joint_layout
 from connectors.base import CheckResult, ConfigError, Connector, ConnectorConfig
 from connectors.speech_frontend import WARP, Prepared, prepare
 from connectors.transcription import hotwords_text, speaker_of, transcribe_channels
@@ -39,6 +41,19 @@ ENCODER_STEP_S = 2.0
 # A channel's speech (after the VAD) that is left after the last decoded word and shorter than
 # this is not decoded again: it is the VAD padding (VAD_SPEECH_PAD_MS) plus Silero's end lag.
 MIN_TAIL_S = 1.2
+
+# Both channels in one window (connectors/joint_layout.py) when their speech fits in one: off
+# by default. On the generated set it is 1.5-1.8x faster on 5-s calls with a lower WER, but the
+# model then writes more digit strings its own way ("1-2-3-4", "three, three, five, one") and
+# lost one more: 7 of 12 strings exact against 10-11 (docs/benchmarks.md). 30 = one window.
+JOINT_MAX_S = 0.0
+JOINT_GAP_S = 0.2
+
+# faster-whisper's hallucination_silence_threshold. Above the VAD padding (800 ms) on purpose:
+# at 0.5 s, the padding before a channel's first words counted as "silence before a possible
+# hallucination", and a first segment with a weak word was decoded again from its start — an
+# encoder pass more on 3 of 12 short channels, and one digit string fewer on the generated set.
+HALLUCINATION_SILENCE_S = 1.0
 
 # Silero VAD on phone-band (300-3400 Hz, G.711) speech: see docs/transcription.md.
 VAD_THRESHOLD = 0.5
@@ -103,7 +118,7 @@ class FasterWhisperConfig(ConnectorConfig):
         " VAD's padding after the speech); 0 = always decode to the end",
     )
     hallucination_silence_s: float | None = Field(
-        0.5,
+        HALLUCINATION_SILENCE_S,
         ge=0,
         description="Skip silences longer than this around suspected hallucinations"
         " (the model's 'Thank you for watching' on trailing silence); null = off",
@@ -112,6 +127,24 @@ class FasterWhisperConfig(ConnectorConfig):
         True,
         description="Drop a short low-confidence tail the model adds where a channel's speech"
         " ends ('… confirmation. Thank you.'); see drop_trailing_hallucination",
+    )
+    vad_trim_end: bool = Field(
+        True,
+        description="End a channel's last speech chunk where the speech ends, not at the end of"
+        " the recording (see speech_chunks)",
+    )
+    joint_max_s: float = Field(
+        JOINT_MAX_S,
+        ge=0,
+        le=600,
+        description="Decode both channels in one pass, laid out in conversation order, when"
+        " their speech (after the VAD) fits in this many seconds; 0 = each channel on its own",
+    )
+    joint_gap_s: float = Field(
+        JOINT_GAP_S,
+        ge=0,
+        le=5,
+        description="Silence between two speech chunks in the joint layout, seconds",
     )
     level_normalise: bool = Field(True, description="Bring active speech to one level")
     noisy_below_db: float = Field(
@@ -239,22 +272,6 @@ def drop_trailing_hallucination(segments: list[TranscriptSegment]) -> list[Trans
     return segments
 
 
-def speech_chunks(front: Prepared, cfg: FasterWhisperConfig) -> list[dict[str, int]]:
-    """Where the channel's speech is (Silero VAD, samples at 16 kHz in model time), judged on
-    the audio before noise suppression, with a lower threshold on a noisy channel."""
-    from faster_whisper.vad import VadOptions, get_speech_timestamps
-
-    noisy = front.snr_db < cfg.noisy_below_db
-    return get_speech_timestamps(
-        front.heard,
-        VadOptions(
-            threshold=cfg.vad_noisy_threshold if noisy else cfg.vad_threshold,
-            speech_pad_ms=cfg.vad_speech_pad_ms,
-            min_silence_duration_ms=cfg.vad_min_silence_ms,
-        ),
-    )
-
-
 def _until_tail(segments: Iterable[Any], duration: float, min_tail_s: float) -> Iterator[Any]:
     """faster-whisper's segments until fewer than ``min_tail_s`` seconds of audio are left.
 
@@ -272,6 +289,52 @@ def _until_tail(segments: Iterable[Any], duration: float, min_tail_s: float) -> 
             return
 
 
+def speech_chunks(audio: np.ndarray, options: Any, trim_end: bool = True) -> list[dict[str, int]]:
+    """faster-whisper's ``get_speech_timestamps``; with ``trim_end``, the last chunk ends where
+    the speech does. Silero leaves a speech region open to the end of the audio when the audio
+    ends in a pause shorter than ``min_silence_duration_ms`` (the party stopped talking less than
+    2 s before the call ended), and that pause was then decoded: on a 5-s call, 2 s of silence
+    after the last word, so a second encoder pass (_until_tail stops only within
+    ``min_tail_s``). Silence appended for the VAD alone closes the region where the speech
+    stopped, plus the usual padding; nothing else changes (Silero reads the audio in order)."""
+    from faster_whisper.vad import get_speech_timestamps
+
+    if not trim_end:
+        return get_speech_timestamps(audio, options)
+    tail = round(16000 * options.min_silence_duration_ms / 1000) + 1024
+    chunks = get_speech_timestamps(np.pad(audio, (0, tail)), options)
+    n = audio.size
+    return [{"start": c["start"], "end": min(c["end"], n)} for c in chunks if c["start"] < n]
+
+
+def channel_speech(front: Prepared, cfg: FasterWhisperConfig) -> list[dict[str, int]]:
+    """Where a prepared channel's speech is (samples at 16 kHz, model time): judged on the audio
+    before noise suppression, with the lower threshold on a noisy channel."""
+    from faster_whisper.vad import VadOptions
+
+    noisy = front.snr_db < cfg.noisy_below_db
+    options = VadOptions(
+        threshold=cfg.vad_noisy_threshold if noisy else cfg.vad_threshold,
+        speech_pad_ms=cfg.vad_speech_pad_ms,
+        min_silence_duration_ms=cfg.vad_min_silence_ms,
+    )
+    return speech_chunks(front.heard, options, trim_end=cfg.vad_trim_end)
+
+
+@dataclass(frozen=True)
+class _Channel:
+    channel: int
+    time_scale: float  # speaker normalisation: model seconds per recording second
+    samples: np.ndarray  # the whole channel as the model hears it
+    speech: np.ndarray  # the VAD's speech chunks end to end (all of samples without the VAD)
+    chunks: list[dict[str, int]] | None  # the VAD's chunks in samples; None: no VAD
+
+    def spans(self) -> list[tuple[int, int]]:
+        if self.chunks is None:
+            return [(0, self.samples.size)]
+        return [(c["start"], c["end"]) for c in self.chunks]
+
+
 class FasterWhisperConnector(Connector):
     kind = "faster_whisper"
     requires: ClassVar[tuple[str, ...]] = ("faster_whisper",)
@@ -282,12 +345,9 @@ class FasterWhisperConnector(Connector):
     takes_hints: ClassVar[bool] = True  # transcribe(..., hints=[...]) biases the decoder
     config: FasterWhisperConfig
 
-    def _channel(
-        self, samples: np.ndarray, channel: int, hints: Sequence[str] = ()
-    ) -> list[TranscriptSegment]:
+    def _prepare(self, samples: np.ndarray, channel: int) -> _Channel | None:
+        """Front end and VAD: what the model is given of one channel (None: no speech)."""
         cfg = self.config
-        model = load_model(cfg)
-        from faster_whisper.transcribe import restore_speech_timestamps
         from faster_whisper.vad import collect_chunks
 
         front = prepare(
@@ -298,60 +358,107 @@ class FasterWhisperConnector(Connector):
             warp=cfg.speaker_warp,
             suppress_below_db=cfg.suppress_below_db,
         )
-        k = front.time_scale
+        # The VAD is run here rather than inside model.transcribe (the same faster-whisper
+        # functions, same order) so that decoding sees the speech-only timeline and can stop
+        # at its end (see _until_tail), and so that both channels can share one window.
+        audio = front.samples
+        if not cfg.vad_filter:
+            return _Channel(channel, front.time_scale, audio, audio, None)
+        chunks = channel_speech(front, cfg)
+        if not chunks:
+            return None
+        speech = np.concatenate(collect_chunks(audio, chunks)[0])
+        return _Channel(channel, front.time_scale, audio, speech, chunks)
+
+    def _decode(self, audio: np.ndarray, hotwords: str) -> Iterator[Any]:
+        """faster-whisper's segments for ``audio``, decoding lazily, stopping at its tail."""
+        cfg = self.config
+        decoded, _info = load_model(cfg).transcribe(
+            audio,
+            language=cfg.language,
+            beam_size=cfg.beam_size,
+            word_timestamps=True,
+            vad_filter=False,
+            condition_on_previous_text=False,
+            initial_prompt=cfg.initial_prompt or None,
+            hotwords=hotwords or None,
+            hallucination_silence_threshold=cfg.hallucination_silence_s,
+        )
+        return _until_tail(decoded, audio.size / 16000, cfg.min_tail_s)
+
+    def _one_channel(self, ch: _Channel, hotwords: str) -> list[TranscriptSegment]:
+        from faster_whisper.transcribe import restore_speech_timestamps
+
+        k = ch.time_scale
 
         def t(x: float) -> float:
             return round(x / k, 3)
 
+        segments = self._decode(ch.speech, hotwords)
+        if ch.chunks is not None:
+            segments = restore_speech_timestamps(segments, ch.chunks, 16000)
+        out = []
+        for seg in segments:  # a generator: decoding happens while iterating
+            text = seg.text.strip()
+            if not text:
+                continue
+            out.append(
+                TranscriptSegment(
+                    speaker=speaker_of(ch.channel),
+                    channel=ch.channel,
+                    start=t(seg.start),
+                    end=t(seg.end),
+                    text=text,
+                    words=[
+                        Word(
+                            word=w.word.strip(),
+                            start=t(w.start),
+                            end=t(w.end),
+                            probability=round(w.probability, 4),
+                        )
+                        for w in (seg.words or [])
+                    ],
+                )
+            )
+        return self._guard(out)
+
+    def _joint(self, chs: list[_Channel], hotwords: str) -> list[TranscriptSegment] | None:
+        """Both channels in one decoding pass (joint_layout), or None when their speech does
+        not fit in ``joint_max_s``."""
+        cfg = self.config
+        pieces = joint_layout.layout(
+            [
+                (c.channel, c.time_scale, [(s / 16000, e / 16000) for s, e in c.spans()])
+                for c in chs
+            ],
+            cfg.joint_gap_s,
+        )
+        if len(chs) < 2 or joint_layout.length(pieces) > cfg.joint_max_s:
+            return None
+        audio = joint_layout.joint_audio(pieces, {c.channel: c.samples for c in chs}, 16000)
+        segments = joint_layout.split_segments(self._decode(audio, hotwords), pieces)
+        out = []
+        for c in chs:  # the tail guard looks at each channel's own last segment
+            out += self._guard([s for s in segments if s.channel == c.channel])
+        return out
+
+    def _guard(self, segments: list[TranscriptSegment]) -> list[TranscriptSegment]:
+        return drop_trailing_hallucination(segments) if self.config.trailing_guard else segments
+
+    def _call(
+        self, channels: list[tuple[np.ndarray, int]], hints: Sequence[str] = ()
+    ) -> list[TranscriptSegment]:
+        cfg = self.config
+        load_model(cfg)
         hotwords = hotwords_text(hints) if cfg.hints else ""
         with _run_lock:
-            # The VAD is run here rather than inside model.transcribe (the same faster-whisper
-            # functions, same order) so that decoding sees the speech-only timeline and can stop
-            # at its end: see _until_tail.
-            audio, chunks = front.samples, None
-            if cfg.vad_filter:
-                chunks = speech_chunks(front, cfg)
-                if not chunks:
-                    return []
-                audio = np.concatenate(collect_chunks(audio, chunks)[0])
-            decoded, _info = model.transcribe(
-                audio,
-                language=cfg.language,
-                beam_size=cfg.beam_size,
-                word_timestamps=True,
-                vad_filter=False,
-                condition_on_previous_text=False,
-                initial_prompt=cfg.initial_prompt or None,
-                hotwords=hotwords or None,
-                hallucination_silence_threshold=cfg.hallucination_silence_s,
-            )
-            segments = _until_tail(decoded, audio.size / 16000, cfg.min_tail_s)
-            if chunks is not None:
-                segments = restore_speech_timestamps(segments, chunks, 16000)
-            out = []
-            for seg in segments:  # a generator: decoding happens while iterating
-                text = seg.text.strip()
-                if not text:
-                    continue
-                out.append(
-                    TranscriptSegment(
-                        speaker=speaker_of(channel),
-                        channel=channel,
-                        start=t(seg.start),
-                        end=t(seg.end),
-                        text=text,
-                        words=[
-                            Word(
-                                word=w.word.strip(),
-                                start=t(w.start),
-                                end=t(w.end),
-                                probability=round(w.probability, 4),
-                            )
-                            for w in (seg.words or [])
-                        ],
-                    )
-                )
-            return drop_trailing_hallucination(out) if cfg.trailing_guard else out
+            prepared = [self._prepare(samples, ch) for samples, ch in channels]
+            chs = [c for c in prepared if c is not None]
+            if cfg.joint_max_s > 0:
+                joint = self._joint(chs, hotwords)
+                if joint is not None:
+                    return joint
+            return [seg for c in chs for seg in self._one_channel(c, hotwords)]
 
     def transcribe_sync(
         self, recording: Recording, audio: Path, hints: Sequence[str] = ()
@@ -359,8 +466,9 @@ class FasterWhisperConnector(Connector):
         return transcribe_channels(
             recording,
             audio,
-            lambda samples, ch: self._channel(samples, ch, hints),
+            lambda channels: self._call(channels, hints),
             f"faster-whisper:{self.config.model}",
+            whole_call=True,
         )
 
     async def transcribe(

@@ -20,18 +20,33 @@ from triggers.spoken_numbers import normalize_numbers
 SILENCE_PEAK = 0.003
 
 ChannelEngine = Callable[[np.ndarray, int], list[TranscriptSegment]]
+# An engine that takes the call's non-silent channels at once: [(samples, channel), ...]
+CallEngine = Callable[[list[tuple[np.ndarray, int]]], list[TranscriptSegment]]
 
 
 def transcribe_channels(
-    recording: Recording, audio_path: Path, engine: ChannelEngine, engine_name: str
+    recording: Recording,
+    audio_path: Path,
+    engine: ChannelEngine | CallEngine,
+    engine_name: str,
+    *,
+    whole_call: bool = False,
 ) -> Transcript:
+    """``engine`` is called per channel, or with ``whole_call`` once with every channel that
+    is not silent (an engine that decodes both channels together when it can)."""
     audio: Audio = read_wav(audio_path)
-    segments: list[TranscriptSegment] = []
+    channels = []
     for ch in range(min(audio.channels, 2)):
         samples = resample(audio.channel_float(ch), audio.sample_rate, 16000)
         if samples.size == 0 or float(np.max(np.abs(samples))) < SILENCE_PEAK:
             continue
-        segments.extend(engine(samples, ch))
+        channels.append((samples, ch))
+    segments: list[TranscriptSegment] = []
+    if whole_call:
+        segments = engine(channels) if channels else []  # type: ignore[call-arg,arg-type]
+    else:
+        for samples, ch in channels:
+            segments.extend(engine(samples, ch))  # type: ignore[call-arg,arg-type]
     for seg in segments:
         normalized = normalize_numbers(seg.text)
         if normalized != seg.text:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from catalog.audio import resample
-from connectors.faster_whisper import FasterWhisperConfig, speech_chunks
+from connectors.faster_whisper import FasterWhisperConfig, channel_speech
 from connectors.speech_frontend import RATE, denoise, prepare, snr_db
 from tests.support import make_call
 
@@ -73,7 +73,7 @@ def test_a_noisy_channel_keeps_every_utterance_for_the_decoder(caller) -> None:
     for seed in range(6):
         front = prepare(noisy(caller, 20, seed), 8000)
         assert front.snr_db < default.noisy_below_db
-        chunks = speech_chunks(front, default)
+        chunks = channel_speech(front, default)
         assert _covers(chunks, 0.5, 4.0) and _covers(chunks, 7.2, 10.0), (seed, chunks)
-        lost_without += not _covers(speech_chunks(front, off), 7.2, 10.0)
+        lost_without += not _covers(channel_speech(front, off), 7.2, 10.0)
     assert lost_without >= 2  # the case the setting exists for

@@ -16,6 +16,7 @@ from connectors.faster_whisper import (
     FasterWhisperConfig,
     FasterWhisperConnector,
     drop_trailing_hallucination,
+    load_model,
 )
 from connectors.transcription import hotwords_text
 from services.transcription import decoder_hints
@@ -221,3 +222,49 @@ def test_decoding_stops_at_the_padding_after_the_last_word():
     assert out == [4.0, 9.0]  # 1.0 s left after 9.0: the VAD padding is not decoded again
     assert decoded == ["a", "b"]
     assert [s.end for s in _until_tail(segments(), 10.0, 0)] == [4.0, 9.0, 9.9]
+
+
+def test_speech_ends_where_it_stops_not_at_the_end_of_the_recording():
+    from faster_whisper.vad import VadOptions
+
+    from catalog.audio import resample
+    from connectors.faster_whisper import speech_chunks
+
+    audio = read_wav(make_call(SUPPLIER).stereo)
+    speech = resample(audio.channel_float(0), audio.sample_rate, 16000)
+    x = np.concatenate([speech, np.zeros(8000, np.float32)])  # hung up soon after speaking
+    opts = VadOptions(speech_pad_ms=800, min_silence_duration_ms=2000)
+    assert speech_chunks(x, opts, trim_end=False)[-1]["end"] == x.size  # Silero's own
+    [chunk] = speech_chunks(x, opts)
+    last_loud = int(np.flatnonzero(np.abs(speech) > 0.01)[-1])
+    # the speech, its 800-ms padding and a frame or two of Silero's lag; not the pause after
+    assert last_loud + 800 * 16 <= chunk["end"] <= last_loud + 800 * 16 + 2048 < x.size
+    assert speech_chunks(speech, opts) == speech_chunks(speech, opts, trim_end=False)
+
+
+def test_both_channels_of_a_short_call_are_decoded_in_one_pass(whisper):
+    joint = FasterWhisperConnector(FasterWhisperConfig(joint_max_s=30))
+    call = make_call(
+        [
+            ("caller", "Hello, what time does your shop open on Saturday?"),
+            ("callee", "We open at nine and close at five."),
+        ]
+    )
+    model = load_model(joint.config)
+    passes = []
+    encode = model.encode
+    model.encode = lambda features: passes.append(1) or encode(features)
+    try:
+        t = joint.transcribe_sync(Recording(), call.stereo)
+        assert len(passes) == 1
+        whisper.transcribe_sync(Recording(), call.stereo)  # the default: a pass per channel
+        assert len(passes) == 3
+    finally:
+        del model.encode
+    caller, callee = t.text_of(Speaker.caller).lower(), t.text_of(Speaker.callee).lower()
+    assert "saturday" in caller and "saturday" not in callee, t.text
+    assert "close" in callee and "close" not in caller, t.text
+    # recording time: the caller's line comes first, the callee's (slowed 15 %) after it
+    caller_end = max(w.end for s in t.segments if s.speaker is Speaker.caller for w in s.words)
+    callee_start = min(w.start for s in t.segments if s.speaker is Speaker.callee for w in s.words)
+    assert caller_end <= callee_start <= call.seconds
