@@ -26,7 +26,7 @@ from catalog.audio import resample
 RATE = 16000
 TARGET_RMS = 0.1  # -20 dBFS of active speech
 HIGH_PITCH_HZ = 165.0
-WARP = 1.15
+WARP = 1.22
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,11 @@ What becomes digits: a run of two or more number words (spelled-out digits, comp
 single number word of ten or more, or any number followed by a currency or percent word. A lone
 small number stays a word ("one of them", "at nine") — prose reads better, and keyword rules
 compare numbers either way (``triggers.normalize`` folds words and digits alike).
+
+Four or more single digits read out one by one become one digit string even when the engine
+wrote them apart — "six, zero, four, one, two", "1, 2, 3, 4", "1-2-3-4" → ``60412``/``1234``:
+that is how a code is read out, and how the keyword matcher already sees it (it ignores the
+punctuation). Three or fewer stay as written ("four, five, six" may be a list).
 """
 
 from __future__ import annotations
@@ -31,6 +36,33 @@ CURRENCY = {
     "percent": ("%", False),
     "per cent": ("%", False),
 }
+
+
+_SINGLE = {w: str(v) for w, v in UNITS.items() if v < 10} | {str(d): str(d) for d in range(10)}
+_DIGIT_TOKEN = re.compile(r"^(?P<core>[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*)(?P<post>[,.;:?!]*)$")
+MIN_READ_OUT = 4
+
+
+def _read_out(tokens: list[str], i: int) -> tuple[str, str, int] | None:
+    """Single digits read out one by one from ``tokens[i]``, apart by commas, hyphens or
+    spaces: (the digits, the last token's trailing punctuation, index after the run), when
+    there are at least MIN_READ_OUT of them and the engine wrote them apart by a comma or a
+    hyphen (space-separated spelled-out runs are the general path's)."""
+    digits, marked, j, post = "", False, i, ""
+    while j < len(tokens):
+        m = _DIGIT_TOKEN.match(tokens[j])
+        parts = m.group("core").lower().split("-") if m else []
+        if not parts or not all(p in _SINGLE for p in parts):
+            break
+        digits += "".join(_SINGLE[p] for p in parts)
+        post = m.group("post") if m else ""
+        marked = marked or len(parts) > 1 or post == ","
+        j += 1
+        if post not in ("", ","):
+            break
+    if len(digits) < MIN_READ_OUT or not marked:
+        return None
+    return digits, post, j
 
 
 def _parts(token: str) -> tuple[str, list[str], str] | None:
@@ -75,6 +107,11 @@ def normalize_numbers(text: str) -> str:
     out: list[str] = []
     i, n = 0, len(tokens)
     while i < n:
+        read_out = _read_out(tokens, i)
+        if read_out is not None:
+            digits, post, i = read_out
+            out.append(f"{digits}{post}")
+            continue
         first = _parts(tokens[i])
         if first is None:
             out.append(tokens[i])
