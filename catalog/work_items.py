@@ -195,7 +195,7 @@ class WorkQueue:
             return Claim(item_id, row.attempt + 1, None)
 
     def _update_held(
-        self, db: Database, item_id: str, attempt: int, worker_id: str, **values: Any
+        self, db: Database, item_id: str, attempt: int, worker_id: str, /, **values: Any
     ) -> bool:
         """Change an item only while ``worker_id`` holds its claim for ``attempt``; False when
         it does not (a stale run, another worker, already finished)."""
@@ -284,27 +284,19 @@ class WorkQueue:
         After ``max_attempts`` it is failed instead, so an error that only looks transient
         cannot loop forever. Returns the new attempt; None when the caller does not hold the
         claim, or when the item was failed for good."""
-        t = self.table
         exhausted = attempt + 1 >= self.max_attempts
         reason = f"gave up after {attempt + 1} attempts: {error}" if exhausted else error
-        with db.session() as s:
-            res = s.execute(
-                update(t)
-                .where(
-                    t.id == item_id,
-                    t.attempt == attempt,
-                    t.status == self.processing.value,
-                    t.claimed_by == worker_id,
-                )
-                .values(
-                    status=(self.failed if exhausted else self.ready).value,
-                    attempt=attempt + 1,
-                    claimed_by=None,
-                    error=reason[:2000],
-                    status_changed_at=utcnow(),
-                )
-            )
-            changed = res.rowcount == 1  # type: ignore[attr-defined]
+        changed = self._update_held(
+            db,
+            item_id,
+            attempt,
+            worker_id,
+            status=(self.failed if exhausted else self.ready).value,
+            attempt=attempt + 1,
+            claimed_by=None,
+            error=reason[:2000],
+            status_changed_at=utcnow(),
+        )
         return attempt + 1 if changed and not exhausted else None
 
     def done_run(self, db: Database, item_id: str, attempt: int) -> str | None:
