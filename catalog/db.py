@@ -9,8 +9,9 @@ several processes starting together never race each other.
 from __future__ import annotations
 
 import fcntl
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -84,35 +85,53 @@ class Database:
         if run_migrations:
             migrate(self.engine)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # one_transaction's sessions, for its own thread only: a portal request applying a
+        # section must not pull the other requests' sessions into its transaction
+        self._joined = threading.local()
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        with self.sessions.begin() as s:
+        sessions = getattr(self._joined, "sessions", None) or self.sessions
+        with sessions.begin() as s:
             yield s
 
     @contextmanager
-    def rehearsal(self) -> Iterator[None]:
-        """Run real write code and keep nothing: inside the block every session of this
-        Database joins one outer transaction as a savepoint, rolled back at the end
-        (`config apply --dry-run` reports exactly what the apply would change). One thread."""
+    def one_transaction(self, *, keep: bool = True) -> Iterator[None]:
+        """Inside the block every session of this Database joins one outer transaction as a
+        savepoint: committed at the end when ``keep`` and the block did not raise, rolled back
+        otherwise. Other processes see all of the block's writes or none — `config apply`
+        lands every section at once, so the recorder never decides a call on half an apply
+        (a new policy with the old directory). Sessions of other threads are not affected."""
         with self.engine.connect() as conn:
             raw = conn.connection.driver_connection
             if self.is_sqlite:
-                # pysqlite's own transaction handling breaks savepoints; drive it ourselves
+                # pysqlite's own transaction handling breaks savepoints; drive it ourselves.
+                # IMMEDIATE: take the write lock up front (a deferred read that later writes
+                # can fail at once with "database is locked" instead of waiting its turn)
                 level = raw.isolation_level  # type: ignore[union-attr]
                 raw.isolation_level = None  # type: ignore[union-attr]
-                conn.exec_driver_sql("BEGIN")
-            saved = self.sessions
-            self.sessions = sessionmaker(
+                conn.exec_driver_sql("BEGIN IMMEDIATE" if keep else "BEGIN")
+            saved = getattr(self._joined, "sessions", None)
+            self._joined.sessions = sessionmaker(
                 bind=conn, expire_on_commit=False, join_transaction_mode="create_savepoint"
             )
+            done = False
             try:
                 yield
+                done = True
             finally:
-                self.sessions = saved
-                conn.rollback()
+                self._joined.sessions = saved
+                if done and keep:
+                    conn.commit()
+                else:
+                    conn.rollback()
                 if self.is_sqlite:
                     raw.isolation_level = level  # type: ignore[union-attr]
+
+    def rehearsal(self) -> AbstractContextManager[None]:
+        """Run real write code and keep nothing (`config apply --dry-run` reports exactly what
+        the apply would change)."""
+        return self.one_transaction(keep=False)
 
     @property
     def is_sqlite(self) -> bool:

@@ -65,7 +65,8 @@ def apply_document(catalog: Catalog, doc: dict[str, Any], *, dry_run: bool = Fal
         # the real apply, rolled back: what it reports is exactly what a real apply would do
         with catalog.db.rehearsal():
             return _apply_sections(ctx)
-    return _apply_sections(ctx)
+    with catalog.db.one_transaction():
+        return _apply_sections(ctx)
 
 
 def _apply_sections(ctx: ApplyContext) -> list[str]:
