@@ -156,6 +156,15 @@ def _rows(catalog_db: str) -> list[tuple[str, str, int, str | None]]:
         return list(conn.execute("SELECT id, status, attempt, claimed_by FROM recordings"))
 
 
+def _failures(catalog_db: str) -> list[tuple[str, int, str | None]]:
+    """(id, attempt, error) of each failed recording: what to read when the test fails."""
+    from tests.support.scale import pg_connect
+
+    with pg_connect(catalog_db) as conn:
+        sql = "SELECT id, attempt, error FROM recordings WHERE status = 'failed'"
+        return list(conn.execute(sql))
+
+
 def _processing_span(catalog_db: str) -> float:
     """Seconds from the first recording processed to the last (catalog timestamps)."""
     from tests.support.scale import pg_connect
@@ -288,7 +297,7 @@ def test_two_api_servers_three_workers_survive_kill9_mid_burst(tmp_path: Path) -
             def all_done() -> bool:
                 rows = _rows(dbs["catalog"])
                 failed = [r for r in rows if r[1] == "failed"]
-                assert not failed, failed
+                assert not failed, _failures(dbs["catalog"])
                 return len(rows) == len(rids) and all(s == "processed" for _, s, _, _ in rows)
 
             wait_until(all_done, 300, 0.5, "every recording processed")
