@@ -18,11 +18,16 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import Field
 
-from catalog.models import Recording, Transcript, TranscriptSegment, Word
+from catalog.models import Recording, Transcript, TranscriptSegment
 from connectors import joint_layout
 from connectors.base import CheckResult, ConfigError, Connector, ConnectorConfig
 from connectors.speech_frontend import WARP, Prepared, prepare
-from connectors.transcription import hotwords_text, speaker_of, transcribe_channels
+from connectors.transcription import (
+    engine_word,
+    hotwords_text,
+    speaker_of,
+    transcribe_channels,
+)
 
 # Style and domain for the decoder (measured in benchmarks/acceptance_wer.py): spelled-out digits
 # here make the model write spoken digits as words, which the number normaliser then turns into
@@ -409,15 +414,7 @@ class FasterWhisperConnector(Connector):
                     start=t(seg.start),
                     end=t(seg.end),
                     text=text,
-                    words=[
-                        Word(
-                            word=w.word.strip(),
-                            start=t(w.start),
-                            end=t(w.end),
-                            probability=round(w.probability, 4),
-                        )
-                        for w in (seg.words or [])
-                    ],
+                    words=[engine_word(w, t) for w in seg.words or []],
                 )
             )
         return self._guard(out)
@@ -426,6 +423,8 @@ class FasterWhisperConnector(Connector):
         """Both channels in one decoding pass (joint_layout), or None when their speech does
         not fit in ``joint_max_s``."""
         cfg = self.config
+        if len(chs) < 2:
+            return None
         pieces = joint_layout.layout(
             [
                 (c.channel, c.time_scale, [(s / 16000, e / 16000) for s, e in c.spans()])
@@ -433,7 +432,7 @@ class FasterWhisperConnector(Connector):
             ],
             cfg.joint_gap_s,
         )
-        if len(chs) < 2 or joint_layout.length(pieces) > cfg.joint_max_s:
+        if joint_layout.length(pieces) > cfg.joint_max_s:
             return None
         audio = joint_layout.joint_audio(pieces, {c.channel: c.samples for c in chs}, 16000)
         segments = joint_layout.split_segments(self._decode(audio, hotwords), pieces)
@@ -468,7 +467,6 @@ class FasterWhisperConnector(Connector):
             audio,
             lambda channels: self._call(channels, hints),
             f"faster-whisper:{self.config.model}",
-            whole_call=True,
         )
 
     async def transcribe(

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from catalog.models import TranscriptSegment, Word
-from connectors.transcription import speaker_of
+from catalog.models import TranscriptSegment
+from connectors.transcription import engine_word, speaker_of
 
 
 @dataclass(frozen=True)
@@ -116,15 +116,7 @@ def _segment(words: list[Any], piece: Piece, digits: int) -> TranscriptSegment:
     def t(x: float) -> float:
         return round(piece.recording_time(x), digits)
 
-    placed = [
-        Word(
-            word=w.word.strip(),
-            start=t(w.start),
-            end=t(w.end),
-            probability=round(w.probability, 4),
-        )
-        for w in words
-    ]
+    placed = [engine_word(w, t) for w in words]
     return TranscriptSegment(
         speaker=speaker_of(piece.channel),
         channel=piece.channel,

@@ -139,7 +139,7 @@ class OpenAITranscribeConnector(Connector):
             transcribe_channels,
             recording,
             audio,
-            lambda samples, ch: self._channel(samples, ch, hints),
+            lambda channels: [s for x, ch in channels for s in self._channel(x, ch, hints)],
             f"openai:{self.config.model}",
         )
 

@@ -8,32 +8,26 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from catalog.audio import Audio, read_wav, resample
-from catalog.models import Recording, Speaker, Transcript, TranscriptSegment
+from catalog.models import Recording, Speaker, Transcript, TranscriptSegment, Word
 from triggers.spoken_numbers import normalize_numbers
 
 # Quieter than this (peak, full scale = 1.0) is treated as an empty channel: a one-sided
 # recording must not make the engine hallucinate words into silence.
 SILENCE_PEAK = 0.003
 
-ChannelEngine = Callable[[np.ndarray, int], list[TranscriptSegment]]
-# An engine that takes the call's non-silent channels at once: [(samples, channel), ...]
+# An engine gets the call's non-silent channels at once, [(samples at 16 kHz, channel), ...]:
+# one that works per channel loops; one that can decode both together does
 CallEngine = Callable[[list[tuple[np.ndarray, int]]], list[TranscriptSegment]]
 
 
 def transcribe_channels(
-    recording: Recording,
-    audio_path: Path,
-    engine: ChannelEngine | CallEngine,
-    engine_name: str,
-    *,
-    whole_call: bool = False,
+    recording: Recording, audio_path: Path, engine: CallEngine, engine_name: str
 ) -> Transcript:
-    """``engine`` is called per channel, or with ``whole_call`` once with every channel that
-    is not silent (an engine that decodes both channels together when it can)."""
     audio: Audio = read_wav(audio_path)
     channels = []
     for ch in range(min(audio.channels, 2)):
@@ -41,18 +35,24 @@ def transcribe_channels(
         if samples.size == 0 or float(np.max(np.abs(samples))) < SILENCE_PEAK:
             continue
         channels.append((samples, ch))
-    segments: list[TranscriptSegment] = []
-    if whole_call:
-        segments = engine(channels) if channels else []  # type: ignore[call-arg,arg-type]
-    else:
-        for samples, ch in channels:
-            segments.extend(engine(samples, ch))  # type: ignore[call-arg,arg-type]
+    segments = engine(channels) if channels else []
     for seg in segments:
         normalized = normalize_numbers(seg.text)
         if normalized != seg.text:
             seg.text_normalized = normalized
     segments.sort(key=lambda s: (s.start, s.channel))
     return Transcript(recording_id=recording.id, engine=engine_name, segments=segments)
+
+
+def engine_word(word: Any, recording_time: Callable[[float], float]) -> Word:
+    """A word as faster-whisper gives it (``word``, ``start``, ``end``, ``probability``, in the
+    model's time) → a stored Word in recording time."""
+    return Word(
+        word=word.word.strip(),
+        start=recording_time(word.start),
+        end=recording_time(word.end),
+        probability=round(word.probability, 4),
+    )
 
 
 MAX_HINTS_CHARS = 400
