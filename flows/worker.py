@@ -301,6 +301,14 @@ class Worker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
 
+    def _slot_freed(self, key: str) -> None:
+        """A run (an item's or a deployment's) ended, however it ended: its slot is free."""
+        self.stats.finished += 1
+        metrics.ACTIVE.dec()
+        self.stats.running.discard(key)
+        self._free += 1
+        self._wake.set()
+
     def _start(self, kind: WorkKind, claim: Claim, client: Any) -> None:
         self._free -= 1
         task = asyncio.create_task(self._run_item(kind, claim, client))
@@ -346,11 +354,7 @@ class Worker:
                 if not ok:
                     await self._after_failed_run(kind, claim, client, error)
             finally:
-                self.stats.finished += 1
-                metrics.ACTIVE.dec()
-                self.stats.running.discard(key)
-                self._free += 1
-                self._wake.set()
+                self._slot_freed(key)
 
     async def _after_failed_run(
         self, kind: WorkKind, claim: Claim, client: Any, error: Exception | None
@@ -490,11 +494,7 @@ class Worker:
             metrics.FAILED.labels("deployment").inc()
             log.error("flow run %s (%s) crashed in the engine: %s", run_id, run.name, e)
         finally:
-            self.stats.finished += 1
-            metrics.ACTIVE.dec()
-            self.stats.running.discard(run_id)
-            self._free += 1
-            self._wake.set()
+            self._slot_freed(run_id)
 
     async def _drain(self) -> None:
         if not self._tasks:
