@@ -169,6 +169,10 @@ def prepare(
         def slow(z: np.ndarray) -> np.ndarray:
             return np.asarray(soxr.resample(z, RATE, int(RATE * warp), quality="HQ"), np.float32)
 
+        # the unsuppressed audio is slowed too only when it differs (once otherwise)
+        heard_slow = slow(h) if h is not y else None
         y = slow(y)
-        return Prepared(y, y if h is y else slow(h), int(RATE * warp) / RATE, pitch, snr)
+        return Prepared(
+            y, y if heard_slow is None else heard_slow, int(RATE * warp) / RATE, pitch, snr
+        )
     return Prepared(y, h, 1.0, pitch, snr)

@@ -29,6 +29,14 @@ def caller() -> np.ndarray:
     return pcm[:, 0].astype(np.float64) / 32768
 
 
+@pytest.fixture(scope="module")
+def callee() -> np.ndarray:
+    """The callee's channel (en-us+f3, a high voice the front end slows down)."""
+    with wave.open(str(make_call(LINES).stereo)) as w:
+        pcm = np.frombuffer(w.readframes(w.getnframes()), "<i2").reshape(-1, 2)
+    return pcm[:, 1].astype(np.float64) / 32768
+
+
 def noisy(x: np.ndarray, snr: float, seed: int) -> np.ndarray:
     """``x`` with white noise ``snr`` dB under its active speech."""
     active = x[np.abs(x) > 0.01 * np.abs(x).max()]
@@ -59,6 +67,15 @@ def test_only_a_noisy_channel_is_suppressed(caller) -> None:
     very = prepare(noisy(caller, 10, 0), 8000, suppress_below_db=15)
     assert very.suppressed
     assert very.samples.shape == very.heard.shape
+
+
+def test_a_slowed_high_voice_is_suppressed_only_when_noisy(callee) -> None:
+    clean = prepare(callee.astype(np.float32), 8000, suppress_below_db=15)
+    assert clean.time_scale > 1  # slowed (speaker normalisation)
+    assert not clean.suppressed  # the VAD hears exactly what the model hears
+    very = prepare(noisy(callee, 10, 0), 8000, suppress_below_db=15)
+    assert very.time_scale > 1 and very.suppressed
+    assert very.samples.shape == very.heard.shape  # both slowed: chunk indices line up
 
 
 def _covers(chunks: list[dict[str, int]], start_s: float, end_s: float) -> bool:
