@@ -100,6 +100,14 @@ def requeue(
         return new_attempt
 
 
+class HandBack(enum.Enum):
+    """What :meth:`WorkQueue.hand_back` did."""
+
+    requeued = "requeued"  # ready again under the next attempt
+    gave_up = "gave_up"  # failed for good: max_attempts reached
+    not_held = "not_held"  # the caller does not hold the claim: nothing changed
+
+
 @dataclass(frozen=True)
 class Claim:
     """A work item this worker now holds. ``previous_run`` is the flow run of an earlier attempt
@@ -277,13 +285,12 @@ class WorkQueue:
 
     def hand_back(
         self, db: Database, item_id: str, attempt: int, worker_id: str, error: str
-    ) -> int | None:
+    ) -> HandBack:
         """The claim holder met a transient failure of the platform mid-run (the Prefect API
         or the catalog went away): the item is handed out again under the next attempt, as
         when a worker dies, keeping the run id for clean-up and ``error`` for people to see.
         After ``max_attempts`` it is failed instead, so an error that only looks transient
-        cannot loop forever. Returns the new attempt; None when the caller does not hold the
-        claim, or when the item was failed for good."""
+        cannot loop forever. Says which of the three happened (see :class:`HandBack`)."""
         exhausted = attempt + 1 >= self.max_attempts
         reason = f"gave up after {attempt + 1} attempts: {error}" if exhausted else error
         changed = self._update_held(
@@ -297,7 +304,9 @@ class WorkQueue:
             error=reason[:2000],
             status_changed_at=utcnow(),
         )
-        return attempt + 1 if changed and not exhausted else None
+        if not changed:
+            return HandBack.not_held
+        return HandBack.gave_up if exhausted else HandBack.requeued
 
     def done_run(self, db: Database, item_id: str, attempt: int) -> str | None:
         """The flow run that finished the item at ``attempt`` (None when not done)."""

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
+from catalog.work_items import HandBack
 from services.retry import is_transient
 from services.runtime import get_catalog, worker_id
 
@@ -122,16 +123,18 @@ def fail(kind: WorkKind, item_id: str, attempt: int, error: BaseException) -> No
     message = f"{type(error).__name__}: {error}"
     if is_transient(error):
         queue, db = kind.queue, get_catalog().db
-        if queue.hand_back(db, item_id, attempt, worker_id(), message) is not None:
+        outcome = queue.hand_back(db, item_id, attempt, worker_id(), message)
+        if outcome is HandBack.requeued:
             log.warning(
                 "%s %s attempt %d: handed back after %s", kind.name, item_id, attempt, message
             )
             raise HandedBack(
                 f"{kind.name} {item_id} attempt {attempt}: handed back after {message}"
             ) from error
-        if attempt + 1 < queue.max_attempts:
+        if outcome is HandBack.not_held and attempt + 1 < queue.max_attempts:
             raise StaleRun(f"{kind.name} {item_id} attempt {attempt}: claim lost") from error
-        return  # failed for good after too many attempts: this run fails with the error
+        # failed for good (gave up, or the last attempt's claim lapsed): the run fails with it
+        return
     kind.queue.fail(get_catalog().db, item_id, attempt, message, worker_id())
 
 

@@ -14,6 +14,7 @@ from catalog.models import Recording, utcnow
 from catalog.repository import RECORDINGS
 from catalog.sms import SMS_QUEUE, get_sms, ingest_sms
 from catalog.tables import WorkerRow
+from catalog.work_items import HandBack
 
 
 def _new_item(catalog: Any, kind: str) -> str:
@@ -116,16 +117,16 @@ def test_hand_back_after_a_transient_failure_next_attempt_then_gives_up(any_cata
     item = _new_item(any_catalog, kind)
     (claim,) = q.claim_next(db, "w-a", 1)
     assert q.attach_run(db, item, 0, "w-a", "run-0")
-    assert q.hand_back(db, item, 0, "w-b", "ConnectError: refused") is None  # not the holder
-    assert q.hand_back(db, item, 0, "w-a", "ConnectError: refused") == 1
+    assert q.hand_back(db, item, 0, "w-b", "ConnectError: refused") is HandBack.not_held
+    assert q.hand_back(db, item, 0, "w-a", "ConnectError: refused") is HandBack.requeued
     assert _status(any_catalog, kind, item) == (q.ready.value, 1, "run-0")
-    assert q.hand_back(db, item, 0, "w-a", "again") is None  # handed back once
+    assert q.hand_back(db, item, 0, "w-a", "again") is HandBack.not_held  # handed back once
     for attempt in range(1, q.max_attempts):
         (claim,) = q.claim_next(db, "w-a", 1)
         assert (claim.attempt, claim.previous_run) == (attempt, "run-0")
         gave_up = attempt == q.max_attempts - 1
-        expected = None if gave_up else attempt + 1
-        assert q.hand_back(db, item, attempt, "w-a", "ConnectError: refused") == expected
+        expected = HandBack.gave_up if gave_up else HandBack.requeued
+        assert q.hand_back(db, item, attempt, "w-a", "ConnectError: refused") is expected
     assert _status(any_catalog, kind, item)[:2] == ("failed", q.max_attempts)
     assert q.claim_next(db, "w-a", 1) == []
 
