@@ -27,7 +27,6 @@ import hashlib
 import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,7 +38,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support import ulaw_decode, ulaw_encode, wer  # noqa: E402
+from tests.support import phone_band, ulaw_decode, ulaw_encode, wer  # noqa: E402
 
 CACHE = Path(tempfile.gettempdir()) / "recflow-bench-calls"
 # (caller voice, callee voice, words per minute)
@@ -137,31 +136,6 @@ SCRIPTS: list[tuple[list[tuple[str, str]], list[str]]] = [
 ]
 
 
-def speak(text: str, voice: str, wpm: int, out: Path) -> np.ndarray:
-    raw, band = out.with_suffix(".raw.wav"), out.with_suffix(".8k.wav")
-    subprocess.run(["espeak-ng", "-v", voice, "-s", str(wpm), "-w", str(raw), text], check=True)
-    subprocess.run(
-        [
-            "sox",
-            str(raw),
-            "-r",
-            "8000",
-            "-c",
-            "1",
-            "-b",
-            "16",
-            str(band),
-            "sinc",
-            "300-3400",
-            "norm",
-            "-3",
-        ],
-        check=True,
-    )
-    with wave.open(str(band)) as w:
-        return np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16).astype(np.float64)
-
-
 def render(
     lines: list[tuple[str, str]], voices: tuple[str, str, int], snr: float | None, seed: int
 ) -> tuple[Path, dict[str, str]]:
@@ -177,7 +151,7 @@ def render(
     refs: dict[str, list[str]] = {"caller": [], "callee": []}
     for i, (who, text) in enumerate(lines):
         voice = voices[0] if who == "caller" else voices[1]
-        pcm = speak(text, voice, voices[2], out / f"part{i}.wav")
+        pcm = phone_band(text, voice, out / f"part{i}.wav", wpm=voices[2]).astype(np.float64)
         other = "callee" if who == "caller" else "caller"
         chans[who] += [pcm, gap]
         chans[other] += [np.zeros(len(pcm)), gap]

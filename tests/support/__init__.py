@@ -73,10 +73,10 @@ def ulaw_decode(b: bytes) -> np.ndarray:
     return np.where(u & 0x80, -mag, mag).astype(np.int16)
 
 
-def speak(text: str, voice: str, out: Path) -> np.ndarray:
-    """espeak-ng → phone band (300-3400 Hz, 8 kHz) → through G.711 and back, as a call sounds."""
+def phone_band(text: str, voice: str, out: Path, wpm: int = 150) -> np.ndarray:
+    """espeak-ng → phone band (300-3400 Hz, 8 kHz, peak -3 dBFS), 16-bit samples."""
     raw, band = out.with_suffix(".raw.wav"), out.with_suffix(".8k.wav")
-    subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(raw), text], check=True)
+    subprocess.run(["espeak-ng", "-v", voice, "-s", str(wpm), "-w", str(raw), text], check=True)
     subprocess.run(
         [
             "sox",
@@ -96,8 +96,12 @@ def speak(text: str, voice: str, out: Path) -> np.ndarray:
         check=True,
     )
     with wave.open(str(band)) as w:
-        pcm = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
-    return ulaw_decode(ulaw_encode(pcm).tobytes())
+        return np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
+
+
+def speak(text: str, voice: str, out: Path) -> np.ndarray:
+    """espeak-ng → phone band → through G.711 and back, as a call sounds."""
+    return ulaw_decode(ulaw_encode(phone_band(text, voice, out)).tobytes())
 
 
 def make_call(lines: list[tuple[str, str]], *, gap_seconds: float = 0.4) -> CallAudio:
