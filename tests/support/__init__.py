@@ -80,6 +80,7 @@ def phone_band(text: str, voice: str, out: Path, wpm: int = 150) -> np.ndarray:
     subprocess.run(
         [
             "sox",
+            "-R",  # repeatable: sox dithers, and unseeded dither made each rendering differ
             str(raw),
             "-r",
             "8000",
