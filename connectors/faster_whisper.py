@@ -11,7 +11,7 @@ import asyncio
 import math
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -53,6 +53,14 @@ MIN_TAIL_S = 1.2
 # lost one more: 7 of 12 strings exact against 10-11 (docs/benchmarks.md). 30 = one window.
 JOINT_MAX_S = 0.0
 JOINT_GAP_S = 0.2
+
+# A channel whose speech starts with the recording (the party talks as the call connects) has no
+# silence before its first word, where every later utterance has the VAD's padding; the tiny
+# model then often mishears or drops that first word ("Thank you for calling" → "And you for
+# calling", "Hello, what time" → "So what time"). LEAD_IN_S of silence is put before such a
+# channel's audio (not counted in any timestamp).
+LEAD_IN_S = 0.5
+LEAD_IN_WITHIN_S = 0.1
 
 # faster-whisper's hallucination_silence_threshold. Above the VAD padding (800 ms) on purpose:
 # at 0.5 s, the padding before a channel's first words counted as "silence before a possible
@@ -150,6 +158,13 @@ class FasterWhisperConfig(ConnectorConfig):
         ge=0,
         le=5,
         description="Silence between two speech chunks in the joint layout, seconds",
+    )
+    lead_in_s: float = Field(
+        LEAD_IN_S,
+        ge=0,
+        le=2,
+        description="Silence put before a channel whose speech starts with the recording (its"
+        " first word is otherwise often misheard); 0 = never",
     )
     level_normalise: bool = Field(True, description="Bring active speech to one level")
     noisy_below_db: float = Field(
@@ -339,6 +354,21 @@ class _Channel:
             return [(0, self.samples.size)]
         return [(c["start"], c["end"]) for c in self.chunks]
 
+    def starts_with_speech(self) -> bool:
+        """The first speech is at the very start of the recording: no silence before it."""
+        return self.spans()[0][0] < LEAD_IN_WITHIN_S * 16000
+
+
+def _shifted(segments: Iterable[Any], seconds: float) -> Iterator[Any]:
+    """faster-whisper's segments with ``seconds`` taken off every time (a lead-in removed)."""
+
+    def t(x: float) -> float:
+        return max(0.0, x - seconds)
+
+    for seg in segments:
+        words = [replace(w, start=t(w.start), end=t(w.end)) for w in seg.words or []]
+        yield replace(seg, start=t(seg.start), end=t(seg.end), words=words or seg.words)
+
 
 class FasterWhisperConnector(Connector):
     kind = "faster_whisper"
@@ -399,7 +429,12 @@ class FasterWhisperConnector(Connector):
         def t(x: float) -> float:
             return round(x / k, 3)
 
-        segments = self._decode(ch.speech, hotwords)
+        lead = self.config.lead_in_s if ch.starts_with_speech() else 0.0
+        if lead:
+            silence = np.zeros(round(16000 * lead), np.float32)
+            segments = _shifted(self._decode(np.concatenate([silence, ch.speech]), hotwords), lead)
+        else:
+            segments = self._decode(ch.speech, hotwords)
         if ch.chunks is not None:
             segments = restore_speech_timestamps(segments, ch.chunks, 16000)
         out = []

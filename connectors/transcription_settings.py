@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from connectors.faster_whisper import (
     DEFAULT_PROMPT,
+    LEAD_IN_S,
     NOISY_BELOW_DB,
     SUPPRESS_BELOW_DB,
     VAD_MIN_SILENCE_MS,
@@ -40,6 +41,7 @@ ENGINE_FIELDS = (
     "noisy_below_db",
     "vad_noisy_threshold",
     "suppress_below_db",
+    "lead_in_s",
 )
 
 
@@ -89,6 +91,9 @@ class TranscriptionSettings(BaseModel):
     suppress_below_db: float = Field(
         SUPPRESS_BELOW_DB, ge=0, le=120, description="SNR (dB) below which noise is suppressed"
     )
+    lead_in_s: float = Field(
+        LEAD_IN_S, ge=0, le=2, description="Silence before speech that starts with the recording"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> TranscriptionSettings:
@@ -133,6 +138,7 @@ class TranscriptionSettings(BaseModel):
             noisy_below_db=self.noisy_below_db,
             vad_noisy_threshold=self.vad_noisy_threshold,
             suppress_below_db=self.suppress_below_db,
+            lead_in_s=self.lead_in_s,
         )
 
     def to_file(self) -> dict[str, object]:

@@ -82,6 +82,7 @@ def test_vad_settings_reach_the_engine(cat: Catalog) -> None:
         "noisy_below_db": 25.0,
         "vad_noisy_threshold": 0.2,
         "suppress_below_db": 0.0,
+        "lead_in_s": 0.0,
     }
     apply_document(cat, {"transcription": vad})
     cfg = builtin_engine(current_settings(cat)).config
@@ -103,6 +104,7 @@ def test_vad_settings_reach_the_engine(cat: Catalog) -> None:
         ({"vad_threshold": 1.5}, "transcription.vad_threshold", "less than 1"),
         ({"vad_speech_pad_ms": -1}, "transcription.vad_speech_pad_ms", "greater than or equal"),
         ({"suppress_below_db": -3}, "transcription.suppress_below_db", "greater than or equal"),
+        ({"lead_in_s": 5}, "transcription.lead_in_s", "less than or equal"),
     ],
 )
 def test_bad_settings_are_refused_with_their_path(cat, section, path, words) -> None:
