@@ -40,7 +40,11 @@ DEFAULT_PROMPT = (
 # Whisper's encoder always sees 30 s (faster-whisper pads the features to 3000 frames). A channel
 # with 5 s of speech pays for 25 s of padding; the encoder cost grows faster than linearly with
 # the window. ENCODER_PAD_S: padding kept after the features, rounded up to ENCODER_STEP_S.
-ENCODER_PAD_S: float | None = None  # off: 1 s doubled the acceptance WER (docs/benchmarks.md)
+# 1 s made the model repeat itself (acceptance WER doubled) and 4-8 s cost temperature fallbacks
+# on some windows; with 10 s the generated set and the acceptance calls are as accurate as with
+# the full window (digit strings 11/12 against 9-10/12) at about twice the speed on short calls
+# (docs/benchmarks.md, 2026-12-03 second session). null = the full 30-s window.
+ENCODER_PAD_S: float | None = 10.0
 ENCODER_STEP_S = 2.0
 
 # A channel's speech (after the VAD) that is left after the last decoded word and shorter than

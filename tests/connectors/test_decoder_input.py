@@ -1,5 +1,6 @@
-"""A channel whose speech starts with the recording gets `lead_in_s` of silence before it (the
-decoder sees the silence every later utterance has from the VAD's padding); no timestamp moves.
+"""What the decoder is given. A channel whose speech starts with the recording gets `lead_in_s`
+of silence before it (the decoder sees the silence every later utterance has from the VAD's
+padding); no timestamp moves. The encoder window ends `encoder_pad_s` after the audio.
 The decoder is replaced by a recorder of what it was given, so this is exact and fast; what the
 lead-in does to accuracy is measured in benchmarks/acceptance_wer.py (docs/benchmarks.md)."""
 
@@ -74,3 +75,24 @@ def test_lead_in_zero_is_off():
     audio, seg = _run(0.0, 0.0)
     assert audio.size == RATE
     assert (seg.start, seg.end) == (0.2, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("pad_frames", "content", "window"),
+    [(1000, 500, 1600), (1000, 2500, 3000), (None, 500, 3000), (200, 2950, 3000)],
+)
+def test_encoder_window_ends_pad_after_the_audio(monkeypatch, pad_frames, content, window):
+    """encoder_pad_s: the encoder sees the audio's frames and the padding asked for, rounded up
+    to ENCODER_STEP_S (2 s); never more than faster-whisper's 30 s; all of it when off."""
+    import faster_whisper
+
+    from connectors.faster_whisper import _model_class
+
+    seen: list[tuple[int, ...]] = []
+    monkeypatch.setattr(faster_whisper.WhisperModel, "encode", lambda self, f: seen.append(f.shape))
+    model = object.__new__(_model_class())
+    model.encoder_pad_frames = pad_frames
+    features = np.zeros((80, 3000), np.float32)
+    features[:, :content] = -0.5  # log-mel of real audio is never exactly zero
+    model.encode(features)
+    assert seen == [(80, window)]
