@@ -66,6 +66,14 @@ JOINT_GAP_S = 0.2
 LEAD_IN_S = 0.5
 LEAD_IN_WITHIN_S = 0.1
 
+# faster-whisper's temperature fallback: when a window's text compresses too well (a loop — or a
+# caller saying the same sentence several times) or scores low, it is decoded again by sampling
+# at rising temperatures. Sampling is random: the same recording gave 10, 28, 67 or 71 caller
+# words on repeated runs of one call (tests/flows/test_dispatch.py's long call), and one ladder
+# cost ~3 CPU s. Off, the beam-search text is kept: the generated set's transcripts were the
+# same (docs/benchmarks.md), and a transcript is the same every time the recording is processed.
+TEMPERATURE_FALLBACK = False
+
 # faster-whisper's hallucination_silence_threshold. Above the VAD padding (800 ms) on purpose:
 # at 0.5 s, the padding before a channel's first words counted as "silence before a possible
 # hallucination", and a first segment with a weak word was decoded again from its start — an
@@ -162,6 +170,12 @@ class FasterWhisperConfig(ConnectorConfig):
         ge=0,
         le=5,
         description="Silence between two speech chunks in the joint layout, seconds",
+    )
+    temperature_fallback: bool = Field(
+        TEMPERATURE_FALLBACK,
+        description="Decode a window again by sampling when its text looks like a loop or"
+        " scores low (faster-whisper's default; random: a recording may then transcribe"
+        " differently each time)",
     )
     lead_in_s: float = Field(
         LEAD_IN_S,
@@ -422,6 +436,7 @@ class FasterWhisperConnector(Connector):
             initial_prompt=cfg.initial_prompt or None,
             hotwords=hotwords or None,
             hallucination_silence_threshold=cfg.hallucination_silence_s,
+            **({} if cfg.temperature_fallback else {"temperature": [0.0]}),
         )
         return _until_tail(decoded, audio.size / 16000, cfg.min_tail_s)
 

@@ -96,3 +96,40 @@ def test_encoder_window_ends_pad_after_the_audio(monkeypatch, pad_frames, conten
     features[:, :content] = -0.5  # log-mel of real audio is never exactly zero
     model.encode(features)
     assert seen == [(80, window)]
+
+
+def test_without_the_fallback_a_recording_transcribes_the_same_every_time():
+    """A caller saying the same sentences four times compresses like a decoding loop, so
+    faster-whisper's fallback re-decoded those windows by random sampling: repeated runs gave
+    10 to 83 caller words. With temperature_fallback off (the default) the model is never asked
+    to sample, and two runs give the same transcript."""
+    from catalog.models import Recording
+    from connectors.faster_whisper import load_model
+    from tests.support import CANCEL_CALL, make_call
+
+    call = make_call(CANCEL_CALL * 4)
+    engine = FasterWhisperConnector(FasterWhisperConfig())
+    model = load_model(engine.config)
+    inner, temperatures = model.model, []
+
+    class Counting:
+        def __getattr__(self, name: str) -> Any:
+            if name != "generate":
+                return getattr(inner, name)
+
+            def generate(*args: Any, **kwargs: Any) -> Any:
+                temperatures.append(kwargs.get("sampling_temperature") or 0.0)
+                return inner.generate(*args, **kwargs)
+
+            return generate
+
+    model.model = Counting()
+    try:
+        runs = [engine.transcribe_sync(Recording(), call.stereo) for _ in range(2)]
+    finally:
+        model.model = inner
+    assert set(temperatures) == {0.0}
+    texts = [[(s.channel, s.text) for s in t.segments] for t in runs]
+    assert texts[0] == texts[1]
+    caller = " ".join(text for ch, text in texts[0] if ch == 0)
+    assert len(caller.split()) >= 60, caller  # all four times, not a sampled fragment
